@@ -1,0 +1,18 @@
+using System.CommandLine;
+using Deem;
+using Deem.Cli;
+using Spectre.Console;
+
+// deem: the DeemSharp command line. One file per verb; each builds its System.CommandLine Command.
+var root = new RootCommand("DeemSharp: DEEM (diffusion-corrected image encoder LMM) on TorchSharp");
+root.Subcommands.Add(DoctorCommand.Create());
+
+try
+{
+    return root.Parse(args).Invoke();
+}
+catch (DeemException e)
+{
+    AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(e.Message)}");
+    return 2;
+}
