@@ -136,7 +136,11 @@ public sealed class SafetensorsFile : ICheckpointReader
         {
             long count = Math.Min(perChunk, numel - e0);
             using var chunk = flat.narrow(0, e0, count);
-            ReadExactly(handle, chunk.bytes, fileOffset + e0 * size, file, key);
+            var span = chunk.bytes;
+            ReadExactly(handle, span, fileOffset + e0 * size, file, key);
+            // A BOOL byte other than 0 or 1 has no meaning in torch; refuse rather than guess.
+            if (t.dtype == ScalarType.Bool && span.IndexOfAnyExcept((byte)0, (byte)1) is int bad and >= 0)
+                throw new DeemFormatException(file, $"BOOL element {e0 + bad} holds byte {span[bad]}, not 0 or 1", key);
         }
     }
 

@@ -84,6 +84,18 @@ public class SafetensorsMalformedTests
         OpenBad(Safetensors("{\"__metadata__\":{\"epoch\":3}}", []), "__metadata__ value 'epoch' must be a string");
 
     [Fact]
+    public void BoolByteOtherThanZeroOrOneFailsOnLoad()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("mask.safetensors");
+        File.WriteAllBytes(path, Safetensors("{" + Entry("mask", "BOOL", "[3]", "[0,3]") + "}", [1, 0, 7]));
+        using var f = SafetensorsFile.Open(path);
+        var ex = Assert.Throws<DeemFormatException>(() => f.Load("mask"));
+        Assert.Equal("mask", ex.Key);
+        Assert.Contains("BOOL element 2 holds byte 7", ex.Message);
+    }
+
+    [Fact]
     public void ValidFileStillOpens()
     {
         // Control for the cases above: the same builder with a consistent header is accepted.

@@ -183,5 +183,11 @@ public class TorchCheckpointTests
         using var x = torch.tensor(new[] { 1f, 1f, 1f }).reshape(1, 3);
         using var y = lin.forward(x);
         Assert.Equal(new[] { 6.5f, 14.5f }, y.data<float>().ToArray());
+
+        // The folder holding pytorch_model.bin opens the same way.
+        using var lin2 = nn.Linear(3, 2);
+        StateDicts.LoadStrict(lin2, dir.Path);
+        using var y2 = lin2.forward(x);
+        Assert.Equal(new[] { 6.5f, 14.5f }, y2.data<float>().ToArray());
     }
 }
