@@ -1,0 +1,26 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Deem.Perceiver;
+
+/// <summary>
+/// Weight initialisation of the BLIP-2 Q-Former as HF transformers does it for
+/// <c>Blip2QFormerModel</c> (reference §1.4): linear weights ~ N(0, initializer_range), biases 0,
+/// LayerNorm weight 1 and bias 0 (TorchSharp's defaults). Takes an optional generator so CPU
+/// construction is reproducible.
+/// </summary>
+internal static class QFormerInit
+{
+    /// <summary>Builds a Linear layer with BERT-style initialisation.</summary>
+    public static Linear Linear(long inFeatures, long outFeatures, double std, Generator? generator)
+    {
+        var layer = nn.Linear(inFeatures, outFeatures);
+        using (no_grad())
+        {
+            nn.init.normal_(layer.weight, 0.0, std, generator);
+            nn.init.zeros_(layer.bias);
+        }
+        return layer;
+    }
+}
