@@ -45,7 +45,7 @@ public sealed class ImageDecoder : nn.Module<ImageDecoderInput, ImageDecoderOutp
         // N(0, 0.02) until replaced by the SD text encoder's embedding of "" (InitNullEmbedding).
         neg_prompt_embeds = new Parameter(empty(1, q.NumQueries, q.HiddenSize));
         using (no_grad())
-            nn.init.normal_(neg_prompt_embeds, 0.0, 0.02, generator);
+            neg_prompt_embeds.normal_(0.0, 0.02, generator);
         RegisterComponents();
     }
 

@@ -31,7 +31,7 @@ public sealed class PerceiverResampler : nn.Module<PerceiverInput, Tensor>
         blip2qformer = new QFormerModel(config, generator);
         queries = new Parameter(empty(1, config.NumQueries, config.HiddenSize));
         using (no_grad())
-            nn.init.normal_(queries, 0.0, config.InitializerRange, generator);
+            queries.normal_(0.0, config.InitializerRange, generator);
         RegisterComponents();
     }
 

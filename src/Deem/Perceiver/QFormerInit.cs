@@ -18,8 +18,9 @@ internal static class QFormerInit
         var layer = nn.Linear(inFeatures, outFeatures);
         using (no_grad())
         {
-            nn.init.normal_(layer.weight, 0.0, std, generator);
-            nn.init.zeros_(layer.bias);
+            // Tensor.normal_ draws from the generator (nn.init.normal_ in TorchSharp 0.107 does not).
+            layer.weight.normal_(0.0, std, generator);
+            layer.bias!.zero_();
         }
         return layer;
     }

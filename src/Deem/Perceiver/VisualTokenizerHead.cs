@@ -67,12 +67,12 @@ public sealed class VisualTokenizerHead : nn.Module<VisualTokenizerHeadInput, Vi
         {
             // PyTorch's default Linear init (kaiming-uniform a=√5 ⇒ U(±1/√fan_in) for weight and bias), drawn from the generator.
             var bound = 1.0 / Math.Sqrt(encoderWidth);
-            nn.init.uniform_(pos_proj.weight, -bound, bound, generator);
-            nn.init.uniform_(pos_proj.bias, -bound, bound, generator);
+            pos_proj.weight.uniform_(-bound, bound, generator);
+            pos_proj.bias!.uniform_(-bound, bound, generator);
             foreach (var proj in new[] { proj_t, proj_i })
             {
-                nn.init.normal_(proj.weight, 0.0, ProjectionInitStd, generator);
-                nn.init.zeros_(proj.bias);
+                proj.weight.normal_(0.0, ProjectionInitStd, generator);
+                proj.bias!.zero_();
             }
         }
         RegisterComponents();
