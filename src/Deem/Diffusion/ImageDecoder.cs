@@ -36,14 +36,14 @@ public sealed class ImageDecoder : nn.Module<ImageDecoderInput, ImageDecoderOutp
 
     private readonly ImageDecoderConfig config;
 
-    public ImageDecoder(ImageDecoderConfig config, Generator? generator = null)
+    public ImageDecoder(ImageDecoderConfig config, Generator? generator = null, Device? device = null)
         : base(nameof(ImageDecoder))
     {
         this.config = config.Validate(nameof(ImageDecoderConfig));
         var q = config.PerceiverConfig;
-        perceiver_resampler = new PerceiverResampler(q, generator);
+        perceiver_resampler = new PerceiverResampler(q, generator, device);
         // N(0, 0.02) until replaced by the SD text encoder's embedding of "" (InitNullEmbedding).
-        neg_prompt_embeds = new Parameter(empty(1, q.NumQueries, q.HiddenSize));
+        neg_prompt_embeds = new Parameter(empty([1, q.NumQueries, q.HiddenSize], device: device));
         using (no_grad())
             neg_prompt_embeds.normal_(0.0, 0.02, generator);
         RegisterComponents();

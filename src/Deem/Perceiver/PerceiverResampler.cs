@@ -25,11 +25,11 @@ public sealed class PerceiverResampler : nn.Module<PerceiverInput, Tensor>
     private readonly QFormerModel blip2qformer;
     private readonly Parameter queries;
 
-    public PerceiverResampler(QFormerConfig config, Generator? generator = null)
+    public PerceiverResampler(QFormerConfig config, Generator? generator = null, Device? device = null)
         : base(nameof(PerceiverResampler))
     {
-        blip2qformer = new QFormerModel(config, generator);
-        queries = new Parameter(empty(1, config.NumQueries, config.HiddenSize));
+        blip2qformer = new QFormerModel(config, generator, device);
+        queries = new Parameter(empty([1, config.NumQueries, config.HiddenSize], device: device));
         using (no_grad())
             queries.normal_(0.0, config.InitializerRange, generator);
         RegisterComponents();

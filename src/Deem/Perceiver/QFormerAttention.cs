@@ -15,12 +15,12 @@ public sealed class QFormerAttention : nn.Module<QFormerAttentionInput, Tensor>
     private readonly QFormerMultiHeadAttention attention;
     private readonly QFormerResidualOutput output;
 
-    public QFormerAttention(QFormerConfig config, bool isCrossAttention, Generator? generator = null)
+    public QFormerAttention(QFormerConfig config, bool isCrossAttention, Generator? generator = null, Device? device = null)
         : base(nameof(QFormerAttention))
     {
-        attention = new QFormerMultiHeadAttention(config, isCrossAttention, generator);
+        attention = new QFormerMultiHeadAttention(config, isCrossAttention, generator, device);
         output = new QFormerResidualOutput(config.HiddenSize, config.HiddenSize, config.HiddenDropoutProb,
-            config.LayerNormEps, config.InitializerRange, generator);
+            config.LayerNormEps, config.InitializerRange, generator, device);
         RegisterComponents();
     }
 

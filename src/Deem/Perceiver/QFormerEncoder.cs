@@ -13,12 +13,12 @@ public sealed class QFormerEncoder : nn.Module<QFormerAttentionInput, Tensor>
 {
     private readonly ModuleList<QFormerLayer> layer;
 
-    public QFormerEncoder(QFormerConfig config, Generator? generator = null)
+    public QFormerEncoder(QFormerConfig config, Generator? generator = null, Device? device = null)
         : base(nameof(QFormerEncoder))
     {
         layer = new ModuleList<QFormerLayer>();
         for (var i = 0; i < config.NumHiddenLayers; i++)
-            layer.Add(new QFormerLayer(config, i, generator));
+            layer.Add(new QFormerLayer(config, i, generator, device));
         RegisterComponents();
     }
 

@@ -13,10 +13,10 @@ public sealed class QFormerIntermediate : nn.Module<Tensor, Tensor>
     private readonly Linear dense;
     private readonly string activation;
 
-    public QFormerIntermediate(long hiddenSize, long intermediateSize, string activation, double initStd, Generator? generator = null)
+    public QFormerIntermediate(long hiddenSize, long intermediateSize, string activation, double initStd, Generator? generator = null, Device? device = null)
         : base(nameof(QFormerIntermediate))
     {
-        dense = QFormerInit.Linear(hiddenSize, intermediateSize, initStd, generator);
+        dense = QFormerInit.Linear(hiddenSize, intermediateSize, initStd, generator, device);
         this.activation = activation;
         RegisterComponents();
     }

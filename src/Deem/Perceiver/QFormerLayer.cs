@@ -17,16 +17,16 @@ public sealed class QFormerLayer : nn.Module<QFormerAttentionInput, Tensor>
     private readonly QFormerIntermediate intermediate_query;
     private readonly QFormerResidualOutput output_query;
 
-    public QFormerLayer(QFormerConfig config, int layerIdx, Generator? generator = null)
+    public QFormerLayer(QFormerConfig config, int layerIdx, Generator? generator = null, Device? device = null)
         : base(nameof(QFormerLayer))
     {
-        attention = new QFormerAttention(config, isCrossAttention: false, generator);
+        attention = new QFormerAttention(config, isCrossAttention: false, generator, device);
         if (layerIdx % config.CrossAttentionFrequency == 0)
-            crossattention = new QFormerAttention(config, isCrossAttention: true, generator);
+            crossattention = new QFormerAttention(config, isCrossAttention: true, generator, device);
         intermediate_query = new QFormerIntermediate(config.HiddenSize, config.IntermediateSize, config.HiddenAct,
-            config.InitializerRange, generator);
+            config.InitializerRange, generator, device);
         output_query = new QFormerResidualOutput(config.IntermediateSize, config.HiddenSize, config.HiddenDropoutProb,
-            config.LayerNormEps, config.InitializerRange, generator);
+            config.LayerNormEps, config.InitializerRange, generator, device);
         RegisterComponents();
     }
 

@@ -24,13 +24,13 @@ public sealed class QFormerModel : nn.Module<QFormerModelInput, Tensor>
 
     private readonly QFormerConfig config;
 
-    public QFormerModel(QFormerConfig config, Generator? generator = null)
+    public QFormerModel(QFormerConfig config, Generator? generator = null, Device? device = null)
         : base(nameof(QFormerModel))
     {
         this.config = config.Validate(nameof(QFormerConfig));
-        layernorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
+        layernorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps, device: device);
         dropout = nn.Dropout(config.HiddenDropoutProb);
-        encoder = new QFormerEncoder(config, generator);
+        encoder = new QFormerEncoder(config, generator, device);
         RegisterComponents();
     }
 

@@ -32,7 +32,7 @@ public sealed class QFormerMultiHeadAttention : nn.Module<QFormerAttentionInput,
     private readonly double attnDropout;
     private readonly bool isCross;
 
-    public QFormerMultiHeadAttention(QFormerConfig config, bool isCrossAttention, Generator? generator = null)
+    public QFormerMultiHeadAttention(QFormerConfig config, bool isCrossAttention, Generator? generator = null, Device? device = null)
         : base(nameof(QFormerMultiHeadAttention))
     {
         var (h, kv, std) = (config.HiddenSize, isCrossAttention ? config.EncoderHiddenSize : config.HiddenSize, config.InitializerRange);
@@ -40,13 +40,13 @@ public sealed class QFormerMultiHeadAttention : nn.Module<QFormerAttentionInput,
         headDim = config.HeadDim;
         attnDropout = config.AttentionProbsDropoutProb;
         isCross = isCrossAttention;
-        query = QFormerInit.Linear(h, h, std, generator);
-        key = QFormerInit.Linear(kv, h, std, generator);
-        value = QFormerInit.Linear(kv, h, std, generator);
+        query = QFormerInit.Linear(h, h, std, generator, device);
+        key = QFormerInit.Linear(kv, h, std, generator, device);
+        value = QFormerInit.Linear(kv, h, std, generator, device);
         if (config.QkNormalization)
         {
-            q_norm = nn.LayerNorm(headDim, config.LayerNormEps);
-            k_norm = nn.LayerNorm(headDim, config.LayerNormEps);
+            q_norm = nn.LayerNorm(headDim, config.LayerNormEps, device: device);
+            k_norm = nn.LayerNorm(headDim, config.LayerNormEps, device: device);
         }
         RegisterComponents();
     }

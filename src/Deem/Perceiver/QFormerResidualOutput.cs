@@ -16,12 +16,12 @@ public sealed class QFormerResidualOutput : nn.Module<Tensor, Tensor, Tensor>
     private readonly Dropout dropout;
     private readonly LayerNorm LayerNorm;
 
-    public QFormerResidualOutput(long inFeatures, long hiddenSize, double dropoutProb, double layerNormEps, double initStd, Generator? generator = null)
+    public QFormerResidualOutput(long inFeatures, long hiddenSize, double dropoutProb, double layerNormEps, double initStd, Generator? generator = null, Device? device = null)
         : base(nameof(QFormerResidualOutput))
     {
-        dense = QFormerInit.Linear(inFeatures, hiddenSize, initStd, generator);
+        dense = QFormerInit.Linear(inFeatures, hiddenSize, initStd, generator, device);
         dropout = nn.Dropout(dropoutProb);
-        LayerNorm = nn.LayerNorm(hiddenSize, layerNormEps);
+        LayerNorm = nn.LayerNorm(hiddenSize, layerNormEps, device: device);
         RegisterComponents();
     }
 

@@ -48,7 +48,8 @@ public sealed class VisualTokenizerHead : nn.Module<VisualTokenizerHeadInput, Vi
     /// <param name="llmHiddenSize">LLM width (4096 for Vicuna-7B).</param>
     /// <param name="diffusionHiddenSize">UNet cross-attention width (1024 for SD 2.1).</param>
     /// <param name="generator">Randomness of the initialisation.</param>
-    public VisualTokenizerHead(QFormerConfig perceiverConfig, long llmHiddenSize, long diffusionHiddenSize, Generator? generator = null)
+    /// <param name="device">Where the parameters live (meta for parameter counting); null = the default device.</param>
+    public VisualTokenizerHead(QFormerConfig perceiverConfig, long llmHiddenSize, long diffusionHiddenSize, Generator? generator = null, Device? device = null)
         : base(nameof(VisualTokenizerHead))
     {
         perceiverConfig.Validate(nameof(perceiverConfig));
@@ -57,12 +58,12 @@ public sealed class VisualTokenizerHead : nn.Module<VisualTokenizerHeadInput, Vi
         encoderWidth = perceiverConfig.EncoderHiddenSize;
         var dq = perceiverConfig.HiddenSize;
 
-        pos_proj = nn.Linear(encoderWidth, encoderWidth);
-        pos_ln = nn.LayerNorm(encoderWidth, 1e-6);
-        perceiver_resampler = new PerceiverResampler(perceiverConfig, generator);
-        post_ln = nn.LayerNorm(encoderWidth, 1e-6);
-        proj_t = nn.Linear(dq, llmHiddenSize);
-        proj_i = nn.Linear(dq, diffusionHiddenSize);
+        pos_proj = nn.Linear(encoderWidth, encoderWidth, device: device);
+        pos_ln = nn.LayerNorm(encoderWidth, 1e-6, device: device);
+        perceiver_resampler = new PerceiverResampler(perceiverConfig, generator, device);
+        post_ln = nn.LayerNorm(encoderWidth, 1e-6, device: device);
+        proj_t = nn.Linear(dq, llmHiddenSize, device: device);
+        proj_i = nn.Linear(dq, diffusionHiddenSize, device: device);
         using (no_grad())
         {
             // PyTorch's default Linear init (kaiming-uniform a=√5 ⇒ U(±1/√fan_in) for weight and bias), drawn from the generator.

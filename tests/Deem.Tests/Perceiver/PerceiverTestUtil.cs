@@ -6,19 +6,15 @@ namespace Deem.Tests.Perceiver;
 /// <summary>Shared helpers of the perceiver tests.</summary>
 internal static class PerceiverTestUtil
 {
-    /// <summary>Builds a module on the meta device and counts its parameters (no memory is allocated).</summary>
-    public static long CountOnMeta(Func<nn.Module> make)
+    /// <summary>
+    /// Builds a module on the meta device (passed explicitly, so the process-wide default device that
+    /// parallel tests share is left alone) and counts its parameters; no memory is allocated.
+    /// </summary>
+    public static long CountOnMeta(Func<Device, nn.Module> make)
     {
-        torch.set_default_device(torch.META);
-        try
-        {
-            using var m = make();
-            return m.parameters().Sum(p => p.numel());
-        }
-        finally
-        {
-            torch.set_default_device(torch.CPU);
-        }
+        using var m = make(torch.META);
+        Assert.All(m.parameters(), p => Assert.Equal(DeviceType.META, p.device_type));
+        return m.parameters().Sum(p => p.numel());
     }
 
     /// <summary>Max |a − b|.</summary>

@@ -167,8 +167,8 @@ public class QFormerTests
     public void PaperScaleParameterCountsMatchReference()
     {
         // §1.11: visual Q-Former 101,662,464 (with queries and QK-norms); decoder Q-Former 21.07 M (+ null = 21,149,696).
-        Assert.Equal(101_662_464L, CountOnMeta(() => new PerceiverResampler(QFormerConfig.VisualPaper)));
-        Assert.Equal(21_070_848L, CountOnMeta(() => new PerceiverResampler(QFormerConfig.DecoderPaper)));
+        Assert.Equal(101_662_464L, CountOnMeta(d => new PerceiverResampler(QFormerConfig.VisualPaper, device: d)));
+        Assert.Equal(21_070_848L, CountOnMeta(d => new PerceiverResampler(QFormerConfig.DecoderPaper, device: d)));
     }
 
     [Fact]
