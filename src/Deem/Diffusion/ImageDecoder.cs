@@ -9,7 +9,7 @@ namespace Deem.Diffusion;
 /// <summary>Input of <see cref="ImageDecoder"/>.</summary>
 /// <param name="Context">[B_I, L_max, D] reversed per-image context (<see cref="ImageDecoderContext.Extract"/>) already passed through the model's <c>context_feat_proj</c>.</param>
 /// <param name="ContextMask">[B_I, L_max] 1 on valid context positions, 0 on padding.</param>
-/// <param name="Generator">Randomness of the classifier-free-guidance swap (training only).</param>
+/// <param name="Generator">Randomness of the classifier-free-guidance swap (training only); must live on the context's device. Null = the global generator.</param>
 public sealed record ImageDecoderInput(Tensor Context, Tensor ContextMask, Generator? Generator = null);
 
 /// <summary>Output of <see cref="ImageDecoder"/>.</summary>

@@ -43,6 +43,9 @@ public sealed class QFormerMultiHeadAttention : nn.Module<QFormerAttentionInput,
         query = QFormerInit.Linear(h, h, std, generator, device);
         key = QFormerInit.Linear(kv, h, std, generator, device);
         value = QFormerInit.Linear(kv, h, std, generator, device);
+        // Key names q_norm / k_norm as in MM-Interleaved's blip2_qknorm_monkey_patch.py, whose patched
+        // attention DEEM imports; DEEM's own copy of that file could not be read (only its compiled
+        // cache is published), so its names are assumed identical.
         if (config.QkNormalization)
         {
             q_norm = nn.LayerNorm(headDim, config.LayerNormEps, device: device);

@@ -132,4 +132,22 @@ public class ImageDecoderTests
         // §1.11: decoder Q-Former (77×1024, 1 layer) + null embedding (77×1024) = 21,149,696.
         Assert.Equal(21_149_696L, CountOnMeta(d => new ImageDecoder(ImageDecoderConfig.Paper7B, device: d)));
     }
+
+    [Fact]
+    public void DeemYamlBlockParsesToThePaperPreset()
+    {
+        // The image_decoder_config block of DEEM's pretrain.yaml (model part), as JSON.
+        const string json = """
+            { "pretrained_model_name_or_path": "assets/stabilityai/stable-diffusion-2-1-base", "sd_base_seed": 0,
+              "perceiver_config": { "num_queries": 77, "hidden_size": 1024, "encoder_hidden_size": 4096,
+                "cross_attention_frequency": 1, "num_hidden_layers": 1, "num_attention_heads": 16,
+                "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0 } }
+            """;
+        var cfg = Deem.Config.ConfigJson.Parse<ImageDecoderConfig>(json, "pretrain.yaml");
+        Assert.Equal(ImageDecoderConfig.Paper7B.PerceiverConfig, cfg.PerceiverConfig);
+        Assert.Equal(0.1, cfg.UncondProb);
+        Assert.Equal(4096, cfg.ContextHiddenSize);
+        var e = Assert.Throws<DeemConfigException>(() => (cfg with { UncondProb = 1.5 }).Validate("x"));
+        Assert.Equal("uncond_prob", e.Field);
+    }
 }
