@@ -195,5 +195,17 @@ public class LlamaModelTests
         for (var i = 0; i < 3; i++)
             m.forward(new LlamaModelInput(InputIds: ids)).Dispose();
         Assert.Equal(before, TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+
+        // Decoding with a cache: the cache owns 2 tensors per layer while alive, nothing after Dispose.
+        var cache = m.Model.NewCache();
+        m.forward(new LlamaModelInput(InputIds: ids, Cache: cache)).Dispose();
+        for (var t = 0; t < 3; t++)
+        {
+            using var step = ids.narrow(1, t, 1);
+            m.forward(new LlamaModelInput(InputIds: step, Cache: cache)).Dispose();
+        }
+        Assert.Equal(9, cache.Length);
+        cache.Dispose();
+        Assert.Equal(before, TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount);
     }
 }
