@@ -64,7 +64,7 @@ public sealed class Mmfs : nn.Module<MmfsInput, Tensor>
     /// <c>attention_weights</c>, <c>dynamic_offset_mask</c> biases 0 (their weights keep nn.Linear's
     /// kaiming-uniform, redrawn here from <paramref name="generator"/>); <c>value_proj</c>,
     /// <c>output_proj</c> xavier-uniform with bias 0; <c>query_relpos</c> truncated normal (std 0.02).
-    /// No-op on the meta device.
+    /// No-op on the meta device. (Draws use the tensor methods: TorchSharp's nn.init functions ignore the generator.)
     /// </summary>
     public void ResetParameters(Generator? generator = null)
     {
@@ -75,7 +75,7 @@ public sealed class Mmfs : nn.Module<MmfsInput, Tensor>
 
         sampling_offsets.weight.zero_();
         var gridInit = torch.empty(nH, 1, P, 2, device: sampling_offsets.bias!.device);      // [nH, 1, P, 2]
-        nn.init.uniform_(gridInit, -m, m, generator);
+        gridInit.uniform_(-m, m, generator);
         sampling_offsets.bias.copy_(gridInit.view(-1));                                       // [nH·P·2]
         gridInit.Dispose();
 
@@ -88,14 +88,16 @@ public sealed class Mmfs : nn.Module<MmfsInput, Tensor>
         value_proj.bias!.zero_();
         UniformByFans(output_proj.weight!, fan => Math.Sqrt(6.0 / (fan.In + fan.Out)), generator);
         output_proj.bias!.zero_();
-        nn.init.trunc_normal_(query_relpos.weight!, 0.0, 0.02, -2.0, 2.0, generator);
+        // trunc_normal_(std=0.02) with PyTorch's default absolute bounds ±2 (= ±100σ): a normal draw, clamped.
+        query_relpos.weight!.normal_(0.0, 0.02, generator);
+        query_relpos.weight!.clamp_(-2.0, 2.0);
         ignore_token.zero_();
     }
 
     private static void UniformByFans(Tensor weight, Func<(long In, long Out), double> bound, Generator? generator)
     {
         var b = bound((weight.shape[1], weight.shape[0]));                                    // Linear weight is [out, in]
-        nn.init.uniform_(weight, -b, b, generator);
+        weight.uniform_(-b, b, generator);
     }
 
     public override Tensor forward(MmfsInput input)
