@@ -154,3 +154,27 @@ public class MmfsNetPaperScaleTests
         Assert.Equal(new long[] { 64, 64, 64, 32, 32, 32, 16, 16, 16, 8, 8, 8, 8 }, bases);
     }
 }
+
+public class MmfsLiveTensorTests
+{
+    [Fact]
+    public void RepeatedForwardsLeaveNoLiveTensorsBehind()
+    {
+        var net = new MmfsNet([8, 8, 8, 16], 16, MmfsConfig.MmfsNetTiny, skipBaseSides: [8, 8, 4, 4], posEmbedGrid: 8);
+        var c = MmfsConfig.MmfsNetTiny;
+        var skips = new long[] { 8, 8, 8, 16 }.Select((ch, i) => torch.randn(1, ch, i < 2 ? 8 : 4, i < 2 ? 8 : 4)).ToArray();
+        var input = new MmfsNetInput(skips, torch.randn(1, 16, 4, 4),
+            c.SpatialShapes.Select(s => torch.randn(new[] { 1L, 1, c.DValue, s, s })).ToArray(), torch.ones(1, 1));
+        long Step()
+        {
+            // No outer scope: everything forward creates must be disposed by its own scopes, except the outputs.
+            var o = net.forward(input);
+            foreach (var r in o.DownBlockResiduals) r.Dispose();
+            o.MidBlockResidual.Dispose();
+            return DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        }
+        Step();
+        var live = Step();
+        for (var i = 0; i < 3; i++) Assert.Equal(live, Step());
+    }
+}
