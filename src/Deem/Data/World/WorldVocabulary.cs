@@ -113,9 +113,9 @@ public static class WorldVocabulary
     /// <summary>Position words of the 3×3 grid, row-major.</summary>
     public static readonly string[] CellWords =
     [
-        "top left", "top", "top right",
-        "left", "center", "right",
-        "bottom left", "bottom", "bottom right",
+        "top left", "top middle", "top right",
+        "middle left", "center", "middle right",
+        "bottom left", "bottom middle", "bottom right",
     ];
 
     public static readonly string[] NumberWords = ["zero", "one", "two", "three", "four", "five"];
