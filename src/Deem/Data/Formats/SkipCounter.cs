@@ -32,6 +32,7 @@ public sealed class SkipCounter
     /// <param name="key">Line ("line 12"), entry or record key.</param>
     /// <param name="reason">A short stable reason used as the counter key ("bad json", "missing field").</param>
     /// <param name="detail">What exactly was wrong.</param>
+    /// <param name="inner">The exception that revealed the problem, kept as the inner exception in strict mode.</param>
     public void Skip(string file, string? key, string reason, string? detail = null, Exception? inner = null)
     {
         string message = detail is null ? reason : $"{reason}: {detail}";

@@ -4,6 +4,10 @@ namespace Deem.Data.World;
 /// One object of a scene: shape class, colour, size, grid cell, orientation and the small
 /// continuous perturbations (position offset, scale, hue shift) that the V split adds.
 /// </summary>
+/// <param name="Shape">Shape class.</param>
+/// <param name="Colour">Colour name from <see cref="WorldVocabulary.Colours"/>.</param>
+/// <param name="Size">Small or large.</param>
+/// <param name="Orientation">Pointing direction (<c>None</c> for symmetric shapes).</param>
 /// <param name="Cell">Grid cell 0..8, row-major over a 3×3 grid (see <see cref="WorldVocabulary.CellWords"/>).</param>
 /// <param name="OffsetX">Offset of the centre in cell widths.</param>
 /// <param name="OffsetY">Offset of the centre in cell heights.</param>
