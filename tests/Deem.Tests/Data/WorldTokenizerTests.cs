@@ -1,0 +1,107 @@
+using Deem.Data.World;
+using Deem.Text;
+
+namespace Deem.Tests.Data;
+
+public class WorldTokenizerTests
+{
+    static readonly WorldTokenizer Tok = WorldTokenizer.Create();
+
+    [Fact]
+    public void SpecialTokensHaveFixedIds()
+    {
+        Assert.Equal(0, Tok.TokenToId("<unk>"));
+        Assert.Equal(1, Tok.TokenToId("<s>"));
+        Assert.Equal(2, Tok.TokenToId("</s>"));
+        Assert.Equal(3, Tok.TokenToId("<pad>"));
+        Assert.Equal(4, Tok.TokenToId("<|startofimage|>"));
+        Assert.Equal(5, Tok.TokenToId("<|sniffer|>"));
+        Assert.Equal([1, 4, 5, 2], Tok.Encode("<s><|startofimage|><|sniffer|></s>"));
+        Assert.Equal([1, 2], Tok.Encode("", addBos: true, addEos: true));
+    }
+
+    [Fact]
+    public void ImageBlockHasTheRightNumberOfPlaceholdersAndNoSpaces()
+    {
+        foreach (int n in new[] { 1, 4, 77 })
+        {
+            var ids = Tok.Encode("a red arrow " + WorldTokenizer.ImageBlock(n) + " two blue rings.");
+            int soi = ids.IndexOf(WorldTokenizer.SoiId);
+            Assert.Equal(1, ids.Count(i => i == WorldTokenizer.SoiId));
+            Assert.Equal(n, ids.Count(i => i == WorldTokenizer.ImagePlaceholderId));
+            Assert.All(Enumerable.Range(soi + 1, n), k => Assert.Equal(WorldTokenizer.ImagePlaceholderId, ids[k]));
+            Assert.Equal(Tok.TokenToId("two"), ids[soi + n + 1]);
+            Assert.Equal("a red arrow" + WorldTokenizer.ImageBlock(n) + "two blue rings.", Tok.Decode(ids));
+        }
+    }
+
+    [Fact]
+    public void EveryGeneratedWordIsOneToken()
+    {
+        foreach (var w in WorldVocabulary.AllWords().SelectMany(w => w.Split(' ', '-')).Where(w => w.Length > 1))
+            Assert.True(Tok.TokenToId(w) is not null, $"'{w}' is not a whole token");
+        Assert.Single(Tok.Encode("crescent"));
+        Assert.True(3 == Tok.Encode("l-shapes").Count, string.Join(" ", Tok.Encode("l-shapes").Select(Tok.IdToToken)));
+    }
+
+    [Fact]
+    public void GeneratedTextRoundTripsWithoutUnknowns()
+    {
+        var plan = WorldPlan.Build(WorldOptions.Tiny with { Seed = 3 });
+        var texts = plan.Captions.Concat(plan.Vqa).SelectMany(p => new[] { SceneText.ShortCaption(p.Scene), SceneText.DetailedCaption(p.Scene) })
+            .Concat(plan.Vqa.SelectMany(p => p.Questions.SelectMany(q => new[] { q.Question, q.Answer })))
+            .Concat(plan.Stories.SelectMany(s => s.Story.Sentences))
+            .Concat(plan.Regions.SelectMany(p => p.Scene.Objects.Select(SceneText.Region)));
+        foreach (var t in texts)
+        {
+            var ids = Tok.Encode(t);
+            Assert.DoesNotContain(WorldTokenizer.UnkId, ids);
+            Assert.Equal(t, Tok.Decode(ids));
+        }
+    }
+
+    [Fact]
+    public void TemplatesRoundTripAtTheIdLevel()
+    {
+        foreach (var t in PromptTemplates.AllText().Append(PromptTemplates.VqaEval("what colour is the key?", 5)))
+        {
+            var ids = Tok.Encode(t, addBos: true);
+            Assert.DoesNotContain(WorldTokenizer.UnkId, ids);
+            Assert.Equal(ids, Tok.Encode(Tok.Decode(ids)));
+        }
+        // Newlines are tokens; unseen ASCII words fall back to characters, not <unk>.
+        Assert.Contains(WorldTokenizer.NewlineId, Tok.Encode("a\nb"));
+        var zebra = Tok.Encode("zebra");
+        Assert.True(zebra.Count > 1);
+        Assert.Equal("zebra", Tok.Decode(zebra));
+        Assert.Equal([WorldTokenizer.UnkId], Tok.Encode("日本"));
+    }
+
+    [Fact]
+    public void TemplatesFollowTheReferenceLayout()
+    {
+        string vqa = PromptTemplates.VqaTrain("how many keys are there?", 3);
+        Assert.Equal("You are a helpful assistant.\n\n ## USER: Based on the image, please answer the question. <|startofimage|><|sniffer|><|sniffer|><|sniffer|>how many keys are there?\n ## ASSISTANT:  The answer is", vqa);
+        Assert.EndsWith(" two</s>", PromptTemplates.WithAnswer(vqa, "two"));
+        Assert.Contains("Please anwser yes or no \n ## ASSISTANT: The answer is", PromptTemplates.YesNoEval(PromptTemplates.RobustVqaQuestion("heart"), 2));
+        string region = PromptTemplates.Region([(PromptTemplates.RegionQuestion, "a red heart pointing up")], 2);
+        Assert.Equal(2, region.Split("<|startofimage|>").Length - 1); // whole image + one region
+        Assert.Contains("## asistant: a red heart pointing up\n", region);
+        var ids = Tok.Encode(PromptTemplates.CaptionEval(77));
+        Assert.Equal(77, ids.Count(i => i == WorldTokenizer.ImagePlaceholderId));
+    }
+
+    [Fact]
+    public void SavedVocabularyLoadsToTheSameTokenizer()
+    {
+        using var d = new TempDir();
+        Tok.Save(d["vocab.txt"]);
+        var back = WorldTokenizer.Load(d["vocab.txt"]);
+        Assert.Equal(Tok.VocabSize, back.VocabSize);
+        string s = "two red arrows pointing left and a small blue ring" + WorldTokenizer.ImageBlock(2);
+        Assert.Equal(Tok.Encode(s), back.Encode(s));
+        File.WriteAllLines(d["bad.txt"], ["<s>", "<unk>"]);
+        var e = Assert.Throws<DeemFormatException>(() => WorldTokenizer.Load(d["bad.txt"]));
+        Assert.Contains("line 1", e.Message);
+    }
+}
