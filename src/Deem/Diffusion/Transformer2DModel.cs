@@ -29,7 +29,7 @@ public sealed class Transformer2DModel : nn.Module<Tensor, Tensor, Tensor>
         _linear = useLinearProjection;
         long headDim = channels / heads;
         _inner = heads * headDim;
-        norm = nn.GroupNorm(groups, channels, 1e-6);
+        norm = Norms.GroupNorm(groups, channels, 1e-6);
         proj_in = useLinearProjection ? nn.Linear(channels, _inner) : nn.Conv2d(channels, _inner, 1);
         transformer_blocks = new ModuleList<BasicTransformerBlock>(
             new BasicTransformerBlock(_inner, heads, headDim, crossAttentionDim));

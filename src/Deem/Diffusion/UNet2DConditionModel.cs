@@ -102,7 +102,7 @@ public sealed class UNet2DConditionModel : nn.Module<UNet2DConditionInput, Tenso
                 config.HeadsOfBlock(n - 1 - i), config.CrossAttentionDim, groups, eps, config.UseLinearProjection));
         }
 
-        conv_norm_out = nn.GroupNorm(groups, boc[0], eps);
+        conv_norm_out = Norms.GroupNorm(groups, boc[0], eps);
         conv_out = nn.Conv2d(boc[0], config.OutChannels, 3, padding: 1);
         RegisterComponents();
     }

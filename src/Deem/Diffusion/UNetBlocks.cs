@@ -66,8 +66,10 @@ public sealed class UNetDownBlock : nn.Module<UNetBlockInput, UNetDownBlockOutpu
             h = downsamplers[0].forward(h);                                    // [B, Cout, H/2, W/2]
             skips.Add(h);
         }
+        // h is also the last skip when there is no downsampler: move each tensor out exactly once.
         foreach (var s in skips) s.MoveToOuterDisposeScope();
-        return new UNetDownBlockOutput(h.MoveToOuterDisposeScope(), skips.ToArray());
+        if (!ReferenceEquals(h, skips[^1])) h.MoveToOuterDisposeScope();
+        return new UNetDownBlockOutput(h, skips.ToArray());
     }
 }
 

@@ -34,7 +34,7 @@ public sealed class VaeDecoder : nn.Module<Tensor, Tensor>
             output = boc[n - 1 - i];
             up_blocks.Add(new UpDecoderBlock2D(prev, output, config.LayersPerBlock + 1, addUpsample: i < n - 1, config.NormNumGroups));
         }
-        conv_norm_out = nn.GroupNorm(config.NormNumGroups, boc[0], 1e-6);
+        conv_norm_out = Norms.GroupNorm(config.NormNumGroups, boc[0], 1e-6);
         conv_out = nn.Conv2d(boc[0], config.OutChannels, 3, padding: 1);
         RegisterComponents();
     }

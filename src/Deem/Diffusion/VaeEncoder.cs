@@ -30,7 +30,7 @@ public sealed class VaeEncoder : nn.Module<Tensor, Tensor>
             down_blocks.Add(new DownEncoderBlock2D(i == 0 ? boc[0] : boc[i - 1], boc[i], config.LayersPerBlock,
                 addDownsample: i < n - 1, config.NormNumGroups));
         mid_block = new VaeMidBlock(boc[^1], config.NormNumGroups);
-        conv_norm_out = nn.GroupNorm(config.NormNumGroups, boc[^1], 1e-6);
+        conv_norm_out = Norms.GroupNorm(config.NormNumGroups, boc[^1], 1e-6);
         conv_out = nn.Conv2d(boc[^1], 2 * config.LatentChannels, 3, padding: 1);
         RegisterComponents();
     }

@@ -52,7 +52,7 @@ public sealed class VaeAttentionBlock : nn.Module<Tensor, Tensor>
 
     public VaeAttentionBlock(long channels, long groups) : base("Attention")
     {
-        group_norm = nn.GroupNorm(groups, channels, 1e-6);
+        group_norm = Norms.GroupNorm(groups, channels, 1e-6);
         to_q = nn.Linear(channels, channels);
         to_k = nn.Linear(channels, channels);
         to_v = nn.Linear(channels, channels);
