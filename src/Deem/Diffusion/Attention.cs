@@ -23,6 +23,8 @@ public sealed class Attention : nn.Module<Tensor, Tensor?, Tensor>
 
     /// <param name="queryDim">Width of the query tokens (and of the output).</param>
     /// <param name="contextDim">Width of the context tokens; null for self-attention.</param>
+    /// <param name="heads">Number of heads.</param>
+    /// <param name="headDim">Width of each head.</param>
     /// <param name="bias">Bias on to_q/to_k/to_v (false in the UNet, true in the VAE); to_out.0 always has one.</param>
     public Attention(long queryDim, long? contextDim, long heads, long headDim, bool bias) : base(nameof(Attention))
     {

@@ -22,6 +22,10 @@ public sealed class ResnetBlock2D : nn.Module<Tensor, Tensor?, Tensor>
     private readonly Conv2d? conv_shortcut;
 #pragma warning restore IDE0044
 
+    /// <param name="inChannels">Channels of x.</param>
+    /// <param name="outChannels">Channels of the output.</param>
+    /// <param name="groups">GroupNorm groups.</param>
+    /// <param name="eps">GroupNorm epsilon (1e-5 UNet, 1e-6 VAE).</param>
     /// <param name="tembChannels">Width of the time embedding, or null for a block without one (VAE).</param>
     public ResnetBlock2D(long inChannels, long outChannels, long? tembChannels, long groups, double eps)
         : base(nameof(ResnetBlock2D))

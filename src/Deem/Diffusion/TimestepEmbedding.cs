@@ -38,6 +38,9 @@ public sealed class TimestepEmbedding : nn.Module<Tensor, Tensor>
     /// swapped to [cos, sin] when <paramref name="flipSinToCos"/>; zero-padded when dim is odd.
     /// </summary>
     /// <param name="timesteps">[B] timesteps (integer or float).</param>
+    /// <param name="dim">Width of the code.</param>
+    /// <param name="flipSinToCos">Put the cosines first (SD: true).</param>
+    /// <param name="freqShift">Frequency shift (SD: 0).</param>
     /// <returns>[B, dim] float32.</returns>
     public static Tensor Sinusoid(Tensor timesteps, long dim, bool flipSinToCos, double freqShift)
     {

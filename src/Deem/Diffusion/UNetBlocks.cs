@@ -14,6 +14,9 @@ public sealed record UNetBlockInput(Tensor Hidden, Tensor Temb, Tensor Context);
 public sealed record UNetDownBlockOutput(Tensor Hidden, Tensor[] Skips);
 
 /// <summary>Input of a UNet up block.</summary>
+/// <param name="Hidden">[B, C, H, W] map from the previous up block or the mid block.</param>
+/// <param name="Temb">[B, Dt] time embedding.</param>
+/// <param name="Context">[B, M, Dc] condition tokens.</param>
 /// <param name="Skips">The skip tensors this block consumes, in the order they were produced (the last is used first).</param>
 /// <param name="UpsampleSize">Output (H, W) of the upsampler when it is not 2× (odd-sized skips), else null.</param>
 public sealed record UNetUpBlockInput(Tensor Hidden, Tensor Temb, Tensor Context, Tensor[] Skips, long[]? UpsampleSize);
@@ -87,6 +90,16 @@ public sealed class UNetUpBlock : nn.Module<UNetUpBlockInput, Tensor>
 #pragma warning restore IDE0044
 
     /// <param name="inChannels">Channels of the down block this one mirrors at its input (used by the last skip).</param>
+    /// <param name="outChannels">Channels of this block's output.</param>
+    /// <param name="tembChannels">Width of the time embedding.</param>
+    /// <param name="layers">Number of resnets (layers_per_block + 1).</param>
+    /// <param name="crossAttention">CrossAttnUpBlock2D (true) or UpBlock2D (false).</param>
+    /// <param name="addUpsample">Whether the block ends with upsamplers.0.</param>
+    /// <param name="heads">Attention heads.</param>
+    /// <param name="crossAttentionDim">Width of the condition tokens.</param>
+    /// <param name="groups">GroupNorm groups.</param>
+    /// <param name="eps">GroupNorm epsilon.</param>
+    /// <param name="useLinearProjection">Linear (SD-2) or 1×1-conv (SD-1) proj_in/proj_out.</param>
     /// <param name="prevOutputChannels">Channels of the map arriving from the previous up block (or the mid block).</param>
     public UNetUpBlock(long inChannels, long outChannels, long prevOutputChannels, long tembChannels, int layers, bool crossAttention,
         bool addUpsample, long heads, long crossAttentionDim, long groups, double eps, bool useLinearProjection)

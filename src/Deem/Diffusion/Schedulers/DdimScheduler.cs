@@ -79,6 +79,10 @@ public sealed class DdimScheduler
     /// <item>x_{t−1} = √α_{t−1} · x̂_0 + direction, plus σ_t · z when η &gt; 0.</item>
     /// </list>
     /// </summary>
+    /// <param name="modelOutput">[B, C, H, W] ε̂, v̂ or x̂_0, as prediction_type says.</param>
+    /// <param name="t">The current timestep (one of <see cref="Timesteps"/>).</param>
+    /// <param name="sample">[B, C, H, W] x_t.</param>
+    /// <param name="generator">Source of z when η &gt; 0.</param>
     /// <param name="eta">η: 0 gives the deterministic DDIM sampler, 1 a DDPM-like one.</param>
     public SchedulerStepOutput Step(Tensor modelOutput, long t, Tensor sample, double eta = 0.0, Generator? generator = null)
     {

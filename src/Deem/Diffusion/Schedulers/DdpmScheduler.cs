@@ -99,6 +99,7 @@ public sealed class DdpmScheduler
     /// <param name="modelOutput">[B, C, H, W] ε̂, v̂ or x̂_0, as prediction_type says.</param>
     /// <param name="t">The current timestep.</param>
     /// <param name="sample">[B, C, H, W] x_t.</param>
+    /// <param name="generator">Source of z (the global generator when null).</param>
     public SchedulerStepOutput Step(Tensor modelOutput, long t, Tensor sample, Generator? generator = null)
     {
         if (t < 0 || t >= Config.NumTrainTimesteps)
