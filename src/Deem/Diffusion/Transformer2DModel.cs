@@ -78,9 +78,9 @@ public sealed class BasicTransformerBlock : nn.Module<Tensor, Tensor, Tensor>
 {
 #pragma warning disable IDE0044
     private readonly LayerNorm norm1;
-    private readonly Attention attn1;
+    private readonly DiffusersAttention attn1;
     private readonly LayerNorm norm2;
-    private readonly Attention attn2;
+    private readonly DiffusersAttention attn2;
     private readonly LayerNorm norm3;
     private readonly FeedForward ff;
 #pragma warning restore IDE0044
@@ -88,9 +88,9 @@ public sealed class BasicTransformerBlock : nn.Module<Tensor, Tensor, Tensor>
     public BasicTransformerBlock(long dim, long heads, long headDim, long crossAttentionDim) : base(nameof(BasicTransformerBlock))
     {
         norm1 = nn.LayerNorm(dim);
-        attn1 = new Attention(dim, null, heads, headDim, bias: false);
+        attn1 = new DiffusersAttention(dim, null, heads, headDim, bias: false);
         norm2 = nn.LayerNorm(dim);
-        attn2 = new Attention(dim, crossAttentionDim, heads, headDim, bias: false);
+        attn2 = new DiffusersAttention(dim, crossAttentionDim, heads, headDim, bias: false);
         norm3 = nn.LayerNorm(dim);
         ff = new FeedForward(dim, 4 * dim);
         RegisterComponents();

@@ -12,7 +12,7 @@ public class ModuleReferenceTests
     public void CrossAttentionMatchesAPerHeadSoftmaxReference()
     {
         torch.manual_seed(3);
-        using var attn = new Attention(queryDim: 8, contextDim: 6, heads: 2, headDim: 4, bias: false);
+        using var attn = new DiffusersAttention(queryDim: 8, contextDim: 6, heads: 2, headDim: 4, bias: false);
         var sd = attn.state_dict();
         Assert.False(sd.ContainsKey("to_q.bias"));
         var x = randn(2, 5, 8);

@@ -10,7 +10,7 @@ namespace Deem.Diffusion;
 /// cross-attention to the condition c of paper Eqs. 3/5 otherwise (UNet <c>attn2</c>, VAE mid block).
 /// Softmax(QKᵀ/√d)V per head, then the output projection.
 /// </summary>
-public sealed class Attention : nn.Module<Tensor, Tensor?, Tensor>
+public sealed class DiffusersAttention : nn.Module<Tensor, Tensor?, Tensor>
 {
 #pragma warning disable IDE0044
     private readonly Linear to_q;
@@ -26,7 +26,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor?, Tensor>
     /// <param name="heads">Number of heads.</param>
     /// <param name="headDim">Width of each head.</param>
     /// <param name="bias">Bias on to_q/to_k/to_v (false in the UNet, true in the VAE); to_out.0 always has one.</param>
-    public Attention(long queryDim, long? contextDim, long heads, long headDim, bool bias) : base(nameof(Attention))
+    public DiffusersAttention(long queryDim, long? contextDim, long heads, long headDim, bool bias) : base(nameof(DiffusersAttention))
     {
         _heads = heads;
         _headDim = headDim;
