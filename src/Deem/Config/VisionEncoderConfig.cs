@@ -50,6 +50,22 @@ public sealed record VisionEncoderConfig
     /// <summary>The paper's encoder: ConvNeXt-B + 1024-wide adapters (256 px → 257 tokens).</summary>
     public static VisionEncoderConfig Paper => new();
 
+    /// <summary>
+    /// The paper encoder around the trunk an open_clip model config describes, with the CLIP embed
+    /// width taken from it. The unused head stays <c>"mlp"</c> whatever the file says: DEEM's code
+    /// builds an MLP head on every ConvNeXt tower (reference §1.2).
+    /// </summary>
+    public static VisionEncoderConfig FromOpenClip(OpenClipModelConfig openClip, string source)
+    {
+        var cfg = Paper with
+        {
+            Trunk = ConvNextConfig.FromOpenClip(openClip, source),
+            ClipEmbedDim = openClip.EmbedDim,
+        };
+        cfg.Validate(source);
+        return cfg;
+    }
+
     /// <summary>Throws <see cref="DeemConfigException"/> for impossible values.</summary>
     public void Validate(string source)
     {

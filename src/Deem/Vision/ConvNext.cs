@@ -91,7 +91,11 @@ public sealed class ConvNext : nn.Module<Tensor, ConvNextFeatures>
         return new ConvNextFeatures(outs, pooled);
     }
 
-    /// <summary>timm <c>_init_weights</c>: convs and linears ~ truncated N(0, 0.02) in [−2, 2], biases 0.</summary>
+    /// <summary>
+    /// timm <c>_init_weights</c>: convs and linears ~ truncated N(0, 0.02) in [−2, 2], biases 0.
+    /// (TorchSharp 0.107's <c>nn.init.trunc_normal_</c> fills a constant, so PyTorch's inverse-CDF
+    /// sampler is written out in <see cref="TruncatedNormal"/>.)
+    /// </summary>
     private void InitWeights()
     {
         if (stem.parameters().First().device_type == DeviceType.META)
@@ -101,14 +105,33 @@ public sealed class ConvNext : nn.Module<Tensor, ConvNextFeatures>
         {
             if (m is Conv2d conv)
             {
-                nn.init.trunc_normal_(conv.weight, std: 0.02);
+                TruncatedNormal(conv.weight, 0.0, 0.02, -2.0, 2.0);
                 if (conv.bias is not null) nn.init.zeros_(conv.bias);
             }
             else if (m is Linear lin)
             {
-                nn.init.trunc_normal_(lin.weight, std: 0.02);
+                TruncatedNormal(lin.weight, 0.0, 0.02, -2.0, 2.0);
                 if (lin.bias is not null) nn.init.zeros_(lin.bias);
             }
         }
+    }
+
+    /// <summary>
+    /// Fills <paramref name="t"/> in place from N(mean, std²) truncated to [a, b], as PyTorch's
+    /// <c>trunc_normal_</c>: uniform in [2Φ(α)−1, 2Φ(β)−1], inverse error function, scale, clamp.
+    /// Uses the global generator.
+    /// </summary>
+    public static void TruncatedNormal(Tensor t, double mean, double std, double a, double b)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        double Cdf(double x) => (1.0 + tensor(x / Math.Sqrt(2.0), dtype: ScalarType.Float64).erf().item<double>()) / 2.0;
+        var l = Cdf((a - mean) / std);
+        var u = Cdf((b - mean) / std);
+        t.uniform_(2 * l - 1, 2 * u - 1);
+        t.erfinv_();
+        t.mul_(std * Math.Sqrt(2.0));
+        t.add_(mean);
+        t.clamp_(a, b);
     }
 }

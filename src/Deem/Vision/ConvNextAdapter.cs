@@ -57,7 +57,6 @@ public sealed class ConvNextAdapter : nn.Module<Tensor, ConvNextAdapterOutput>
             maps[i] = adapters[i].forward(x).permute(0, 3, 1, 2);             // [B, C, h_i, w_i]
         }
         var cls = adapter_cls.forward(features.Pooled);                       // [B, C]
-        var (B, C, h, w) = (maps[2].shape[0], maps[2].shape[1], maps[2].shape[2], maps[2].shape[3]);
         var grid = maps[2].flatten(2).transpose(1, 2);                        // [B, h·w, C]
         var tokens = cat([cls.unsqueeze(1), grid], 1);                        // [B, 1 + h·w, C]
         return new ConvNextAdapterOutput(
