@@ -20,9 +20,10 @@ public sealed record ImageEncoderOutput(Tensor Tokens, Tensor[] Maps, Tensor Tok
 /// <c>vision_model.adapter_c2..c5.{weight,bias}</c>, <c>vision_model.adapter_cls.{weight,bias}</c>,
 /// <c>vision_model.visual.trunk.*</c> (= open_clip <c>visual.trunk.*</c>),
 /// <c>vision_model.visual.head.mlp.fc1.{weight,bias}</c>, <c>vision_model.visual.head.mlp.fc2.weight</c>.
-/// The CLIP mean/std and the sin-cos table are non-persistent buffers here; in DEEM's checkpoint they
-/// live on the visual tokenizer (<c>visual_tokenizer.clip_mean</c>, <c>clip_std</c>, <c>pos_embed</c>)
-/// and are deterministic, so nothing needs to be loaded for them.</para>
+/// The CLIP mean/std and the sin-cos table are constants outside the state dict here (TorchSharp
+/// 0.107 does not list non-persistent buffers, so they are plain tensors moved to the input's device
+/// on use); in DEEM's checkpoint they live on the visual tokenizer (<c>visual_tokenizer.clip_mean</c>,
+/// <c>clip_std</c>, <c>pos_embed</c>) and are deterministic, so nothing needs to be loaded for them.</para>
 /// </summary>
 public sealed class ImageEncoder : nn.Module<Tensor, ImageEncoderOutput>
 {
@@ -34,6 +35,8 @@ public sealed class ImageEncoder : nn.Module<Tensor, ImageEncoderOutput>
 
     private readonly ConvNextAdapter vision_model;
     private readonly VisionEncoderConfig config;
+    private readonly Tensor posTable;          // [1 + G·G, C] on the construction device
+    private Tensor posTableOnDevice;           // the same, on the device of the last input
 
     /// <param name="config">Encoder shape.</param>
     /// <param name="generator">Source of the trunk's stochastic-depth draws; global RNG when null.</param>
@@ -45,9 +48,9 @@ public sealed class ImageEncoder : nn.Module<Tensor, ImageEncoderOutput>
         this.config = config;
         vision_model = new ConvNextAdapter(config, generator);
         RegisterComponents();
-        register_buffer("clip_mean", tensor(ClipMean).reshape(1, 3, 1, 1), persistent: false);
-        register_buffer("clip_std", tensor(ClipStd).reshape(1, 3, 1, 1), persistent: false);
-        register_buffer("pos_embed", SinCosPositionEmbedding.Table(config.EmbedDim, config.PosEmbedGrid, clsToken: true), persistent: false);
+        // Assigned after RegisterComponents so it stays out of the state dict.
+        posTable = SinCosPositionEmbedding.Table(config.EmbedDim, config.PosEmbedGrid, clsToken: true);
+        posTableOnDevice = posTable;
     }
 
     /// <summary>Encoder shape this module was built with.</summary>
@@ -60,7 +63,7 @@ public sealed class ImageEncoder : nn.Module<Tensor, ImageEncoderOutput>
     public ConvNext Trunk => vision_model.Visual.Trunk;
 
     /// <summary>The fixed sin-cos table [1 + G·G, C] (zero CLS row first).</summary>
-    public Tensor PosEmbed => Buffer("pos_embed");
+    public Tensor PosEmbed => posTable;
 
     /// <summary>Input pixels must be a multiple of this (the trunk's total stride).</summary>
     public int Stride => config.Trunk.PatchSize * 8;
@@ -73,11 +76,15 @@ public sealed class ImageEncoder : nn.Module<Tensor, ImageEncoderOutput>
         // Out of place: a new tensor, the caller's images stay as they were. (The authors' diffusion
         // wrapper normalises its image argument in place, which corrupts later users of the same
         // tensor, reference §0 item 12; nothing here writes into an input.)
-        var x = config.ClipNormalize
-            ? images.sub(Buffer("clip_mean").to(images.dtype)).div(Buffer("clip_std").to(images.dtype)) // [B, 3, H, W]
-            : images;
+        Tensor x = images;
+        if (config.ClipNormalize)
+        {
+            var mean = tensor(ClipMean, dtype: images.dtype, device: images.device).reshape(1, 3, 1, 1);
+            var std = tensor(ClipStd, dtype: images.dtype, device: images.device).reshape(1, 3, 1, 1);
+            x = images.sub(mean).div(std);                                    // [B, 3, H, W]
+        }
         var adapted = vision_model.forward(x);
-        var table = PosEmbed;
+        var table = TableOn(images.device);
         var maps = new Tensor[4];
         for (var i = 0; i < 4; i++)
         {
@@ -103,6 +110,14 @@ public sealed class ImageEncoder : nn.Module<Tensor, ImageEncoderOutput>
                 nameof(images));
     }
 
-    private Tensor Buffer(string name) =>
-        named_buffers(include_nonpersistent: true).First(b => b.name == name).buffer;
+    private Tensor TableOn(Device device)
+    {
+        if (posTableOnDevice.device_type != device.type || posTableOnDevice.device_index != device.index)
+        {
+            var moved = posTable.to(device).DetachFromDisposeScope();
+            if (!ReferenceEquals(posTableOnDevice, posTable)) posTableOnDevice.Dispose();
+            posTableOnDevice = moved;
+        }
+        return posTableOnDevice;
+    }
 }
