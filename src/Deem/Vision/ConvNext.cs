@@ -125,7 +125,7 @@ public sealed class ConvNext : nn.Module<Tensor, ConvNextFeatures>
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        double Cdf(double x) => (1.0 + tensor(x / Math.Sqrt(2.0), dtype: ScalarType.Float64).erf().item<double>()) / 2.0;
+        double Cdf(double x) => (1.0 + tensor(x / Math.Sqrt(2.0), dtype: ScalarType.Float64, device: CPU).erf().item<double>()) / 2.0;
         var l = Cdf((a - mean) / std);
         var u = Cdf((b - mean) / std);
         t.uniform_(2 * l - 1, 2 * u - 1);

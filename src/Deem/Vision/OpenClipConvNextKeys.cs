@@ -25,7 +25,9 @@ public static class OpenClipConvNextKeys
     /// <paramref name="prefix"/> (e.g. <c>"visual_tokenizer.sniffer."</c> for the whole DEEM model);
     /// everything else is dropped. Tensors are passed through, not copied.
     /// </summary>
+    /// <param name="openClip">The open_clip state dict (all towers).</param>
     /// <param name="source">Names the checkpoint in errors.</param>
+    /// <param name="prefix">Put in front of every returned key.</param>
     public static Dictionary<string, Tensor> MapToSniffer(IReadOnlyDictionary<string, Tensor> openClip, string source, string prefix = "")
     {
         var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
