@@ -135,3 +135,35 @@ public class ImageEncoderTests
         Assert.Throws<ArgumentException>(() => enc.forward(rand(1, 1, 64, 64)));
     }
 }
+
+public class ImageEncoderMemoryTests
+{
+    [Fact]
+    public void RepeatedForwardsLeaveNoLiveTensors()
+    {
+        var enc = new ImageEncoder(VisionEncoderConfig.Tiny);
+        var pool = new MaskPooling(VisionEncoderConfig.Tiny);
+        enc.eval();
+        var x = rand(1, 3, 64, 64);
+        var mask = ones(1, 1, 64, 64);
+        void Step()
+        {
+            using var scope = NewDisposeScope();
+            var o = enc.forward(x);
+            pool.forward(new MaskPoolingInput(o.Maps, mask));
+            MaskPooling.GateTokens(o.Tokens, mask, 4, 4);
+        }
+        Step();                                                               // warm-up
+        var before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        for (var i = 0; i < 3; i++) Step();
+        Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+
+        // Without an outer scope, only the returned tensors stay alive: 1 tokens + 4 maps + 1 pos-embed,
+        // then 1 for the pooled tokens.
+        var start = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        var outputs = enc.forward(x);
+        Assert.Equal(start + 6, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+        pool.forward(new MaskPoolingInput(outputs.Maps, mask));
+        Assert.Equal(start + 7, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+    }
+}
