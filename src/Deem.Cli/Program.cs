@@ -4,8 +4,12 @@ using Deem.Cli;
 using Spectre.Console;
 
 // deem: the DeemSharp command line. One file per verb; each builds its System.CommandLine Command.
+// Redirected output (logs, CI) gets wide tables instead of 80 columns.
+if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 160;
+
 var root = new RootCommand("DeemSharp: DEEM (diffusion-corrected image encoder LMM) on TorchSharp");
 root.Subcommands.Add(DoctorCommand.Create());
+root.Subcommands.Add(ModelCommand.Create());
 
 try
 {

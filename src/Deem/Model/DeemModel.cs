@@ -1,0 +1,182 @@
+using Deem.Config;
+using Deem.Diffusion;
+using Deem.Language;
+using Deem.Text;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Deem.Model;
+
+/// <summary>
+/// One training micro-batch of interleaved image-text sequences (reference §5.1, §5.2, §5.3).
+/// Images are listed in the row-major order of their <c>&lt;soi&gt;</c> tokens.
+/// </summary>
+/// <param name="Ids">[B, L] token ids: text, and per image <c>&lt;soi&gt;</c> + Nq placeholders.</param>
+/// <param name="AttentionMask">[B, L], 0 on padding.</param>
+/// <param name="ImagesEnc">[I, 3, He, We] in [0, 1], the encoder view.</param>
+/// <param name="ImagesDec">[I, 3, Hd, Wd] in [0, 1], the diffusion view (NIP and CSR targets); null without diffusion.</param>
+/// <param name="RegionMasks">[I, 1, He, We] region masks (stage 3), or null.</param>
+/// <param name="PromptOffsets">Per row, the prompt length whose labels are not learned (SFT), or null.</param>
+/// <param name="GtTextIds">[B, L] explicit targets with −100 for ignored positions (mask SFT), or null.</param>
+/// <param name="NtpWeight">Per-batch override of λ_NTP (the SFT collators set 0 for text→image data).</param>
+/// <param name="NipWeight">Per-batch override of λ_NIP (0 for image→text data).</param>
+public sealed record DeemInput(
+    Tensor Ids,
+    Tensor AttentionMask,
+    Tensor ImagesEnc,
+    Tensor? ImagesDec = null,
+    Tensor? RegionMasks = null,
+    IReadOnlyList<long>? PromptOffsets = null,
+    Tensor? GtTextIds = null,
+    double? NtpWeight = null,
+    double? NipWeight = null,
+    double? CsrWeight = null,
+    Generator? Generator = null);
+
+/// <summary>The loss terms of one forward (each a scalar; a term that is off is 0).</summary>
+/// <param name="Loss">λ_NTP·NTP + λ_NIP·NIP + λ_CSR·CSR (paper §2.3, the stage objectives L_S1/L_S2/L_S3).</param>
+/// <param name="Logits">[B, L, V] text logits.</param>
+public sealed record DeemOutput(Tensor Loss, Tensor Ntp, Tensor Nip, Tensor Csr, Tensor Logits);
+
+/// <summary>
+/// DEEM (paper §2; reference §1): the interleaved image-text model whose image encoder is corrected
+/// by diffusion feedback. This is the one place the three losses meet:
+/// <list type="bullet">
+/// <item>NTP (Eq. 2): next-token cross-entropy of the LLM over text, conditioned on earlier images;</item>
+/// <item>NIP (Eq. 3): the frozen UNet denoises each image conditioned on the LLM's context up to its <c>&lt;soi&gt;</c>;</item>
+/// <item>CSR (Eq. 5): the same frozen UNet denoises each image conditioned on the image encoder's own
+/// tokens, so its gradient corrects the encoder (and never touches the LLM).</item>
+/// </list>
+/// Keys equal the authors' checkpoint: <c>visual_tokenizer.*</c>, <c>mm_decoder.*</c>,
+/// <c>text_decoder.*</c>, <c>image_decoder.*</c>, <c>context_feat_proj.*</c>, <c>soi_token</c>.
+/// </summary>
+public sealed class DeemModel : nn.Module<DeemInput, DeemOutput>
+{
+    readonly VisualTokenizer visual_tokenizer;
+    readonly LlamaModel mm_decoder;
+    readonly TextHead text_decoder;
+    readonly ImageDecoder? image_decoder;
+    readonly Linear? context_feat_proj;
+    readonly Parameter soi_token;
+    readonly DeemConfig config;
+    readonly SpecialTokens tokens;
+
+    public DeemModel(DeemConfig config, Generator? generator = null) : base(nameof(DeemModel))
+    {
+        config.Validate(config.Name);
+        this.config = config;
+        tokens = config.Tokens;
+        visual_tokenizer = new VisualTokenizer(config, generator);
+        mm_decoder = new LlamaModel(config.Llm,
+            layer => new LlamaCrossAttention(config.LlmMmfs, config.Llm.RmsNormEps, generator), generator);
+        text_decoder = new TextHead(config.Llm.HiddenSize, config.Llm.VocabSize, SpecialTokens.NewTokenCount,
+            config.Llm.InitializerRange, generator, freezeHead: false);
+        if (config.BuildDiffusion)
+        {
+            image_decoder = new ImageDecoder(config.ImageDecoder, generator);
+            context_feat_proj = nn.Linear(config.Llm.HiddenSize, config.Llm.HiddenSize);
+        }
+        soi_token = MultimodalEmbedding.CreateSoiToken(config.Llm.HiddenSize);
+        RegisterComponents();
+    }
+
+    public DeemConfig Config => config;
+    public SpecialTokens Tokens => tokens;
+    public VisualTokenizer VisualTokenizer => visual_tokenizer;
+    public LlamaModel Llm => mm_decoder;
+    public TextHead TextHead => text_decoder;
+    public ImageDecoder? ImageDecoder => image_decoder;
+    public StableDiffusion? Diffusion => visual_tokenizer.Diffusion;
+
+    /// <summary>The encoder maps the LLM's MMFS reads: the last <c>n_levels</c> of the 4 (c3, c4, c5 in the paper).</summary>
+    public (Tensor Values, (long H, long W)[] Shapes) LlmVisionValues(Tensor[] maps)
+    {
+        var used = maps.Skip(maps.Length - (int)config.LlmMmfs.NLevels).ToArray();
+        var shapes = used.Select(m => (m.shape[2], m.shape[3])).ToArray();
+        var values = cat(used.Select(m => m.flatten(2).transpose(1, 2)).ToArray(), 1);   // [I, Σ h·w, C]
+        return (values, shapes);
+    }
+
+    /// <summary>
+    /// Input embeddings and vision states of an interleaved batch (reference §1.5, §1.6): the text
+    /// embeddings with each image's proj_t rows at its placeholders and <c>soi_token</c> added at
+    /// every <c>&lt;soi&gt;</c>, plus the per-token image visibility (earlier images of the same document).
+    /// </summary>
+    public (Tensor Embeds, MmfsVisionStates? Vision) PrepareInputs(Tensor ids, VisualTokenizerOutput? vis)
+    {
+        var text = mm_decoder.EmbedTokens(ids);                                                         // [B, L, D]
+        var embeds = MultimodalEmbedding.Build(text, ids, vis?.TextTokens, soi_token, tokens);        // [B, L, D]
+        if (vis is null) return (embeds, null);
+        var layout = ImageLayout.FromIds(ids, tokens);
+        var (values, shapes) = LlmVisionValues(vis.Maps);
+        return (embeds, layout.VisionStates(values, shapes));
+    }
+
+    public override DeemOutput forward(DeemInput input)
+    {
+        using var scope = NewDisposeScope();
+        var ids = input.Ids;
+        var (B, L) = (ids.shape[0], ids.shape[1]);
+        double wNtp = input.NtpWeight ?? config.NtpWeight;
+        double wNip = input.NipWeight ?? config.NipWeight;
+        double wCsr = input.CsrWeight ?? config.CsrWeight;
+        var zero = zeros(Array.Empty<long>(), device: ids.device);
+
+        // 1. Visual tokenizer: ConvNeXt + adapters → Q-Former → proj_t / proj_i (reference §1.3).
+        long I = input.ImagesEnc.shape[0];
+        var vis = I > 0 ? visual_tokenizer.forward(new VisualTokenizerInput(input.ImagesEnc, input.RegionMasks)) : null;
+
+        // 2. LLM over the interleaved embeddings, MMFS cross-attention on the visible images (§1.5-1.6).
+        var (embeds, vision) = PrepareInputs(ids, vis);
+        var hidden = mm_decoder.forward(new LlamaModelInput(InputsEmbeds: embeds, AttentionMask: input.AttentionMask,
+            Vision: vision));                                                                             // [B, L, D]
+
+        // 3. NTP, Eq. 2 (ignore rules of §2.1).
+        var logits = text_decoder.forward(hidden);                                                        // [B, L, V]
+        var labels = input.GtTextIds is not null
+            ? NextTokenLoss.ShiftGiven(input.GtTextIds)
+            : NextTokenLoss.Labels(ids, input.AttentionMask, tokens, input.PromptOffsets);               // [B, L-1]
+        var ntp = wNtp > 0 ? NextTokenLoss.Compute(logits, labels) : zero;
+
+        var sd = visual_tokenizer.Diffusion;
+        var nip = zero;
+        var csr = zero;
+        if (sd is not null && vis is not null && input.ImagesDec is not null)
+        {
+            // 4. NIP, Eq. 3: condition = decoder Q-Former over the LLM context up to each <soi>
+            //    (reversed, projected, + 1-D sin-cos; 10 % null swap in training), MMFS features of
+            //    the previous image in the document. First-image / no-context images weigh 0, and
+            //    the mean runs over all elements (reference §2.2).
+            if (wNip > 0)
+            {
+                var ctx = ImageDecoderContext.Extract(hidden, ids, tokens.Bos, tokens.Soi);
+                var feats = context_feat_proj!.forward(ctx.Features);                                    // [I, Lmax, D]
+                var dec = image_decoder!.forward(new ImageDecoderInput(feats, ctx.Mask, input.Generator));
+                var hasPrev = ctx.PreviousImage.ge(0);                                                   // [I]
+                var prevIndex = ctx.PreviousImage.clamp_min(0);
+                var prevFeatures = vis.Maps.Select(m =>
+                    (m.index_select(0, prevIndex) * hasPrev.to(m.dtype).view(-1, 1, 1, 1)).unsqueeze(1))  // [I, 1, C, h, w]
+                    .ToArray();
+                var err = sd.DenoisingError(input.ImagesDec, dec.Condition, prevFeatures,
+                    hasPrev.to(ScalarType.Float32).unsqueeze(1), squeezeTimesteps: false, input.Generator);  // [I, 4, h, w]
+                nip = (err * dec.IsCondImage.to(err.dtype).view(-1, 1, 1, 1)).mean();
+            }
+
+            // 5. CSR, Eq. 5: the same frozen UNet must rebuild each image from the encoder's own
+            //    tokens proj_i(perceiver(encoder)) plus the image's own multi-scale maps through
+            //    MMFSNet; t squeezed to [200, 799]; masked mean in region mode (§2.3). No CFG swap.
+            if (wCsr > 0)
+            {
+                var ownFeatures = vis.Maps.Select(m => m.unsqueeze(1)).ToArray();                       // [I, 1, C, h, w]
+                var err = sd.DenoisingError(input.ImagesDec, vis.DiffusionCond, ownFeatures,
+                    ones(I, 1, device: ids.device), squeezeTimesteps: true, input.Generator);           // [I, 4, h, w]
+                csr = DeemLosses.MaskedMean(err, input.RegionMasks);
+            }
+        }
+
+        var loss = wNtp * ntp + wNip * nip + wCsr * csr;
+        return new DeemOutput(loss.MoveToOuterDisposeScope(), ntp.MoveToOuterDisposeScope(), nip.MoveToOuterDisposeScope(),
+            csr.MoveToOuterDisposeScope(), logits.MoveToOuterDisposeScope());
+    }
+}

@@ -1,0 +1,179 @@
+using Deem.Config;
+using Deem.IO;
+using Deem.Model;
+using Deem.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Deem.Tests.Model;
+
+/// <summary>The whole tiny DEEM: the three losses, where CSR's gradient goes, and a checkpoint round trip.</summary>
+public class DeemModelTests
+{
+    static DeemModel Tiny(ulong seed) => new(DeemConfig.Tiny, new Generator(seed));
+
+    [Fact]
+    public void ForwardGivesThreeFiniteLossesAndLogits()
+    {
+        using var scope = NewDisposeScope();
+        var config = DeemConfig.Tiny;
+        using var model = Tiny(1);
+        model.train();
+        var gen = new Generator(2);
+        var batch = SyntheticBatch.Interleaved(config, gen);
+        var o = model.forward(batch);
+        Assert.Equal(new[] { batch.Ids.shape[0], batch.Ids.shape[1], (long)config.Llm.VocabSize }, o.Logits.shape);
+        foreach (var t in new[] { o.Ntp, o.Nip, o.Csr })
+        {
+            Assert.Empty(t.shape);
+            Assert.True(float.IsFinite(t.item<float>()) && t.item<float>() > 0);
+        }
+        var expected = config.NtpWeight * o.Ntp.item<float>() + config.NipWeight * o.Nip.item<float>() + config.CsrWeight * o.Csr.item<float>();
+        Assert.Equal(expected, o.Loss.item<float>(), 4);
+    }
+
+    [Fact]
+    public void CsrGradientReachesEncoderPerceiverAndMmfsNetButNotUNetOrLlm()
+    {
+        using var scope = NewDisposeScope();
+        var config = DeemConfig.Tiny;
+        using var model = Tiny(3);
+        FreezeSchedule.DeemStage1.Apply(model);
+        // Make the LLM trainable too: CSR must still leave it without gradient.
+        foreach (var (name, p) in model.named_parameters())
+            if (name.StartsWith("mm_decoder.") || name.StartsWith("text_decoder.")) p.requires_grad = true;
+        model.train();
+        var batch = SyntheticBatch.Interleaved(config, new Generator(4)) with { NtpWeight = 0, NipWeight = 0 };
+        var o = model.forward(batch);
+        Assert.Equal(0f, o.Ntp.item<float>());
+        Assert.Equal(0f, o.Nip.item<float>());
+        o.Loss.backward();
+
+        bool HasGrad(string prefix) => model.named_parameters()
+            .Where(p => p.name.StartsWith(prefix)).Any(p => p.parameter.grad is not null && p.parameter.grad.abs().sum().item<float>() > 0);
+        bool AnyGrad(string prefix) => model.named_parameters()
+            .Where(p => p.name.StartsWith(prefix)).Any(p => p.parameter.grad is not null);
+
+        Assert.True(HasGrad("visual_tokenizer.sniffer.vision_model.visual.trunk."), "ConvNeXt trunk");
+        Assert.True(HasGrad("visual_tokenizer.sniffer.vision_model.adapter_"), "adapters");
+        Assert.True(HasGrad("visual_tokenizer.perceiver_resampler."), "perceiver");
+        Assert.True(HasGrad("visual_tokenizer.proj_i."), "proj_i");
+        Assert.True(HasGrad("visual_tokenizer.encoder.mmfs_module."), "MMFSNet");
+        Assert.False(AnyGrad("visual_tokenizer.encoder.unet."), "the frozen UNet");
+        Assert.False(AnyGrad("visual_tokenizer.encoder.vae."), "the VAE");
+        Assert.False(HasGrad("mm_decoder."), "the LLM");
+        Assert.False(HasGrad("text_decoder."), "the text head");
+        Assert.False(HasGrad("visual_tokenizer.proj_t."), "proj_t feeds only the LLM");
+        Assert.All(model.named_parameters().Where(p => p.name.StartsWith("visual_tokenizer.encoder.unet.")),
+            p => Assert.False(p.parameter.requires_grad));
+    }
+
+    [Fact]
+    public void FreezeSchedulesSelectTheExactTrainableSets()
+    {
+        using var model = Tiny(5);
+        string[] Trainable(FreezeSchedule s)
+        {
+            s.Apply(model);
+            return model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.name).ToArray();
+        }
+        var deem = Trainable(FreezeSchedule.DeemStage1);
+        var baseline = Trainable(FreezeSchedule.BaselineStage1);
+        var sft = Trainable(FreezeSchedule.Sft);
+        var all = model.named_parameters().Select(p => p.name).ToArray();
+
+        Assert.Contains(deem, n => n.StartsWith("visual_tokenizer.sniffer.vision_model.visual.trunk."));
+        Assert.DoesNotContain(deem, n => n.StartsWith("visual_tokenizer.encoder.unet."));
+        Assert.DoesNotContain(deem, n => n.StartsWith("mm_decoder.") && !n.Contains(".llama_cross_attn."));
+        Assert.Contains(deem, n => n.Contains(".llama_cross_attn.gate"));
+
+        Assert.DoesNotContain(baseline, n => n.StartsWith("visual_tokenizer.sniffer.vision_model.visual."));
+        Assert.Contains(baseline, n => n.StartsWith("visual_tokenizer.sniffer.vision_model.adapter_"));
+        Assert.Contains(baseline, n => n.StartsWith("visual_tokenizer.encoder.unet."));
+
+        Assert.Contains(sft, n => n.StartsWith("mm_decoder.layers.0.self_attn."));
+        Assert.DoesNotContain(sft, n => n.StartsWith("visual_tokenizer.encoder.unet."));
+
+        foreach (var set in new[] { deem, baseline, sft })
+        {
+            Assert.DoesNotContain(set, n => n.StartsWith("visual_tokenizer.encoder.vae."));
+            Assert.DoesNotContain(set, n => n.StartsWith("text_decoder.head."));
+            Assert.DoesNotContain(set, n => n.EndsWith(".ignore_token") || n.EndsWith(".pos_embed"));
+            Assert.Contains("text_decoder.head_new.weight", set);
+            Assert.Contains("soi_token", set);
+        }
+        // The differences between DEEM and the baseline are exactly the trunk (+ unused head) and the UNet.
+        var onlyDeem = deem.Except(baseline).ToArray();
+        var onlyBaseline = baseline.Except(deem).ToArray();
+        Assert.All(onlyDeem, n => Assert.StartsWith("visual_tokenizer.sniffer.vision_model.visual.", n));
+        Assert.All(onlyBaseline, n => Assert.StartsWith("visual_tokenizer.encoder.unet.", n));
+        Assert.Equal(all.Count(n => n.StartsWith("visual_tokenizer.encoder.unet.")), onlyBaseline.Length);
+    }
+
+    [Fact]
+    public void SaveThenStrictLoadGivesIdenticalOutputsAndNamesBadKeys()
+    {
+        var dir = Directory.CreateTempSubdirectory("deem-model-").FullName;
+        try
+        {
+            using var scope = NewDisposeScope();
+            var config = DeemConfig.Tiny;
+            var batch = SyntheticBatch.Interleaved(config, new Generator(6)) with { NipWeight = 0, CsrWeight = 0 };
+            using var a = Tiny(7);
+            using var b = Tiny(8);
+            a.eval(); b.eval();
+            var path = Path.Combine(dir, "model.safetensors");
+            StateDicts.Save(a, path);
+
+            var before = b.forward(batch).Logits;
+            Assert.True((before - a.forward(batch).Logits).abs().max().item<float>() > 1e-3, "different seeds differ");
+            StateDicts.LoadStrict(b, path);
+            Assert.Equal(0f, (b.forward(batch).Logits - a.forward(batch).Logits).abs().max().item<float>());
+
+            // A checkpoint missing one key, or with one extra key, is refused with the key named.
+            var tensors = a.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value);
+            var missing = new Dictionary<string, Tensor>(tensors);
+            missing.Remove("visual_tokenizer.proj_i.weight");
+            SafetensorsWriter.Write(Path.Combine(dir, "missing.safetensors"), missing);
+            var e1 = Assert.Throws<DeemFormatException>(() => StateDicts.LoadStrict(b, Path.Combine(dir, "missing.safetensors")));
+            Assert.Contains("visual_tokenizer.proj_i.weight", e1.Message);
+
+            var extra = new Dictionary<string, Tensor>(tensors) { ["mm_decoder.layers.99.mlp.up_proj.weight"] = zeros(2, 2) };
+            SafetensorsWriter.Write(Path.Combine(dir, "extra.safetensors"), extra);
+            var e2 = Assert.Throws<DeemFormatException>(() => StateDicts.LoadStrict(b, Path.Combine(dir, "extra.safetensors")));
+            Assert.Contains("mm_decoder.layers.99.mlp.up_proj.weight", e2.Message);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+}
+
+/// <summary>Paper-scale counts run alone: they switch the process-wide default device to meta.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ModelMetaDeviceCollection
+{
+    public const string Name = "Model meta-device parameter counts";
+}
+
+[Collection(ModelMetaDeviceCollection.Name)]
+public class PaperScaleParameterTests
+{
+    [Fact]
+    public void TrainableTotalsMatchThePaper()
+    {
+        var previous = get_default_device();
+        DeemModel model;
+        set_default_device(META);
+        try { model = new DeemModel(DeemConfig.Paper7B); }
+        finally { set_default_device(previous); }
+
+        FreezeSchedule.DeemStage1.Apply(model);
+        double deem = ParameterTable.TrainableCount(model) / 1e6;
+        FreezeSchedule.BaselineStage1.Apply(model);
+        double baseline = ParameterTable.TrainableCount(model) / 1e6;
+        // Paper (Table 3 and §2.3): DEEM 494.9 M, baseline (UNet trainable, ConvNeXt frozen) 1271.0 M.
+        Assert.InRange(deem, 494.9 - 0.2, 494.9 + 0.2);
+        Assert.InRange(baseline, 1271.0 - 0.2, 1271.0 + 0.2);
+        // Whole system ≈ 8.23 B (reference §1.11).
+        Assert.InRange(ParameterTable.Total(model) / 1e9, 8.22, 8.24);
+    }
+}
