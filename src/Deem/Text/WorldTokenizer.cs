@@ -7,10 +7,13 @@ namespace Deem.Text;
 
 /// <summary>
 /// Tokenizer of the procedural world's closed vocabulary with DEEM's special tokens (reference §1.5).
-/// Ids 0–6 are <c>&lt;unk&gt;</c>, <c>&lt;s&gt;</c>, <c>&lt;/s&gt;</c>, <c>&lt;pad&gt;</c>,
-/// <c>&lt;|startofimage|&gt;</c> (soi), <c>&lt;|sniffer|&gt;</c> (image placeholder) and a newline token;
+/// The id layout follows DEEM's, which appends its six new tokens to Vicuna's 32000: base ids first —
+/// 0–4 are <c>&lt;unk&gt;</c>, <c>&lt;s&gt;</c>, <c>&lt;/s&gt;</c>, <c>&lt;pad&gt;</c> and a newline token,
 /// then single characters (word-initial and "##" continuation, so any ASCII word still encodes
-/// without <c>&lt;unk&gt;</c>), then every whole word the generator and the prompt templates can emit.
+/// without <c>&lt;unk&gt;</c>), then every whole word the generator and the prompt templates can emit —
+/// and the six new tokens last (<see cref="SpecialTokens.NewTokenTexts"/>: soi, image placeholder,
+/// <c>&lt;ref&gt;</c>, <c>&lt;/ref&gt;</c>, <c>&lt;box&gt;</c>, <c>&lt;/box&gt;</c> at ids
+/// BaseVocabSize … BaseVocabSize+5), so the text head's trainable new rows are exactly the last six.
 /// <para>
 /// Plain text goes through Microsoft.ML.Tokenizers' <see cref="WordPieceTokenizer"/> (split at
 /// whitespace and at each punctuation mark, as BERT does; greedy longest-match WordPiece) over this generated vocabulary. Special tokens and
@@ -21,16 +24,18 @@ namespace Deem.Text;
 /// before punctuation, around "-", between "#"s or before a "##" piece), which is the canonical text form.
 /// </para>
 /// </summary>
-public sealed class WorldTokenizer
+public sealed class WorldTokenizer : ITextTokenizer
 {
     public const string Unk = "<unk>", Bos = "<s>", Eos = "</s>", Pad = "<pad>";
-    public const string Soi = "<|startofimage|>", ImagePlaceholder = "<|sniffer|>", Newline = "<0x0A>";
-    public const int UnkId = 0, BosId = 1, EosId = 2, PadId = 3, SoiId = 4, ImagePlaceholderId = 5, NewlineId = 6;
+    public const string Soi = SpecialTokens.SoiText, ImagePlaceholder = SpecialTokens.ImageText, Newline = "<0x0A>";
+    /// <summary>Fixed ids at the start of the vocabulary; the new tokens' ids depend on its size (<see cref="Specials"/>).</summary>
+    public const int UnkId = 0, BosId = 1, EosId = 2, PadId = 3, NewlineId = 4;
 
-    static readonly string[] Specials = [Unk, Bos, Eos, Pad, Soi, ImagePlaceholder];
+    static readonly string[] BaseSpecials = [Unk, Bos, Eos, Pad];
+    static readonly string[] SplitTokens = [.. BaseSpecials, .. SpecialTokens.NewTokenTexts];
     const string Punctuation = ".,?!:;'\"-()[]{}#<>/|_*+=&%$@~`^\\";
     static readonly Regex SpecialSplit = new(
-        string.Join("|", Specials.Select(s => @"[ \t]*" + Regex.Escape(s) + @"[ \t]*")) + @"|[ \t]*\n[ \t]*", RegexOptions.CultureInvariant);
+        string.Join("|", SplitTokens.Select(s => @"[ \t]*" + Regex.Escape(s) + @"[ \t]*")) + @"|[ \t]*\n[ \t]*", RegexOptions.CultureInvariant);
     static readonly Regex Words = new(@"\w+", RegexOptions.CultureInvariant);
 
     readonly WordPieceTokenizer _wordPiece;
@@ -47,31 +52,55 @@ public sealed class WorldTokenizer
         {
             UnknownToken = Unk, ContinuingSubwordPrefix = "##", PreTokenizer = PreTokenizer.CreateWordOrPunctuation(null),
         });
-        _specialIds = Specials.Select((s, i) => (s, i)).ToDictionary(p => p.s, p => p.i, StringComparer.Ordinal);
+        Specials = new SpecialTokens(Bos: BosId, Eos: EosId, Pad: PadId, BaseVocabSize: _tokens.Length - SpecialTokens.NewTokenCount);
+        _specialIds = BaseSpecials.Select((s, i) => (s, i))
+            .Concat(SpecialTokens.NewTokenTexts.Select((s, i) => (s, Specials.BaseVocabSize + i)))
+            .ToDictionary(p => p.s, p => p.Item2, StringComparer.Ordinal);
         _specialIds["\n"] = NewlineId;
     }
+
+    /// <summary>bos/eos/pad and the new tokens' ids (soi = <see cref="SpecialTokens.Soi"/>, …) of this vocabulary.</summary>
+    public SpecialTokens Specials { get; }
+
+    /// <summary><c>&lt;|startofimage|&gt;</c>'s id (= <c>Specials.Soi</c>).</summary>
+    public int SoiId => Specials.Soi;
+
+    /// <summary><c>&lt;|sniffer|&gt;</c>'s id (= <c>Specials.Image</c>).</summary>
+    public int ImagePlaceholderId => Specials.Image;
 
     /// <summary>The tokenizer over the world vocabulary plus the prompt templates.</summary>
     public static WorldTokenizer Create() => new(BuildVocabulary(WorldVocabulary.AllWords().Concat(PromptTemplates.AllText())));
 
     /// <summary>A tokenizer over a given vocabulary file (one token per line; ids are line numbers;
-    /// the first seven lines must be the special tokens in the order of the id constants).</summary>
+    /// the first four lines must be <c>&lt;unk&gt;</c>, <c>&lt;s&gt;</c>, <c>&lt;/s&gt;</c>, <c>&lt;pad&gt;</c>, the fifth
+    /// the newline token, and the last six the new tokens in <see cref="SpecialTokens.NewTokenTexts"/> order).</summary>
     public static WorldTokenizer Load(string vocabPath)
     {
         var lines = File.ReadAllLines(vocabPath);
-        for (int i = 0; i < Specials.Length; i++)
-            if (lines.Length <= i || lines[i] != Specials[i])
-                throw new DeemFormatException(vocabPath, $"expected special token '{Specials[i]}' at id {i}", $"line {i + 1}");
+        string[] head = [.. BaseSpecials, Newline];
+        for (int i = 0; i < head.Length; i++)
+            if (lines.Length <= i || lines[i] != head[i])
+                throw new DeemFormatException(vocabPath, $"expected special token '{head[i]}' at id {i}", $"line {i + 1}");
+        int n = SpecialTokens.NewTokenCount;
+        if (lines.Length < head.Length + n)
+            throw new DeemFormatException(vocabPath, $"expected at least {head.Length + n} tokens, found {lines.Length}");
+        for (int k = 0; k < n; k++)
+        {
+            int i = lines.Length - n + k;
+            if (lines[i] != SpecialTokens.NewTokenTexts[k])
+                throw new DeemFormatException(vocabPath, $"expected new token '{SpecialTokens.NewTokenTexts[k]}' at id {i} (the last {n} lines)", $"line {i + 1}");
+        }
         return new WorldTokenizer(lines);
     }
 
     /// <summary>Writes the vocabulary (one token per line) so <see cref="Load"/> rebuilds the same tokenizer.</summary>
     public void Save(string path) => Deem.IO.AtomicFile.WriteAllText(path, string.Join("\n", _tokens) + "\n");
 
-    /// <summary>Specials, newline, characters, continuation characters, then the words of <paramref name="texts"/> (ordinal order).</summary>
+    /// <summary>Base specials, newline, characters, continuation characters, the words of <paramref name="texts"/>
+    /// (ordinal order), then the six new tokens.</summary>
     public static List<string> BuildVocabulary(IEnumerable<string> texts)
     {
-        var vocab = new List<string>(Specials) { Newline };
+        var vocab = new List<string>(BaseSpecials) { Newline };
         var chars = Enumerable.Range('a', 26).Concat(Enumerable.Range('A', 26)).Concat(Enumerable.Range('0', 10))
             .Select(c => ((char)c).ToString()).Concat(Punctuation.Select(c => c.ToString())).ToList();
         vocab.AddRange(chars);
@@ -80,9 +109,11 @@ public sealed class WorldTokenizer
         var words = texts.SelectMany(t => Words.Matches(t).Select(m => m.Value)).Where(w => w.Length > 1 && seen.Add(w))
             .OrderBy(w => w, StringComparer.Ordinal);
         vocab.AddRange(words);
+        vocab.AddRange(SpecialTokens.NewTokenTexts);
         return vocab;
     }
 
+    /// <summary>All ids, the six new tokens included.</summary>
     public int VocabSize => _tokens.Length;
     public IReadOnlyList<string> Vocabulary => _tokens;
 
@@ -102,6 +133,8 @@ public sealed class WorldTokenizer
         if (imageTokens < 0) throw new ArgumentOutOfRangeException(nameof(imageTokens), imageTokens, "must not be negative");
         return Soi + string.Concat(Enumerable.Repeat(ImagePlaceholder, imageTokens));
     }
+
+    IReadOnlyList<int> ITextTokenizer.Encode(string text, bool addBos, bool addEos) => Encode(text, addBos, addEos);
 
     /// <summary>Encodes text; special-token strings in the text become their ids.</summary>
     public List<int> Encode(string text, bool addBos = false, bool addEos = false)
@@ -127,7 +160,7 @@ public sealed class WorldTokenizer
     }
 
     /// <summary>Decodes ids to canonical text (see the class remarks); <paramref name="skipSpecial"/> drops
-    /// the six special tokens (the newline is kept).</summary>
+    /// the special tokens (unk, bos, eos, pad and the six new ones; the newline is kept).</summary>
     public string Decode(IEnumerable<int> ids, bool skipSpecial = false)
     {
         var sb = new StringBuilder();
@@ -135,9 +168,10 @@ public sealed class WorldTokenizer
         foreach (int id in ids)
         {
             string tok = IdToToken(id);
-            if (id < Specials.Length || id == NewlineId)
+            bool special = id < BaseSpecials.Length || id >= Specials.BaseVocabSize;
+            if (special || id == NewlineId)
             {
-                if (skipSpecial && id < Specials.Length) continue;
+                if (skipSpecial && special) continue;
                 sb.Append(id == NewlineId ? "\n" : tok);
                 prevText = false; prevHyphen = false; prevHash = false;
                 continue;

@@ -14,10 +14,24 @@ public class WorldTokenizerTests
         Assert.Equal(1, Tok.TokenToId("<s>"));
         Assert.Equal(2, Tok.TokenToId("</s>"));
         Assert.Equal(3, Tok.TokenToId("<pad>"));
-        Assert.Equal(4, Tok.TokenToId("<|startofimage|>"));
-        Assert.Equal(5, Tok.TokenToId("<|sniffer|>"));
-        Assert.Equal([1, 4, 5, 2], Tok.Encode("<s><|startofimage|><|sniffer|></s>"));
+        Assert.Equal(4, Tok.TokenToId("<0x0A>"));
+        // The six new tokens close the vocabulary, in the model's SpecialTokens order.
+        var sp = Tok.Specials;
+        Assert.Equal(Tok.VocabSize, sp.VocabSize);
+        Assert.Equal(Tok.VocabSize - 6, sp.BaseVocabSize);
+        Assert.Equal((1, 2, 3), (sp.Bos, sp.Eos, sp.Pad));
+        Assert.Equal(sp.Soi, Tok.TokenToId("<|startofimage|>"));
+        Assert.Equal(sp.Image, Tok.TokenToId("<|sniffer|>"));
+        Assert.Equal(sp.RefStart, Tok.TokenToId("<ref>"));
+        Assert.Equal(sp.RefEnd, Tok.TokenToId("</ref>"));
+        Assert.Equal(sp.BoxStart, Tok.TokenToId("<box>"));
+        Assert.Equal(sp.BoxEnd, Tok.TokenToId("</box>"));
+        Assert.Equal(Tok.VocabSize - 1, sp.BoxEnd);
+        Assert.Equal([1, sp.Soi, sp.Image, 2], Tok.Encode("<s><|startofimage|><|sniffer|></s>"));
+        Assert.Equal([sp.BoxStart, sp.BoxEnd], Tok.Encode(" <box> </box>"));
         Assert.Equal([1, 2], Tok.Encode("", addBos: true, addEos: true));
+        ITextTokenizer it = Tok;
+        Assert.Equal(Tok.Encode("two red keys", addBos: true), it.Encode("two red keys", addBos: true));
     }
 
     [Fact]
@@ -26,10 +40,10 @@ public class WorldTokenizerTests
         foreach (int n in new[] { 1, 4, 77 })
         {
             var ids = Tok.Encode("a red arrow " + WorldTokenizer.ImageBlock(n) + " two blue rings.");
-            int soi = ids.IndexOf(WorldTokenizer.SoiId);
-            Assert.Equal(1, ids.Count(i => i == WorldTokenizer.SoiId));
-            Assert.Equal(n, ids.Count(i => i == WorldTokenizer.ImagePlaceholderId));
-            Assert.All(Enumerable.Range(soi + 1, n), k => Assert.Equal(WorldTokenizer.ImagePlaceholderId, ids[k]));
+            int soi = ids.IndexOf(Tok.SoiId);
+            Assert.Equal(1, ids.Count(i => i == Tok.SoiId));
+            Assert.Equal(n, ids.Count(i => i == Tok.ImagePlaceholderId));
+            Assert.All(Enumerable.Range(soi + 1, n), k => Assert.Equal(Tok.ImagePlaceholderId, ids[k]));
             Assert.Equal(Tok.TokenToId("two"), ids[soi + n + 1]);
             Assert.Equal("a red arrow" + WorldTokenizer.ImageBlock(n) + "two blue rings.", Tok.Decode(ids));
         }
@@ -88,7 +102,7 @@ public class WorldTokenizerTests
         Assert.Equal(2, region.Split("<|startofimage|>").Length - 1); // whole image + one region
         Assert.Contains("## asistant: a red heart pointing up\n", region);
         var ids = Tok.Encode(PromptTemplates.CaptionEval(77));
-        Assert.Equal(77, ids.Count(i => i == WorldTokenizer.ImagePlaceholderId));
+        Assert.Equal(77, ids.Count(i => i == Tok.ImagePlaceholderId));
     }
 
     [Fact]
@@ -100,8 +114,15 @@ public class WorldTokenizerTests
         Assert.Equal(Tok.VocabSize, back.VocabSize);
         string s = "two red arrows pointing left and a small blue ring" + WorldTokenizer.ImageBlock(2);
         Assert.Equal(Tok.Encode(s), back.Encode(s));
+        Assert.Equal(Tok.Specials, back.Specials);
         File.WriteAllLines(d["bad.txt"], ["<s>", "<unk>"]);
         var e = Assert.Throws<DeemFormatException>(() => WorldTokenizer.Load(d["bad.txt"]));
         Assert.Contains("line 1", e.Message);
+        // The new tokens must be the last six lines.
+        var lines = File.ReadAllLines(d["vocab.txt"]).ToList();
+        (lines[^1], lines[^2]) = (lines[^2], lines[^1]);
+        File.WriteAllLines(d["swapped.txt"], lines);
+        var e2 = Assert.Throws<DeemFormatException>(() => WorldTokenizer.Load(d["swapped.txt"]));
+        Assert.Contains($"line {lines.Count - 1}", e2.Message);
     }
 }
