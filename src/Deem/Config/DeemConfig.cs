@@ -61,7 +61,7 @@ public sealed record DeemConfig
     /// A DEEM that trains on 2 CPU cores in minutes on the built-in world: 64-px images, ConvNeXt dims
     /// ≤ 64, a 4-layer 128-wide LLaMA, a UNet of 32/64 channels, 16 perceiver queries.
     /// </summary>
-    public static DeemConfig Tiny => TinyFor(SpecialTokens.Tiny);
+    public static DeemConfig Tiny => TinyFor(WorldTokenizer.Default.Specials);
 
     /// <summary>The tiny system for a given tokenizer (vocabulary size and bos/eos/pad ids).</summary>
     public static DeemConfig TinyFor(SpecialTokens tokens)

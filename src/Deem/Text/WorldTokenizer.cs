@@ -68,6 +68,11 @@ public sealed class WorldTokenizer : ITextTokenizer
     /// <summary><c>&lt;|sniffer|&gt;</c>'s id (= <c>Specials.Image</c>).</summary>
     public int ImagePlaceholderId => Specials.Image;
 
+    static readonly Lazy<WorldTokenizer> _default = new(Create);
+
+    /// <summary>The built-in world's tokenizer, built once (immutable).</summary>
+    public static WorldTokenizer Default => _default.Value;
+
     /// <summary>The tokenizer over the world vocabulary plus the prompt templates.</summary>
     public static WorldTokenizer Create() => new(BuildVocabulary(WorldVocabulary.AllWords().Concat(PromptTemplates.AllText())));
 
