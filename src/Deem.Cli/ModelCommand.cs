@@ -16,7 +16,7 @@ public static class ModelCommand
 {
     public static Command Create()
     {
-        var preset = new Option<string>("--preset") { Description = "tiny | paper-7b", DefaultValueFactory = _ => "tiny" };
+        var preset = new Option<string>("--preset") { Description = string.Join(" | ", DeemConfig.PresetNames), DefaultValueFactory = _ => "tiny" };
         var check = new Option<bool>("--check") { Description = "one forward/backward of NTP + λ·NIP + λ·CSR on a random batch" };
         var seed = new Option<int>("--seed") { Description = "seed of the random batch and weights", DefaultValueFactory = _ => 0 };
         var cmd = new Command("model", "Parameter table of a preset; --check runs the full loss once") { preset, check, seed };
@@ -35,7 +35,7 @@ public static class ModelCommand
         // Paper scale is built on the meta device: shapes only, no memory.
         var previous = torch.get_default_device();
         DeemModel model;
-        torch.set_default_device(config.Name == "tiny" ? torch.CPU : torch.META);
+        torch.set_default_device(config.Name.StartsWith("tiny") ? torch.CPU : torch.META);
         try { model = new DeemModel(config); }
         finally { torch.set_default_device(previous); }
 
@@ -72,7 +72,7 @@ public static class ModelCommand
 
     static int Check(DeemConfig config, int seed)
     {
-        if (config.Name != "tiny")
+        if (!config.Name.StartsWith("tiny"))
             throw new DeemConfigException("--preset", "preset", "--check runs on CPU and needs the tiny preset");
         var gen = new torch.Generator((ulong)seed);
         torch.manual_seed(seed);

@@ -45,8 +45,16 @@ public sealed record DeemConfig
     /// <summary>The special-token ids (bos/eos/pad from the LLM config, the 6 new tokens after the base vocabulary).</summary>
     [JsonIgnore] public SpecialTokens Tokens => new(Llm.BosTokenId, Llm.EosTokenId, Llm.PadTokenId ?? throw new DeemConfigException(Name, "llm.pad_token_id", "DEEM needs a pad id (31999 for Vicuna)"), BaseVocabSize);
 
-    /// <summary>Image placeholder tokens per image: the visual Q-Former's query count (77 in the paper).</summary>
-    [JsonIgnore] public int ImageTokens => (int)Perceiver.NumQueries;
+    /// <summary>True for the LLaVA-style variant of paper Table 5 (no MMFS, no image generation).</summary>
+    [JsonIgnore] public bool IsLlava => Arch == "llava";
+
+    /// <summary>
+    /// Image placeholder tokens per image: the visual Q-Former's query count (77 in the paper); for
+    /// the LLaVA-style variant, the encoder's CLS + stage-3 tokens, 1 + (res/16)².
+    /// </summary>
+    [JsonIgnore] public int ImageTokens => IsLlava
+        ? 1 + (EncoderResolution / 16) * (EncoderResolution / 16)
+        : (int)Perceiver.NumQueries;
 
     /// <summary>Side of the VAE latent (decoder resolution / VAE downsampling).</summary>
     [JsonIgnore] public int LatentSide => DecoderResolution / Vae.DownsampleFactor;
@@ -91,12 +99,27 @@ public sealed record DeemConfig
         };
     }
 
-    /// <summary>Named presets: "tiny" and "paper-7b".</summary>
+    /// <summary>
+    /// The LLaVA-style variant of paper Table 5 at tiny scale: the same encoder, a 2-layer MLP
+    /// projector over its tokens into a plain LLaMA (no MMFS, no image generation); CSR still
+    /// conditions the frozen UNet on proj_i(perceiver(encoder)).
+    /// </summary>
+    public static DeemConfig TinyLlava => Tiny with { Name = "tiny-llava", Arch = "llava" };
+
+    /// <summary>The paper-scale LLaVA-style variant (Table 5).</summary>
+    public static DeemConfig Paper7BLlava => Paper7B with { Name = "paper-7b-llava", Arch = "llava" };
+
+    /// <summary>Names accepted by <see cref="Preset"/>.</summary>
+    public static IReadOnlyList<string> PresetNames { get; } = ["tiny", "tiny-llava", "paper-7b", "paper-7b-llava"];
+
+    /// <summary>Named presets: "tiny", "tiny-llava", "paper-7b", "paper-7b-llava".</summary>
     public static DeemConfig Preset(string name) => name switch
     {
         "tiny" => Tiny,
+        "tiny-llava" => TinyLlava,
         "paper-7b" => Paper7B,
-        _ => throw new DeemConfigException("--preset", "preset", $"unknown preset '{name}' (presets: tiny, paper-7b)"),
+        "paper-7b-llava" => Paper7BLlava,
+        _ => throw new DeemConfigException("--preset", "preset", $"unknown preset '{name}' (presets: {string.Join(", ", PresetNames)})"),
     };
 
     /// <summary>Checks each component and that the widths joining them agree.</summary>
@@ -112,7 +135,7 @@ public sealed record DeemConfig
         Require(Llm.VocabSize == BaseVocabSize + SpecialTokens.NewTokenCount, "llm.vocab_size",
             $"must be base_vocab_size + {SpecialTokens.NewTokenCount} = {BaseVocabSize + SpecialTokens.NewTokenCount}, found {Llm.VocabSize}");
         Require(EncoderResolution % 32 == 0, "encoder_resolution", $"must be a multiple of 32, found {EncoderResolution}");
-        if (Arch == "deem")
+        if (!IsLlava)
         {
             LlmMmfs.Validate(source + ":llm_mmfs");
             Require(LlmMmfs.DModel == Llm.HiddenSize && LlmMmfs.DQuery == Llm.HiddenSize && LlmMmfs.DOut == Llm.HiddenSize,
@@ -120,21 +143,24 @@ public sealed record DeemConfig
             Require(LlmMmfs.DValue == Vision.EmbedDim, "llm_mmfs.d_value", $"must equal vision.image_embed_dim = {Vision.EmbedDim}, found {LlmMmfs.DValue}");
             Require(LlmMmfs.NLevels <= 4, "llm_mmfs.n_levels", $"the encoder has 4 maps, found {LlmMmfs.NLevels} levels");
         }
-        if (BuildDiffusion && Arch == "deem")
+        if (BuildDiffusion)
         {
             UNet.Validate(source + ":unet");
             Vae.Validate(source + ":vae");
             MmfsNet.Validate(source + ":mmfs_net");
-            var dec = ImageDecoder.PerceiverConfig;
-            Require(dec.EncoderHiddenSize == Llm.HiddenSize, "image_decoder.perceiver_config.encoder_hidden_size",
-                $"must equal llm.hidden_size = {Llm.HiddenSize}, found {dec.EncoderHiddenSize}");
-            Require(dec.HiddenSize == UNet.CrossAttentionDim, "image_decoder.perceiver_config.hidden_size",
-                $"must equal unet.cross_attention_dim = {UNet.CrossAttentionDim}, found {dec.HiddenSize}");
             Require(UNet.InChannels == Vae.LatentChannels, "unet.in_channels", $"must equal vae.latent_channels = {Vae.LatentChannels}");
             Require(MmfsNet.DValue == Vision.EmbedDim, "mmfs_net.d_value", $"must equal vision.image_embed_dim = {Vision.EmbedDim}, found {MmfsNet.DValue}");
             Require(MmfsNet.NLevels == 4, "mmfs_net.n_levels", $"MMFSNet reads all 4 encoder maps, found {MmfsNet.NLevels}");
             Require(DecoderResolution % Vae.DownsampleFactor == 0, "decoder_resolution",
                 $"must be a multiple of the VAE downsampling {Vae.DownsampleFactor}, found {DecoderResolution}");
+        }
+        if (BuildDiffusion && !IsLlava)
+        {
+            var dec = ImageDecoder.PerceiverConfig;
+            Require(dec.EncoderHiddenSize == Llm.HiddenSize, "image_decoder.perceiver_config.encoder_hidden_size",
+                $"must equal llm.hidden_size = {Llm.HiddenSize}, found {dec.EncoderHiddenSize}");
+            Require(dec.HiddenSize == UNet.CrossAttentionDim, "image_decoder.perceiver_config.hidden_size",
+                $"must equal unet.cross_attention_dim = {UNet.CrossAttentionDim}, found {dec.HiddenSize}");
             Require(ImageDecoder.MaxContextLen >= 2, "image_decoder.max_context_len", "must be at least 2");
         }
         Require(NtpWeight >= 0 && NipWeight >= 0 && CsrWeight >= 0, "ntp_weight/nip_weight/csr_weight", "loss weights must be >= 0");

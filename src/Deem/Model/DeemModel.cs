@@ -58,6 +58,7 @@ public sealed class DeemModel : nn.Module<DeemInput, DeemOutput>
     readonly TextHead text_decoder;
     readonly ImageDecoder? image_decoder;
     readonly Linear? context_feat_proj;
+    readonly Sequential? mm_projector;
     readonly Parameter soi_token;
     readonly DeemConfig config;
     readonly SpecialTokens tokens;
@@ -68,11 +69,19 @@ public sealed class DeemModel : nn.Module<DeemInput, DeemOutput>
         this.config = config;
         tokens = config.Tokens;
         visual_tokenizer = new VisualTokenizer(config, generator);
-        mm_decoder = new LlamaModel(config.Llm,
-            layer => new LlamaCrossAttention(config.LlmMmfs, config.Llm.RmsNormEps, generator), generator);
+        // DEEM: gated MMFS cross-attention every cross_attention_frequency-th layer. LLaVA-style
+        // (paper Table 5): a plain LLaMA fed by a 2-layer MLP projector over the encoder tokens.
+        mm_decoder = config.IsLlava
+            ? new LlamaModel(config.Llm, null, generator)
+            : new LlamaModel(config.Llm, layer => new LlamaCrossAttention(config.LlmMmfs, config.Llm.RmsNormEps, generator), generator);
         text_decoder = new TextHead(config.Llm.HiddenSize, config.Llm.VocabSize, SpecialTokens.NewTokenCount,
             config.Llm.InitializerRange, generator, freezeHead: false);
-        if (config.BuildDiffusion)
+        if (config.IsLlava)
+            mm_projector = nn.Sequential(
+                ("0", nn.Linear(config.Vision.EmbedDim, config.Llm.HiddenSize)),
+                ("1", nn.GELU()),
+                ("2", nn.Linear(config.Llm.HiddenSize, config.Llm.HiddenSize)));
+        if (config.BuildDiffusion && !config.IsLlava)
         {
             image_decoder = new ImageDecoder(config.ImageDecoder, generator);
             context_feat_proj = nn.Linear(config.Llm.HiddenSize, config.Llm.HiddenSize);
@@ -106,8 +115,11 @@ public sealed class DeemModel : nn.Module<DeemInput, DeemOutput>
     public (Tensor Embeds, MmfsVisionStates? Vision) PrepareInputs(Tensor ids, VisualTokenizerOutput? vis)
     {
         var text = mm_decoder.EmbedTokens(ids);                                                         // [B, L, D]
-        var embeds = MultimodalEmbedding.Build(text, ids, vis?.TextTokens, soi_token, tokens);        // [B, L, D]
-        if (vis is null) return (embeds, null);
+        var imageRows = vis is null ? null
+            : mm_projector is not null ? mm_projector.forward(vis.EncoderTokens)                        // [I, 1+hw, D]
+            : vis.TextTokens;                                                                           // [I, Nq, D]
+        var embeds = MultimodalEmbedding.Build(text, ids, imageRows, soi_token, tokens);              // [B, L, D]
+        if (vis is null || mm_projector is not null) return (embeds, null);
         var layout = ImageLayout.FromIds(ids, tokens);
         var (values, shapes) = LlmVisionValues(vis.Maps);
         return (embeds, layout.VisionStates(values, shapes));
@@ -148,7 +160,7 @@ public sealed class DeemModel : nn.Module<DeemInput, DeemOutput>
             //    (reversed, projected, + 1-D sin-cos; 10 % null swap in training), MMFS features of
             //    the previous image in the document. First-image / no-context images weigh 0, and
             //    the mean runs over all elements (reference §2.2).
-            if (wNip > 0)
+            if (wNip > 0 && image_decoder is not null)
             {
                 var ctx = ImageDecoderContext.Extract(hidden, ids, tokens.Bos, tokens.Soi);
                 var feats = context_feat_proj!.forward(ctx.Features);                                    // [I, Lmax, D]

@@ -66,6 +66,7 @@ public static class ParameterTable
         ParameterGroup.Prefixes("visual Q-Former", "visual_tokenizer.perceiver_resampler."),
         ParameterGroup.Prefixes("mask-aware extractor", "visual_tokenizer.feature_extractor."),
         ParameterGroup.Fragment("LLM MMFS cross-attention", ".llama_cross_attn."),
+        ParameterGroup.Prefixes("LLaVA MLP projector", "mm_projector."),
         ParameterGroup.Prefixes("LLaMA body", "mm_decoder."),
         ParameterGroup.Prefixes("text head (frozen)", "text_decoder.head."),
         ParameterGroup.Prefixes("text head_new", "text_decoder.head_new."),

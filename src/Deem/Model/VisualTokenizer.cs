@@ -16,7 +16,8 @@ public sealed record VisualTokenizerInput(Tensor Images, Tensor? RegionMasks = n
 /// <param name="TextTokens">[I, Nq, D_llm]: proj_t(perceiver(encoder)), the rows that replace the image placeholders.</param>
 /// <param name="DiffusionCond">[I, Nq, D_cond]: proj_i(perceiver(encoder)), CSR's condition (Eq. 5).</param>
 /// <param name="Maps">4 maps [I, C, H/4…H/32, W/4…W/32] with position table, region-gated in mask mode (MMFS inputs).</param>
-public sealed record VisualTokenizerOutput(Tensor VisEmbed, Tensor TextTokens, Tensor DiffusionCond, Tensor[] Maps);
+/// <param name="EncoderTokens">[I, 1+hw, C]: the encoder's CLS + stage-3 tokens (what a LLaVA-style projector reads).</param>
+public sealed record VisualTokenizerOutput(Tensor VisEmbed, Tensor TextTokens, Tensor DiffusionCond, Tensor[] Maps, Tensor EncoderTokens);
 
 /// <summary>
 /// DEEM's visual tokenizer (paper §2.1, the image encoder E_V and perceiver; reference §1.3):
@@ -72,6 +73,7 @@ public sealed class VisualTokenizer : nn.Module<VisualTokenizerInput, VisualToke
         }
         var h = head.forward(new VisualTokenizerHeadInput(enc.Tokens, enc.TokenPosEmbed, input.RegionMasks, maskTokens));
         return new VisualTokenizerOutput(h.VisEmbed.MoveToOuterDisposeScope(), h.TextTokens.MoveToOuterDisposeScope(),
-            h.DiffusionCond.MoveToOuterDisposeScope(), maps.Select(m => m.MoveToOuterDisposeScope()).ToArray());
+            h.DiffusionCond.MoveToOuterDisposeScope(), maps.Select(m => m.MoveToOuterDisposeScope()).ToArray(),
+            enc.Tokens.MoveToOuterDisposeScope());
     }
 }

@@ -177,3 +177,32 @@ public class PaperScaleParameterTests
         Assert.InRange(ParameterTable.Total(model) / 1e9, 8.22, 8.24);
     }
 }
+
+/// <summary>The LLaVA-style variant (paper Table 5): MLP projector, no MMFS, no NIP; CSR still corrects the encoder.</summary>
+public class LlavaVariantTests
+{
+    [Fact]
+    public void LlavaVariantTrainsWithCsrAndHasNoMmfsOrImageDecoder()
+    {
+        using var scope = NewDisposeScope();
+        var config = DeemConfig.TinyLlava;
+        Assert.Equal(1 + 4 * 4, config.ImageTokens);
+        using var model = new DeemModel(config, new Generator(11));
+        var names = model.named_parameters().Select(p => p.name).ToList();
+        Assert.DoesNotContain(names, n => n.Contains(".llama_cross_attn."));
+        Assert.DoesNotContain(names, n => n.StartsWith("image_decoder."));
+        Assert.Contains("mm_projector.0.weight", names);
+
+        FreezeSchedule.DeemStage1.Apply(model);
+        model.train();
+        var o = model.forward(SyntheticBatch.Interleaved(config, new Generator(12)));
+        Assert.Equal(0f, o.Nip.item<float>());
+        Assert.True(o.Csr.item<float>() > 0);
+        o.Loss.backward();
+        var trunkGrad = model.named_parameters().Where(p => p.name.StartsWith("visual_tokenizer.sniffer.vision_model.visual.trunk."))
+            .Any(p => p.parameter.grad is not null && p.parameter.grad.abs().sum().item<float>() > 0);
+        Assert.True(trunkGrad);
+        Assert.True(model.named_parameters().Where(p => p.name.StartsWith("mm_projector."))
+            .All(p => p.parameter.grad is not null && p.parameter.grad.abs().sum().item<float>() > 0));
+    }
+}
