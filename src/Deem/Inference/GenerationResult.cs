@@ -14,7 +14,7 @@ public enum StopReason
 /// <summary>The text generated for one prompt.</summary>
 /// <param name="Tokens">Generated ids, the stop token included when there is one.</param>
 /// <param name="Stop">Why generation ended.</param>
-/// <param name="Score">Beam search: Σ log p / n^length_penalty of the returned hypothesis; otherwise Σ log p of the chosen tokens under the processed scores.</param>
+/// <param name="Score">Beam search: Σ log p / n^length_penalty of the returned hypothesis; otherwise Σ log p of the chosen tokens under the model's distribution (before any processing).</param>
 public sealed record GenerationResult(long[] Tokens, StopReason Stop, double Score)
 {
     /// <summary>The generated ids without the stop token.</summary>

@@ -169,13 +169,16 @@ public sealed class ImageGenerator
         var timesteps = ddpm?.Timesteps ?? ddim!.Timesteps;
         for (int i = 0; i < timesteps.Length; i++)
         {
-            using var scope = NewDisposeScope();
             var t = timesteps[i];
-            var eps = GuidedPrediction(latents, t, condition, options.GuidanceScale);
-            var next = ddpm is not null ? ddpm.Step(eps, t, latents, stepNoise).PrevSample : ddim!.Step(eps, t, latents).PrevSample;
-            next.DetachFromDisposeScope();
-            latents.Dispose();
-            latents = next;
+            using (NewDisposeScope())
+            {
+                var eps = GuidedPrediction(latents, t, condition, options.GuidanceScale);
+                var next = ddpm is not null ? ddpm.Step(eps, t, latents, stepNoise).PrevSample : ddim!.Step(eps, t, latents).PrevSample;
+                next.DetachFromDisposeScope();
+                latents.Dispose();
+                latents = next;
+            }
+            // Outside the step's scope: whatever the callback keeps belongs to the caller.
             progress?.Invoke(new DenoisingProgress(i, timesteps.Length, t, latents));
         }
         using var decodeScope = NewDisposeScope();

@@ -123,7 +123,7 @@ public sealed class TextGenerator
                         next = LogitsProcessing.Sample(scores, generator!);
                     }
                     else next = LogitsProcessing.Greedy(scores);
-                    var chosen = scores.log_softmax(-1).gather(1, tensor(next, new long[] { B, 1 }));       // [B, 1]
+                    var chosen = session.Logits.log_softmax(-1).gather(1, tensor(next, new long[] { B, 1 })); // [B, 1] under the model
                     logProbs = chosen.reshape(-1).to_type(ScalarType.Float64).data<double>().ToArray();
                 }
 

@@ -64,8 +64,8 @@ public class ImageGeneratorTests
         var b = gen.Generate(c, options);
         var other = gen.Generate(c, options with { Seed = 12 });
         Assert.Equal(new long[] { 1, 3, model.Config.DecoderResolution, model.Config.DecoderResolution }, a.shape);
-        Assert.True(a.equal(b).item<bool>());
-        Assert.False(a.equal(other).item<bool>());
+        Assert.True(a.eq(b).all().item<bool>());
+        Assert.False(a.eq(other).all().item<bool>());
         Assert.True(a.min().item<float>() >= 0f && a.max().item<float>() <= 1f);
 
         // x_{t'} = √ᾱ_{t'}·x̂₀ + √(1 − ᾱ_{t'})·ε̂, x̂₀ = (x_t − √(1 − ᾱ_t)·ε̂)/√ᾱ_t, t' = t − 1000/4.
@@ -92,7 +92,7 @@ public class ImageGeneratorTests
         int calls = 0;
         var a = gen.Generate(c, options, _ => calls++);
         Assert.Equal(3, calls);
-        Assert.True(a.equal(gen.Generate(c, options)).item<bool>());
+        Assert.True(a.eq(gen.Generate(c, options)).all().item<bool>());
     }
 
     [Fact]

@@ -44,7 +44,7 @@ public class RegionAndPipelineTests
         var prompt = p.RegionPrompt(image, left);
         Assert.Equal(2, prompt.CountImages(p.Model.Tokens));
         Assert.Equal(1f, prompt.RegionMasks![0].min().item<float>());
-        Assert.True(prompt.Images![0].equal(prompt.Images[1]).item<bool>());
+        Assert.True(prompt.Images![0].eq(prompt.Images[1]).all().item<bool>());
     }
 
     [Fact]
