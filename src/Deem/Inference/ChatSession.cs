@@ -16,7 +16,6 @@ public sealed class ChatSession
     readonly List<Tensor> pictures = [];
     readonly List<Tensor?> masks = [];
     readonly List<int> pendingBlocks = [];        // image indices attached for the next message
-    int historyImages;
 
     public ChatSession(DeemPipeline pipeline, GenerationOptions options)
     {
@@ -60,7 +59,6 @@ public sealed class ChatSession
         pictures.Clear();
         masks.Clear();
         pendingBlocks.Clear();
-        historyImages = 0;
     }
 
     /// <summary>The prompt for <paramref name="message"/> given the history.</summary>
@@ -94,7 +92,6 @@ public sealed class ChatSession
         var answer = pipeline.Codec.Decode(ids).Trim();
         int nq = pipeline.Model.Config.ImageTokens;
         turns.Add((string.Concat(pendingBlocks.Select(_ => PromptTemplates.Image(nq))) + message, answer));
-        historyImages += pendingBlocks.Count;
         pendingBlocks.Clear();
     }
 
