@@ -98,6 +98,14 @@ public sealed class DeemModel : nn.Module<DeemInput, DeemOutput>
     public ImageDecoder? ImageDecoder => image_decoder;
     public StableDiffusion? Diffusion => visual_tokenizer.Diffusion;
 
+    /// <summary>
+    /// <c>context_feat_proj</c> applied to extracted image-decoder context [B_I, L_max, D] (reference §1.8
+    /// step 3), for generation; throws when the model was built without diffusion.
+    /// </summary>
+    public Tensor ProjectImageContext(Tensor contextFeatures) =>
+        (context_feat_proj ?? throw new InvalidOperationException($"model '{config.Name}' has no image decoder (build_diffusion = false)"))
+        .forward(contextFeatures);
+
     /// <summary>The encoder maps the LLM's MMFS reads: the last <c>n_levels</c> of the 4 (c3, c4, c5 in the paper).</summary>
     public (Tensor Values, (long H, long W)[] Shapes) LlmVisionValues(Tensor[] maps)
     {
