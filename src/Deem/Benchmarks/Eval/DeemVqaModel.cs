@@ -1,0 +1,33 @@
+using Deem.Inference;
+using Deem.Text;
+
+namespace Deem.Benchmarks.Eval;
+
+/// <summary>
+/// A DEEM model as the benchmarks' <see cref="IVqaModel"/>: each question is asked with the
+/// RobustVQA/POPE yes-no template of reference §5.2 (<c>## USER: Based on the image, please answer
+/// the question. {IMG}{question} \n ## ASSISTANT: The answer is</c>) or, for MMVP, the VQA eval
+/// template with the options appended; decoding uses the evaluation preset of §4.1 (10 new tokens,
+/// 3 beams) unless overridden. Images are read from disk and resized to the encoder resolution.
+/// </summary>
+public sealed class DeemVqaModel : IVqaModel
+{
+    readonly DeemPipeline pipeline;
+    readonly GenerationOptions options;
+
+    public DeemVqaModel(DeemPipeline pipeline, GenerationOptions? options = null)
+    {
+        this.pipeline = pipeline;
+        this.options = options ?? GenerationPresets.Vqa;
+    }
+
+    public string Answer(string imagePath, string question, string? options)
+    {
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        var image = ImageInputs.Read(imagePath);
+        int nq = pipeline.Model.Config.ImageTokens;
+        // MMVP's question already carries its options (runner prompt = question + " " + options).
+        var text = options is null ? PromptTemplates.YesNoEval(question, nq) : PromptTemplates.VqaEval(question, nq);
+        return pipeline.Answer(pipeline.BuildPrompt(text, [image]), this.options);
+    }
+}
