@@ -16,7 +16,7 @@ public sealed class Stage0Fixture : IDisposable
 
     public static Stage0Options Options => new()
     {
-        ClipSteps = 2, LlmSteps = 2, VaeSteps = 2, UNetSteps = 2, BatchSize = 4, Seed = 5, Resolution = 32, LlmSequenceLength = 32,
+        ClipSteps = 2, LlmSteps = 2, VaeSteps = 2, UNetSteps = 2, BatchSize = 4, LlmBatchSize = 4, VaeBatchSize = 4, Seed = 5, Resolution = 32, LlmSequenceLength = 32,
     };
 
     public Stage0Fixture()

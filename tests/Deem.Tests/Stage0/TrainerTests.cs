@@ -22,7 +22,7 @@ public class TrainerTests(Stage0Fixture world)
 
     Stage0Options Opts(int steps, int batch = 8) => Stage0Fixture.Options with
     {
-        ClipSteps = steps, LlmSteps = steps, VaeSteps = steps, UNetSteps = steps, BatchSize = batch,
+        ClipSteps = steps, LlmSteps = steps, VaeSteps = steps, UNetSteps = steps, BatchSize = batch, LlmBatchSize = batch, VaeBatchSize = batch,
     };
 
     [Fact]
@@ -37,6 +37,19 @@ public class TrainerTests(Stage0Fixture world)
         Assert.Equal(Enumerable.Range(1, 20), seen.Select(s => s.Step));
         Assert.All(seen, s => Assert.True(s.ItPerSec > 0 && s.LearningRate > 0 && s.Component == "clip"));
         Assert.True(clip.LogitScale.item<float>() <= ClipModel.MaxLogitScale + 1e-6);
+    }
+
+    [Fact]
+    public void LiveTensorCountIsFlatAcrossSteps()
+    {
+        var deem = S0.TinyConfig(world.Tokenizer);
+        using var clip = new ClipModel(deem.Vision, S0.ClipTextFor(deem, world.Tokenizer), new Generator(0));
+        var counts = new List<long>();
+        var before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        ClipTrainer.Train(clip, world.Data, Opts(6, batch: 4), new Stage0Callbacks(Progress: _ => counts.Add(DisposeScopeManager.Statistics.ThreadTotalLiveCount)));
+        Assert.Equal(6, counts.Count);
+        Assert.All(counts.Skip(2), c => Assert.Equal(counts[1], c));   // optimizer state appears at the first step
+        Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
     }
 
     [Fact]

@@ -20,7 +20,7 @@ public static class LlmTrainer
         var stream = data.TokenStream();
         int L = Math.Min(options.LlmSequenceLength, stream.Length);
         if (L < 2) throw new ArgumentException($"the world's text has {stream.Length} tokens, the language model needs at least 2");
-        int B = options.BatchSize;
+        int B = options.LlmBatchSize;
         var rng = new Random(options.Seed * 7919 + 2);
         Tensor LossOf(int step)
         {

@@ -9,10 +9,19 @@ namespace Deem.Training.Stage0;
 public sealed record Stage0Options
 {
     public int ClipSteps { get; init; } = 300;
-    public int LlmSteps { get; init; } = 300;
-    public int VaeSteps { get; init; } = 300;
-    public int UNetSteps { get; init; } = 400;
+    public int LlmSteps { get; init; } = 200;
+    public int VaeSteps { get; init; } = 150;
+    public int UNetSteps { get; init; } = 300;
+
+    /// <summary>Pairs per CLIP batch (the contrastive negatives) and latents per UNet batch.</summary>
     public int BatchSize { get; init; } = 32;
+
+    /// <summary>Windows per LLM batch.</summary>
+    public int LlmBatchSize { get; init; } = 16;
+
+    /// <summary>Images per VAE batch (the VAE runs at full resolution and is the costliest per image).</summary>
+    public int VaeBatchSize { get; init; } = 8;
+
     public int Seed { get; init; }
 
     /// <summary>Image side the components train at (the tiny DEEM's encoder and decoder resolution).</summary>
@@ -45,6 +54,7 @@ public sealed record Stage0Options
         foreach (var (v, n) in new[] { (ClipSteps, nameof(ClipSteps)), (LlmSteps, nameof(LlmSteps)), (VaeSteps, nameof(VaeSteps)), (UNetSteps, nameof(UNetSteps)) })
             if (v < 0) throw new ArgumentException($"{n} must be ≥ 0, found {v}");
         if (BatchSize < 2) throw new ArgumentException($"BatchSize must be ≥ 2 (CLIP needs negatives), found {BatchSize}");
+        if (LlmBatchSize < 1 || VaeBatchSize < 1) throw new ArgumentException($"LlmBatchSize and VaeBatchSize must be ≥ 1, found {LlmBatchSize}, {VaeBatchSize}");
         if (Resolution < 32 || Resolution % 32 != 0) throw new ArgumentException($"Resolution must be a positive multiple of 32, found {Resolution}");
         if (LlmSequenceLength < 2) throw new ArgumentException($"LlmSequenceLength must be ≥ 2, found {LlmSequenceLength}");
         if (WarmupFraction is < 0 or >= 1) throw new ArgumentException($"WarmupFraction must be in [0, 1), found {WarmupFraction}");

@@ -19,7 +19,7 @@ public static class VaeTrainer
         vae.train();
         foreach (var p in vae.parameters()) p.requires_grad = true;
         var images = data.VaeImages;
-        var batches = new Stage0Batches((int)images.shape[0], options.BatchSize, options.Seed * 7919 + 3);
+        var batches = new Stage0Batches((int)images.shape[0], options.VaeBatchSize, options.Seed * 7919 + 3);
         var generator = new Generator((ulong)(options.Seed * 7919 + 4));
         Tensor LossOf(int step)
         {
