@@ -62,6 +62,9 @@ public class ComponentLoaderTests(Stage0Fixture world)
         Assert.Equal("UNet2DConditionModel", unetCfg.RootElement.GetProperty("_class_name").GetString());
         var vaeCfg = ConfigJson.Load<VaeConfig>(P("sd", "vae", "config.json"));
         Assert.Equal(world.Summary.VaeScalingFactor, vaeCfg.ScalingFactor);
+        var saved = DeemConfig.Load(P("deem_config.json"));
+        Assert.Equal(world.Summary.VaeScalingFactor, saved.Vae.ScalingFactor);
+        Assert.Equal(world.Tokenizer.VocabSize, saved.BaseVocabSize);
 
         Assert.Equal(["clip", "llm", "vae", "unet"], world.Summary.Components.Select(c => c.Component));
         Assert.All(world.Summary.Components, c => Assert.True(c.Steps == 2 && double.IsFinite(c.FirstLoss) && c.Seconds > 0));

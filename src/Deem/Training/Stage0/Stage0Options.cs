@@ -10,8 +10,8 @@ public sealed record Stage0Options
 {
     public int ClipSteps { get; init; } = 300;
     public int LlmSteps { get; init; } = 200;
-    public int VaeSteps { get; init; } = 150;
-    public int UNetSteps { get; init; } = 300;
+    public int VaeSteps { get; init; } = 100;
+    public int UNetSteps { get; init; } = 500;
 
     /// <summary>Pairs per CLIP batch (the contrastive negatives) and latents per UNet batch.</summary>
     public int BatchSize { get; init; } = 32;
