@@ -40,7 +40,7 @@ public class ComponentLoaderTests(Stage0Fixture world)
         {
             Assert.True(llm.Contains("model.layers.0.self_attn.q_proj.weight"));
             Assert.True(llm.Contains("lm_head.weight"));
-            Assert.Equal(world.Tokenizer.VocabSize, llm.Spec("model.embed_tokens.weight").Shape[0]);
+            Assert.Equal(world.Tokenizer.Specials.BaseVocabSize, llm.Spec("model.embed_tokens.weight").Shape[0]);
             Assert.DoesNotContain(llm.Keys, k => k.Contains("cross_attn"));
         }
         using (var unet = SafetensorsFile.Open(P("sd", "unet", "diffusion_pytorch_model.safetensors")))
@@ -57,14 +57,14 @@ public class ComponentLoaderTests(Stage0Fixture world)
         Assert.Equal(16, model.GetProperty("text_cfg").GetProperty("context_length").GetInt32());
         using var llmCfg = JsonDocument.Parse(File.ReadAllText(P("llm", "config.json")));
         Assert.Equal("llama", llmCfg.RootElement.GetProperty("model_type").GetString());
-        Assert.Equal(world.Tokenizer.VocabSize, llmCfg.RootElement.GetProperty("vocab_size").GetInt32());
+        Assert.Equal(world.Tokenizer.Specials.BaseVocabSize, llmCfg.RootElement.GetProperty("vocab_size").GetInt32());
         using var unetCfg = JsonDocument.Parse(File.ReadAllText(P("sd", "unet", "config.json")));
         Assert.Equal("UNet2DConditionModel", unetCfg.RootElement.GetProperty("_class_name").GetString());
         var vaeCfg = ConfigJson.Load<VaeConfig>(P("sd", "vae", "config.json"));
         Assert.Equal(world.Summary.VaeScalingFactor, vaeCfg.ScalingFactor);
         var saved = DeemConfig.Load(P("deem_config.json"));
         Assert.Equal(world.Summary.VaeScalingFactor, saved.Vae.ScalingFactor);
-        Assert.Equal(world.Tokenizer.VocabSize, saved.BaseVocabSize);
+        Assert.Equal(world.Tokenizer.Specials.BaseVocabSize, saved.BaseVocabSize);
 
         Assert.Equal(["clip", "llm", "vae", "unet"], world.Summary.Components.Select(c => c.Component));
         Assert.All(world.Summary.Components, c => Assert.True(c.Steps == 2 && double.IsFinite(c.FirstLoss) && c.Seconds > 0));

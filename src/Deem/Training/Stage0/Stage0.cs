@@ -30,9 +30,8 @@ public static class Stage0
     public const string ConfigFile = "deem_config.json";
     public const string SummaryFile = "stage0_summary.json";
 
-    /// <summary>The tiny DEEM for the world tokenizer: its vocabulary is the base, bos/eos/pad its ids.</summary>
-    public static DeemConfig TinyConfig(WorldTokenizer tokenizer) =>
-        DeemConfig.TinyFor(new SpecialTokens(WorldTokenizer.BosId, WorldTokenizer.EosId, WorldTokenizer.PadId, tokenizer.VocabSize));
+    /// <summary>The tiny DEEM for the world tokenizer (its base vocabulary, bos/eos/pad and the 6 DEEM tokens at the end).</summary>
+    public static DeemConfig TinyConfig(WorldTokenizer tokenizer) => DeemConfig.TinyFor(tokenizer.Specials);
 
     /// <summary>
     /// The CLIP text tower for <paramref name="deem"/>: token-state width = UNet <c>cross_attention_dim</c>,
