@@ -10,6 +10,10 @@ if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 160;
 var root = new RootCommand("DeemSharp: DEEM (diffusion-corrected image encoder LMM) on TorchSharp");
 root.Subcommands.Add(DoctorCommand.Create());
 root.Subcommands.Add(ModelCommand.Create());
+root.Subcommands.Add(WorldCommand.Create());
+root.Subcommands.Add(TrainCommand.Create());
+root.Subcommands.Add(PlotCommand.Create());
+root.Subcommands.Add(BenchTrainCommand.Create());
 
 try
 {
