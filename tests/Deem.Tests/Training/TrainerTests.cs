@@ -15,7 +15,7 @@ public class TrainerTests(TrainingWorld world)
     [Fact]
     public void ResumedRunEqualsUninterruptedRun()
     {
-        const int n = 2, m = 1;
+        const int n = 3, m = 2;
         var stage = TrainingWorld.Stage(1, n + m);
         using var dirStraight = new TempDir();
         using var dirKilled = new TempDir();
