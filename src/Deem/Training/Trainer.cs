@@ -225,10 +225,10 @@ public sealed class Trainer : IDisposable
     /// <summary>Global L2 norm of the gradients before clipping; clips to <paramref name="maxNorm"/> when it is positive.</summary>
     double ClipGradients(double maxNorm)
     {
+        using var scope = NewDisposeScope();   // each read of .grad is a new handle
         var withGrad = _trainable.Where(p => p.grad is not null).ToList();
         if (withGrad.Count == 0) return 0.0;
         if (maxNorm > 0) return nn.utils.clip_grad_norm_(withGrad, maxNorm);
-        using var scope = NewDisposeScope();
         return stack(withGrad.Select(p => p.grad!.norm()).ToArray()).norm().item<float>();
     }
 

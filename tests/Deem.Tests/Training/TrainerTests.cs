@@ -15,7 +15,7 @@ public class TrainerTests(TrainingWorld world)
     [Fact]
     public void ResumedRunEqualsUninterruptedRun()
     {
-        const int n = 3, m = 2;
+        const int n = 2, m = 2;
         var stage = TrainingWorld.Stage(1, n + m);
         using var dirStraight = new TempDir();
         using var dirKilled = new TempDir();
@@ -144,5 +144,20 @@ public class TrainerTests(TrainingWorld world)
         var e = Assert.Throws<DeemFormatException>(() => TrainingCheckpoint.FindLatest(dir.Path));
         Assert.Contains(TrainingCheckpoint.StateFile, e.Message);
         Assert.Throws<DeemFormatException>(() => TrainingCheckpoint.LoadState(step2));
+    }
+
+    [Fact]
+    public void TrainingStepsLeaveNoLiveTensorsBehind()
+    {
+        var stage = TrainingWorld.Stage(1, 6);
+        using var dir = new TempDir();
+        using var model = TrainingWorld.Model(stage, seed: 0);
+        using var data = world.Stream(stage);
+        using var trainer = new Trainer(model, WorldTokenizer.Default, stage, data, new TrainerOptions { OutDir = dir.Path, TensorBoard = false });
+        trainer.TrainStep();
+        trainer.TrainStep();                                   // gradients and optimiser state exist from here on
+        long before = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        for (int i = 0; i < 3; i++) trainer.TrainStep();
+        Assert.Equal(before, TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount);
     }
 }
