@@ -13,7 +13,13 @@ root.Subcommands.Add(ModelCommand.Create());
 root.Subcommands.Add(ChatCommand.Create());
 root.Subcommands.Add(AskCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
-root.Subcommands.Add(BenchCommand.Create());
+root.Subcommands.Add(WorldCommand.Create());
+root.Subcommands.Add(TrainCommand.Create());
+root.Subcommands.Add(PlotCommand.Create());
+// `deem bench generate` (decode and DDIM speed) and `deem bench train-step` (CSR step-time overhead).
+var bench = BenchCommand.Create();
+bench.Subcommands.Add(BenchTrainCommand.TrainStep());
+root.Subcommands.Add(bench);
 
 try
 {

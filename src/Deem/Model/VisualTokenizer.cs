@@ -31,20 +31,23 @@ public sealed record VisualTokenizerOutput(Tensor VisEmbed, Tensor TextTokens, T
 public sealed class VisualTokenizer : nn.Module<VisualTokenizerInput, VisualTokenizerOutput>
 {
     readonly ImageEncoder sniffer;
-    readonly VisualTokenizerHead head;
+    // The head's parts are registered one by one directly under visual_tokenizer (the authors'
+    // layout). The head itself is held through a non-module reference so that TorchSharp's
+    // field-based registration does not add a second copy of them under "head.".
+    readonly HeadReference headRef;
     readonly MaskPooling? feature_extractor;
     readonly StableDiffusion? encoder;
 
     public VisualTokenizer(DeemConfig config, Generator? generator = null) : base(nameof(VisualTokenizer))
     {
         sniffer = new ImageEncoder(config.Vision, generator);
-        head = new VisualTokenizerHead(config.Perceiver, config.Llm.HiddenSize,
-            config.BuildDiffusion ? config.UNet.CrossAttentionDim : config.Llm.HiddenSize, generator);
+        // proj_i maps to the UNet condition width in every stage (also stage 3, which has no UNet),
+        // so a stage-3 model loads the stage-1/2 proj_i unchanged.
+        var head = new VisualTokenizerHead(config.Perceiver, config.Llm.HiddenSize, config.UNet.CrossAttentionDim, generator);
+        headRef = new HeadReference(head);
         if (config.MaskAlign) feature_extractor = new MaskPooling(config.Vision);
         if (config.BuildDiffusion) encoder = new StableDiffusion(config, generator);
 
-        // The head's parts sit directly under visual_tokenizer (the authors' layout), so they are
-        // registered one by one instead of as a "head" child.
         register_module("sniffer", sniffer);
         foreach (var (name, module) in head.NamedParts()) register_module(name, module);
         if (feature_extractor is not null) register_module("feature_extractor", feature_extractor);
@@ -52,10 +55,12 @@ public sealed class VisualTokenizer : nn.Module<VisualTokenizerInput, VisualToke
     }
 
     public ImageEncoder Sniffer => sniffer;
-    public VisualTokenizerHead Head => head;
+    public VisualTokenizerHead Head => headRef.Head;
     public MaskPooling? FeatureExtractor => feature_extractor;
     /// <summary>The diffusion model (null when built without one, e.g. stage 3).</summary>
     public StableDiffusion? Diffusion => encoder;
+
+    sealed record HeadReference(VisualTokenizerHead Head);
 
     public override VisualTokenizerOutput forward(VisualTokenizerInput input)
     {
@@ -71,7 +76,7 @@ public sealed class VisualTokenizer : nn.Module<VisualTokenizerInput, VisualToke
                 maskTokens = feature_extractor.forward(new MaskPoolingInput(maps, input.RegionMasks));   // [I, 5, C]
             maps = maps.Select(m => MaskPooling.GateMap(m, input.RegionMasks)).ToArray();
         }
-        var h = head.forward(new VisualTokenizerHeadInput(enc.Tokens, enc.TokenPosEmbed, input.RegionMasks, maskTokens));
+        var h = headRef.Head.forward(new VisualTokenizerHeadInput(enc.Tokens, enc.TokenPosEmbed, input.RegionMasks, maskTokens));
         return new VisualTokenizerOutput(h.VisEmbed.MoveToOuterDisposeScope(), h.TextTokens.MoveToOuterDisposeScope(),
             h.DiffusionCond.MoveToOuterDisposeScope(), maps.Select(m => m.MoveToOuterDisposeScope()).ToArray(),
             enc.Tokens.MoveToOuterDisposeScope());

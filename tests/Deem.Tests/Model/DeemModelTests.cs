@@ -13,6 +13,22 @@ public class DeemModelTests
     static DeemModel Tiny(ulong seed) => new(DeemConfig.Tiny, new Generator(seed));
 
     [Fact]
+    public void StateDictKeysAreTheAuthorsLayoutWithoutDuplicates()
+    {
+        using var model = Tiny(0);
+        var keys = model.state_dict().Keys.ToList();
+        Assert.Equal(keys.Count, keys.Distinct().Count());
+        Assert.DoesNotContain(keys, k => k.StartsWith("visual_tokenizer.head."));
+        foreach (var k in new[] { "visual_tokenizer.sniffer.vision_model.visual.trunk.stem.0.weight", "visual_tokenizer.pos_proj.weight",
+                     "visual_tokenizer.perceiver_resampler.queries", "visual_tokenizer.proj_t.weight", "visual_tokenizer.proj_i.weight",
+                     "visual_tokenizer.encoder.unet.conv_in.weight", "visual_tokenizer.encoder.vae.encoder.conv_in.weight",
+                     "visual_tokenizer.encoder.mmfs_module.mmfs_mid_block.conv.weight", "mm_decoder.embed_tokens.weight",
+                     "mm_decoder.layers.0.llama_cross_attn.gate", "text_decoder.head.weight", "text_decoder.head_new.weight",
+                     "image_decoder.neg_prompt_embeds", "context_feat_proj.weight", "soi_token" })
+            Assert.Contains(k, keys);
+    }
+
+    [Fact]
     public void ForwardGivesThreeFiniteLossesAndLogits()
     {
         using var scope = NewDisposeScope();

@@ -1,0 +1,126 @@
+using System.CommandLine;
+using System.Globalization;
+using Deem.Data.Pipeline;
+using Deem.Model;
+using Deem.Training;
+using Spectre.Console;
+
+namespace Deem.Cli;
+
+/// <summary>
+/// `deem train`: one DEEM training stage on a world folder (paper §2.3, Table 11; reference §3).
+/// Stage 1 (alignment: NTP + λ·NIP + λ·CSR, or the DEEM* baseline with <c>--no-csr</c>), stage 2
+/// (image-text SFT) and stage 3 (mask-text SFT, adds the mask extractor, drops the diffusion model)
+/// start from the previous stage's folder with <c>--init</c>; <c>--resume</c> continues a killed run
+/// from its last complete checkpoint. A progress bar on a terminal, plain lines when redirected.
+/// </summary>
+public static class TrainCommand
+{
+    public static Command Create()
+    {
+        var preset = new Option<string>("--preset") { Description = "tiny | paper-7b", DefaultValueFactory = _ => "tiny" };
+        var stage = new Option<int>("--stage") { Description = "1 alignment pretraining, 2 image-text SFT, 3 mask-text SFT", Required = true };
+        var world = new Option<string>("--world") { Description = "world folder (deem world make)", Required = true };
+        var outDir = new Option<string>("--out") { Description = "run folder: metrics, checkpoints, final model folder", Required = true };
+        var init = new Option<string?>("--init") { Description = "model folder to start from (the previous stage's --out)" };
+        var noCsr = new Option<bool>("--no-csr") { Description = "stage 1 baseline DEEM*: no CSR, ConvNeXt frozen, UNet trainable" };
+        var steps = new Option<int?>("--steps") { Description = "train this many steps (the schedule and warm-up are scaled to it)" };
+        var resume = new Option<string?>("--resume")
+        {
+            Description = "continue from the last complete checkpoint of this run folder or checkpoint (default: --out)",
+            Arity = ArgumentArity.ZeroOrOne,
+        };
+        var strict = new Option<bool>("--strict") { Description = "malformed records are errors naming file and line, not skips" };
+        var seed = new Option<int?>("--seed") { Description = "seed of the weights, noise and timesteps (default: the stage's)" };
+        var saveEvery = new Option<int?>("--save-every") { Description = "steps between checkpoints (default: the stage's)" };
+        var logEvery = new Option<int?>("--log-every") { Description = "steps between plain log lines (default: the stage's)" };
+        var cmd = new Command("train", "Train one DEEM stage") { preset, stage, world, outDir, init, noCsr, steps, resume, strict, seed, saveEvery, logEvery };
+        cmd.SetAction(parse =>
+        {
+            string run = parse.GetValue(outDir)!;
+            var paths = DataPaths.FromWorld(parse.GetValue(world)!);
+            bool isStrict = parse.GetValue(strict);
+            ITrainingObserver observer = Console.IsOutputRedirected ? new PlainTrainingObserver(Console.Out) : new ProgressObserver();
+            Trainer trainer;
+            IBatchStream data;
+            DeemModel model;
+            if (parse.GetResult(resume) is not null)
+            {
+                string checkpoint = TrainingCheckpoint.FindLatest(parse.GetValue(resume) ?? run);
+                var state = TrainingCheckpoint.LoadState(checkpoint);
+                (model, var tokenizer) = DeemCheckpoint.Load(checkpoint);
+                data = TrainingSetup.OpenStream(state.Stage, paths, tokenizer, model.Config.ImageTokens, isStrict, state.Data);
+                trainer = new Trainer(model, tokenizer, state.Stage, data, Options(parse, run, state.Seed), observer);
+                trainer.Restore(checkpoint);
+                AnsiConsole.MarkupLine($"resuming {Markup.Escape(state.Stage.Name)} from {Markup.Escape(checkpoint)} at step {state.Step}");
+            }
+            else
+            {
+                var config = TrainingSetup.StageConfigFor(parse.GetValue(preset)!, parse.GetValue(stage), parse.GetValue(noCsr));
+                if (parse.GetValue(steps) is int n) config = TrainingSetup.WithSteps(config, n);
+                int s = parse.GetValue(seed) ?? config.Seed;
+                (model, var tokenizer, var report) = TrainingSetup.BuildModel(parse.GetValue(preset)!, config, parse.GetValue(init), s);
+                if (report is not null)
+                {
+                    AnsiConsole.MarkupLine($"init {Markup.Escape(parse.GetValue(init)!)}: {report.Load.Loaded.Count} tensors loaded, " +
+                                           $"{report.Load.Missing.Count} missing (new in this stage), {report.Load.Unexpected.Count} unexpected (dropped), " +
+                                           $"{report.Reshaped.Count} reshaped (kept fresh)");
+                    foreach (var k in report.Reshaped) AnsiConsole.MarkupLine($"  reshaped: {Markup.Escape(k)}");
+                }
+                data = TrainingSetup.OpenStream(config, paths, tokenizer, model.Config.ImageTokens, isStrict);
+                trainer = new Trainer(model, tokenizer, config, data, Options(parse, run, s), observer);
+            }
+            using (model)
+            using (data)
+            using (trainer)
+            {
+                var result = observer is ProgressObserver progress ? progress.Run(trainer) : trainer.Run();
+                if (result.SkipTotals.Count > 0)
+                    AnsiConsole.MarkupLine($"[yellow]skipped records:[/] {Markup.Escape(string.Join(", ", result.SkipTotals.Select(kv => $"{kv.Key} {kv.Value}")))} (--strict makes them errors)");
+            }
+            return 0;
+        });
+        return cmd;
+
+        TrainerOptions Options(ParseResult parse, string run, int s) => new()
+        {
+            OutDir = run, Seed = s, SaveEvery = parse.GetValue(saveEvery), LogEvery = parse.GetValue(logEvery),
+        };
+    }
+
+    /// <summary>A live Spectre.Console progress bar (step/total, loss terms, it/s, ETA) around <see cref="Trainer.Run"/>.</summary>
+    sealed class ProgressObserver : ITrainingObserver
+    {
+        TrainingPlan _plan = new(0, 0, 0, 1);
+        ProgressContext? _context;
+        ProgressTask? _task;
+        double _seconds;
+        int _steps;
+
+        public TrainResult Run(Trainer trainer) =>
+            AnsiConsole.Progress()
+                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
+                    new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                .Start(ctx => { _context = ctx; return trainer.Run(); });
+
+        public void Begin(TrainingPlan plan)
+        {
+            _plan = plan;
+            _task = _context!.AddTask($"step {plan.StartStep}/{plan.StopStep}", maxValue: plan.StopStep);
+            _task.Value = plan.StartStep;
+        }
+
+        public void Step(StepMetrics m)
+        {
+            _seconds += m.StepSeconds;
+            _steps++;
+            _task!.Value = m.Step;
+            _task.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+                $"step {m.Step}/{_plan.StopStep} loss {m.Loss:F3} ntp {m.Ntp:F3} nip {m.Nip:F3} csr {m.Csr:F3} {_steps / Math.Max(_seconds, 1e-9):F2} it/s"));
+        }
+
+        public void Info(string message) => AnsiConsole.MarkupLine(Markup.Escape(message));
+
+        public void End() => _task?.StopTask();
+    }
+}

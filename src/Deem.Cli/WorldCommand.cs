@@ -1,0 +1,51 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Deem.Data.World;
+using Spectre.Console;
+
+namespace Deem.Cli;
+
+/// <summary>
+/// `deem world make`: writes the procedural world (interleaved documents, caption pairs, instruction
+/// VQA, region masks, robustness test splits) in the real data layouts (reference §5, §6.1), the data
+/// every training stage and benchmark reads on a machine without the real data sets.
+/// </summary>
+public static class WorldCommand
+{
+    public static Command Create()
+    {
+        var outDir = new Option<string>("--out") { Description = "folder to write the world into", Required = true };
+        var seed = new Option<int>("--seed") { Description = "world seed (same seed, same bytes)", DefaultValueFactory = _ => 0 };
+        var imageSize = new Option<int>("--image-size") { Description = "side of every image in pixels", DefaultValueFactory = _ => 64 };
+        var scale = new Option<double>("--scale") { Description = "multiplies every item count of the default world", DefaultValueFactory = _ => 1.0 };
+        var make = new Command("make", "Write the procedural world") { outDir, seed, imageSize, scale };
+        make.SetAction(parse =>
+        {
+            double s = parse.GetValue(scale);
+            if (!(s > 0) || double.IsInfinity(s)) throw new DeemConfigException("--scale", "scale", $"must be a positive number, found {s}");
+            var defaults = new WorldCounts();
+            int Scaled(int n) => (int)Math.Round(n * s, MidpointRounding.AwayFromZero);
+            var options = new WorldOptions
+            {
+                Seed = parse.GetValue(seed),
+                ImageSize = parse.GetValue(imageSize),
+                Counts = new WorldCounts
+                {
+                    Mmc4Docs = Scaled(defaults.Mmc4Docs), CaptionPairs = Scaled(defaults.CaptionPairs), VqaImages = Scaled(defaults.VqaImages),
+                    RegionImages = Scaled(defaults.RegionImages), TestImagesPerSplit = Scaled(defaults.TestImagesPerSplit),
+                },
+            };
+            options.Validate("deem world make");
+            string dir = parse.GetValue(outDir)!;
+            var clock = Stopwatch.StartNew();
+            var manifest = WorldWriter.Make(dir, options);
+            var table = new Table().AddColumn("part").AddColumn(new TableColumn("items").RightAligned());
+            foreach (var (part, count) in manifest.Counts.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+                table.AddRow(Markup.Escape(part), count.ToString("N0"));
+            AnsiConsole.Write(table);
+            AnsiConsole.MarkupLine($"wrote {manifest.Files.Count:N0} files ({manifest.Files.Sum(f => f.Bytes) / 1e6:F1} MB) to {Markup.Escape(dir)} in {clock.Elapsed.TotalSeconds:F1} s");
+            return 0;
+        });
+        return new Command("world", "The procedural world data set") { make };
+    }
+}

@@ -1,0 +1,259 @@
+// The DEEM training loop (paper §2.3, Table 11; reference §3), one visible loop:
+//
+//   deem world make --out world                                   the procedural data set
+//   deem train --preset tiny --stage 1 --world world --out runs/s1             NTP + 5·NIP + 5·CSR
+//   deem train --preset tiny --stage 1 --world world --out runs/s1b --no-csr   the DEEM* baseline
+//   deem train --preset tiny --stage 2 --world world --out runs/s2 --init runs/s1
+//   deem train --preset tiny --stage 3 --world world --out runs/s3 --init runs/s2
+//   deem train ... --out runs/s1 --resume                         continue a killed run
+//   deem plot --run runs/s1 --out loss.png
+//
+// Each optimiser step: lr ← base · schedule(step) per group; grads cleared (set to none);
+// grad_accum micro-batches each add ∇(loss / grad_accum); clip to max_grad_norm; AdamW step;
+// log to metrics.jsonl + TensorBoard; every save_every steps a resumable checkpoint.
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Deem.Config;
+using Deem.Data.Pipeline;
+using Deem.IO;
+using Deem.Model;
+using Deem.Text;
+using Deem.Vision;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Deem.Training;
+
+/// <summary>Run options that are not part of the stage config.</summary>
+public sealed record TrainerOptions
+{
+    /// <summary>The run folder: metrics.jsonl, train.log, tensorboard/, checkpoints/, and at the end the model folder.</summary>
+    public required string OutDir { get; init; }
+    /// <summary>Seed of the trainer's generator and of torch's global generator.</summary>
+    public int Seed { get; init; }
+    /// <summary>Stop after this step without changing the schedule (an interrupted run); null runs to the stage's steps.</summary>
+    public int? StopAtStep { get; init; }
+    /// <summary>Overrides the stage's log_every / save_every (0 saves only at the end).</summary>
+    public int? LogEvery { get; init; }
+    public int? SaveEvery { get; init; }
+    /// <summary>Complete checkpoints kept (older ones are deleted); 0 keeps all.</summary>
+    public int KeepCheckpoints { get; init; } = 3;
+    public bool TensorBoard { get; init; } = true;
+}
+
+/// <summary>What a finished <see cref="Trainer.Run"/> reports.</summary>
+public sealed record TrainResult(int Step, IReadOnlyList<StepMetrics> Metrics, IReadOnlyDictionary<string, int> SkipTotals, string? LastCheckpoint);
+
+/// <summary>Loss terms and sizes of one micro-batch (unweighted terms; <see cref="Loss"/> is the weighted total).</summary>
+public sealed record MicroStepResult(double Loss, double Ntp, double Nip, double Csr, long Images, long Tokens);
+
+/// <summary>
+/// Trains a <see cref="DeemModel"/> on one stage (paper §2.3): applies the stage's
+/// <see cref="FreezeSchedule"/>, groups the trainable parameters (<see cref="ParamGroups"/>), runs
+/// AdamW with warm-up + cosine/linear/constant decay (<see cref="LrSchedule"/>), gradient accumulation
+/// and clipping, weighs the objective λ_NTP·NTP + λ_NIP·NIP + λ_CSR·CSR from the stage (per-batch
+/// overrides from the SFT collators), and writes metrics and resumable checkpoints. On CPU a run is
+/// deterministic: the model draws noise, timesteps, the CFG swap and stochastic depth from the trainer's seeded generator,
+/// and both random states are checkpointed, so resuming gives the parameters of an uninterrupted run.
+/// </summary>
+public sealed class Trainer : IDisposable
+{
+    public const string LogFile = "train.log";
+    public const string SummaryFile = "train_summary.json";
+
+    readonly DeemModel _model;
+    readonly WorldTokenizer _tokenizer;
+    readonly StageConfig _stage;
+    readonly IBatchStream _data;
+    readonly TrainerOptions _options;
+    readonly ITrainingObserver? _observer;
+    readonly IReadOnlyList<OptimizerGroup> _groups;
+    readonly optim.Optimizer _optimizer;
+    readonly Generator _generator;
+    readonly List<Parameter> _trainable;
+
+    public Trainer(DeemModel model, WorldTokenizer tokenizer, StageConfig stage, IBatchStream data, TrainerOptions options,
+        ITrainingObserver? observer = null)
+    {
+        (_model, _tokenizer, _stage, _data, _options, _observer) = (model, tokenizer, stage, data, options, observer);
+        FreezeSchedule.Of(stage).Apply(model);
+        _groups = ParamGroups.Build(model, stage);
+        _trainable = _groups.SelectMany(g => g.Parameters.Select(p => p.Parameter)).ToList();
+        if (_trainable.Count == 0) throw new DeemConfigException(stage.Name, "freeze_*", "no parameter is trainable under this stage's freeze schedule");
+        _optimizer = ParamGroups.AdamW(_groups, stage);
+        _generator = new Generator((ulong)options.Seed);
+        manual_seed(options.Seed);
+        // Stochastic depth draws from the trainer's generator too, so its state is in every checkpoint.
+        foreach (var module in model.modules())
+            if (module is DropPath dropPath) dropPath.Generator = _generator;
+    }
+
+    /// <summary>Optimiser steps done.</summary>
+    public int Step { get; private set; }
+    public IReadOnlyList<OptimizerGroup> Groups => _groups;
+    public StageConfig Stage => _stage;
+
+    /// <summary>
+    /// Restores a checkpoint written by this trainer's <see cref="SaveCheckpoint"/>: weights (strict),
+    /// AdamW state, both random states and the step. The data stream must have been built from the
+    /// same checkpoint's <see cref="TrainerState.Data"/>.
+    /// </summary>
+    public void Restore(string checkpointDir)
+    {
+        var state = TrainingCheckpoint.LoadState(checkpointDir);
+        StateDicts.LoadStrict(_model, Path.Combine(checkpointDir, DeemCheckpoint.WeightsFile));
+        TrainingCheckpoint.LoadOptimizer(checkpointDir, _groups, _optimizer);
+        using (var g = tensor(Convert.FromBase64String(state.GeneratorState))) _generator.set_state(g);
+        using (var r = tensor(Convert.FromBase64String(state.TorchRngState))) set_rng_state(r);
+        Step = state.Step;
+    }
+
+    /// <summary>Trains until the stage's steps (or <see cref="TrainerOptions.StopAtStep"/>), saving checkpoints on the way and at the end.</summary>
+    public TrainResult Run()
+    {
+        int total = _stage.Steps, stop = Math.Min(_options.StopAtStep ?? total, total);
+        int logEvery = _options.LogEvery ?? _stage.LogEvery, saveEvery = _options.SaveEvery ?? _stage.SaveEvery;
+        Directory.CreateDirectory(_options.OutDir);
+        using var log = new StreamWriter(Path.Combine(_options.OutDir, LogFile), append: true);
+        void Info(string line)
+        {
+            log.WriteLine($"{DateTimeOffset.Now:yyyy-MM-dd HH:mm:ss} {line}");
+            log.Flush();
+            _observer?.Info(line);
+        }
+        using var metrics = new MetricsLog(_options.OutDir, keepUpTo: Step);
+        using var board = _options.TensorBoard ? new TensorBoardWriter(Path.Combine(_options.OutDir, "tensorboard")) : null;
+
+        Info($"{_stage.Name}: model {_model.Config.Name}, {_trainable.Sum(p => p.numel()):N0} trainable parameters in {_groups.Count} groups, " +
+             $"steps {Step}..{stop} of {total}, batch {_stage.BatchSize} × accum {_stage.GradAccum}, λ ntp/nip/csr {_stage.NtpWeight}/{_stage.NipWeight}/{_stage.CsrWeight}");
+        _observer?.Begin(new TrainingPlan(Step, stop, total, logEvery));
+        var history = new List<StepMetrics>();
+        string? last = null;
+        _model.train();
+        while (Step < stop)
+        {
+            var m = TrainStep();
+            history.Add(m);
+            metrics.Append(m);
+            board?.AddScalars(m.Step, [("loss/total", m.Loss), ("loss/ntp", m.Ntp), ("loss/nip", m.Nip), ("loss/csr", m.Csr),
+                ("train/lr", m.Lr), ("train/grad_norm", m.GradNorm), ("train/step_seconds", m.StepSeconds)]);
+            _observer?.Step(m);
+            if (!double.IsFinite(m.Loss)) throw new DeemException($"loss is {m.Loss} at step {m.Step} (ntp {m.Ntp}, nip {m.Nip}, csr {m.Csr})");
+            if (saveEvery > 0 && Step % saveEvery == 0 && Step < stop) { last = SaveCheckpoint(); Info($"checkpoint {last}"); }
+        }
+        if (last is null || TrainingCheckpoint.LoadState(last).Step != Step) { last = SaveCheckpoint(); Info($"checkpoint {last}"); }
+        if (Step == total)
+        {
+            DeemCheckpoint.Save(_options.OutDir, _model, _tokenizer, new Dictionary<string, string> { ["stage"] = _stage.Name, ["step"] = Step.ToString(CultureInfo.InvariantCulture) });
+            Info($"model folder {_options.OutDir}");
+        }
+
+        // Bad data: lenient streams count what they skipped; strict ones have thrown already.
+        var skips = _data.SkipTotals;
+        Info(skips.Count == 0 ? "skipped records: none"
+            : "skipped records: " + string.Join(", ", skips.OrderBy(k => k.Key, StringComparer.Ordinal).Select(k => $"{k.Key} {k.Value}")));
+        foreach (var example in _data.Skips.Examples) Info("  skipped " + example);
+        AtomicFile.WriteAllText(Path.Combine(_options.OutDir, SummaryFile), JsonSerializer.Serialize(new
+        {
+            step = Step, total_steps = total, stage = _stage.Name, last_checkpoint = last,
+            final_loss = history.Count > 0 ? history[^1].Loss : (double?)null, skip_counts = skips, skip_examples = _data.Skips.Examples,
+        }, new JsonSerializerOptions { WriteIndented = true }));
+        _observer?.End();
+        return new TrainResult(Step, history, skips, last);
+    }
+
+    /// <summary>One optimiser step over grad_accum micro-batches from the stream.</summary>
+    public StepMetrics TrainStep()
+    {
+        var clock = Stopwatch.StartNew();
+        double multiplier = LrSchedule.Multiplier(_stage.Schedule, Step, _stage.WarmupSteps, _stage.Steps);
+        foreach (var (controller, group) in _optimizer.ParamGroups.Zip(_groups))
+            controller.LearningRate = group.Lr * multiplier;
+
+        ClearGradients();
+        int accum = _stage.GradAccum;
+        double loss = 0, ntp = 0, nip = 0, csr = 0;
+        long images = 0, tokens = 0;
+        for (int micro = 0; micro < accum; micro++)
+        {
+            using var batch = _data.Next();
+            var r = Accumulate(batch, 1.0 / accum);
+            (loss, ntp, nip, csr) = (loss + r.Loss / accum, ntp + r.Ntp / accum, nip + r.Nip / accum, csr + r.Csr / accum);
+            (images, tokens) = (images + r.Images, tokens + r.Tokens);
+        }
+        double gradNorm = ClipGradients(_stage.MaxGradNorm);
+        using (NewDisposeScope()) _optimizer.step();
+        Step++;
+        return new StepMetrics
+        {
+            Step = Step, Lr = _stage.Lr * multiplier, Loss = loss, Ntp = ntp, Nip = nip, Csr = csr, GradNorm = gradNorm,
+            StepSeconds = clock.Elapsed.TotalSeconds, Images = images, Tokens = tokens,
+        };
+    }
+
+    /// <summary>
+    /// Forward and backward of one micro-batch, adding <paramref name="scale"/> · ∇loss to the gradients.
+    /// The stage's λ weigh the terms; a batch's own NTP/NIP weight (SFT collators) takes precedence.
+    /// </summary>
+    public MicroStepResult Accumulate(DeemBatch batch, double scale)
+    {
+        using var scope = NewDisposeScope();
+        var input = new DeemInput(batch.Ids, batch.AttentionMask, batch.ImagesEnc, batch.ImagesDec, batch.RegionMasks,
+            batch.PromptOffsets, batch.GtTextIds, NtpWeight: batch.NtpWeight ?? _stage.NtpWeight,
+            NipWeight: batch.NipWeight ?? _stage.NipWeight, CsrWeight: _stage.CsrWeight, Generator: _generator);
+        var output = _model.forward(input);
+        (output.Loss * scale).backward();
+        return new MicroStepResult(output.Loss.item<float>(), output.Ntp.item<float>(), output.Nip.item<float>(), output.Csr.item<float>(),
+            batch.ImageCount, batch.AttentionMask.sum().item<long>());
+    }
+
+    /// <summary>Drops every trainable parameter's gradient (PyTorch's <c>zero_grad(set_to_none=True)</c>), so a
+    /// parameter the graph does not reach is skipped by AdamW rather than decayed with a zero gradient.</summary>
+    public void ClearGradients()
+    {
+        foreach (var p in _trainable)
+        {
+            var g = p.grad;
+            if (g is null) continue;
+            p.grad = null;
+            g.Dispose();
+        }
+    }
+
+    /// <summary>Global L2 norm of the gradients before clipping; clips to <paramref name="maxNorm"/> when it is positive.</summary>
+    double ClipGradients(double maxNorm)
+    {
+        using var scope = NewDisposeScope();   // each read of .grad is a new handle
+        var withGrad = _trainable.Where(p => p.grad is not null).ToList();
+        if (withGrad.Count == 0) return 0.0;
+        if (maxNorm > 0) return nn.utils.clip_grad_norm_(withGrad, maxNorm);
+        return stack(withGrad.Select(p => p.grad!.norm()).ToArray()).norm().item<float>();
+    }
+
+    /// <summary>Writes a complete checkpoint of the current step under the run folder and prunes old ones; returns its folder.</summary>
+    public string SaveCheckpoint()
+    {
+        string folder = TrainingCheckpoint.PathFor(_options.OutDir, Step);
+        using var generatorState = _generator.get_state();
+        using var rngState = get_rng_state();
+        var state = new TrainerState
+        {
+            Step = Step, Stage = _stage, ModelConfig = _model.Config.Name, Seed = _options.Seed,
+            GeneratorState = Convert.ToBase64String(generatorState.bytes.ToArray()),
+            TorchRngState = Convert.ToBase64String(rngState.bytes.ToArray()),
+            Data = _data.Position, SkipCounts = new Dictionary<string, int>(_data.SkipTotals, StringComparer.Ordinal),
+            Versions = TrainerState.CurrentVersions(), SavedAt = DateTimeOffset.UtcNow,
+        };
+        TrainingCheckpoint.Save(folder, _model, _tokenizer, _groups, _optimizer, state);
+        TrainingCheckpoint.Prune(_options.OutDir, _options.KeepCheckpoints);
+        return folder;
+    }
+
+    public void Dispose()
+    {
+        _optimizer.Dispose();
+        _generator.Dispose();
+    }
+}

@@ -1,0 +1,108 @@
+using Deem.Config;
+using Deem.Data.Formats;
+using Deem.Data.Pipeline;
+using Deem.IO;
+using Deem.Model;
+using Deem.Text;
+using TorchSharp;
+
+namespace Deem.Training;
+
+/// <summary>
+/// What one stage starts from (paper §2.3; reference §3): the stage config (the DEEM* baseline for
+/// <c>--no-csr</c>, scaled to <c>--steps</c>), the model (fresh from a preset, or a previous stage's folder
+/// loaded non-strictly as the authors' <c>--load_from_args</c>, with stage 3's mask extractor added and
+/// its diffusion model dropped), and the stage's data stream.
+/// </summary>
+public static class TrainingSetup
+{
+    /// <summary>The embedded stage config of a preset: <c>stage{n}</c>, or <c>stage1-baseline</c> for stage 1 without CSR.</summary>
+    public static StageConfig StageConfigFor(string preset, int stage, bool noCsr = false)
+    {
+        if (stage is < 1 or > 3) throw new DeemConfigException("--stage", "stage", $"must be 1, 2 or 3, found {stage}");
+        if (noCsr && stage != 1) throw new DeemConfigException("--no-csr", "stage", "the DEEM* baseline (no CSR) is a stage-1 recipe");
+        return StageConfig.Load(preset, noCsr ? "stage1-baseline" : $"stage{stage}");
+    }
+
+    /// <summary>The stage shortened (or lengthened) to <paramref name="steps"/>, its warm-up scaled in proportion.</summary>
+    public static StageConfig WithSteps(StageConfig stage, int steps)
+    {
+        if (steps <= 0) throw new DeemConfigException("--steps", "steps", $"must be > 0, found {steps}");
+        int warmup = (int)Math.Round((double)stage.WarmupSteps * steps / stage.Steps, MidpointRounding.AwayFromZero);
+        return stage with { Steps = steps, WarmupSteps = Math.Min(warmup, steps) };
+    }
+
+    /// <summary>The model config a stage trains: stage 3 adds the mask-aware extractor and has no diffusion model.</summary>
+    public static DeemConfig ModelConfigFor(DeemConfig config, StageConfig stage) =>
+        stage.MaskAlign ? config with { MaskAlign = true, BuildDiffusion = false }
+        : config with { BuildDiffusion = config.BuildDiffusion || stage.NipWeight > 0 || stage.CsrWeight > 0 };
+
+    /// <summary>
+    /// A fresh model of <paramref name="preset"/> (weights from <paramref name="seed"/>), or one initialised
+    /// from the model folder <paramref name="init"/>: the folder's config adapted to the stage, weights
+    /// loaded non-strictly. The report lists missing (new) and unexpected (dropped) keys, and the keys whose
+    /// shape changed with the stage's model (stage 3's <c>proj_i</c> without a diffusion model), which keep
+    /// their fresh initialisation.
+    /// </summary>
+    public static (DeemModel Model, WorldTokenizer Tokenizer, InitReport? Report) BuildModel(string preset, StageConfig stage, string? init, int seed)
+    {
+        // Some layers (e.g. nn.Linear's default init) draw from torch's global generator, not the one passed in.
+        torch.manual_seed(seed);
+        if (init is null)
+        {
+            // Not disposed: modules such as DropPath keep the generator they were built with (the trainer replaces it).
+            var g = new torch.Generator((ulong)seed);
+            return (new DeemModel(ModelConfigFor(DeemConfig.Preset(preset), stage), g), WorldTokenizer.Default, null);
+        }
+        if (!DeemCheckpoint.Exists(init))
+            throw new DeemFormatException(init, $"--init needs a DEEM model folder ({DeemCheckpoint.ConfigFile} + {DeemCheckpoint.WeightsFile})");
+        var config = ModelConfigFor(DeemConfig.Load(Path.Combine(init, DeemCheckpoint.ConfigFile)), stage);
+        var tokenizerPath = Path.Combine(init, DeemCheckpoint.TokenizerFile);
+        var tokenizer = File.Exists(tokenizerPath) ? WorldTokenizer.Load(tokenizerPath) : WorldTokenizer.Default;
+        var model = new DeemModel(config, new torch.Generator((ulong)seed));
+        string weights = File.Exists(Path.Combine(init, DeemCheckpoint.WeightsFile)) ? Path.Combine(init, DeemCheckpoint.WeightsFile) : init;
+        using var source = new ShapeFilter(Checkpoint.Open(weights), model.state_dict());
+        var report = StateDicts.Load(model, source, prefix: null, DtypeHandling.CastToParameter, strict: false);
+        return (model, tokenizer, new InitReport(report, source.Reshaped));
+    }
+
+    /// <summary>How <c>--init</c> filled the model: the load report and the keys skipped because their shape changed.</summary>
+    public sealed record InitReport(LoadReport Load, IReadOnlyList<string> Reshaped);
+
+    /// <summary>A checkpoint view without the keys whose shape differs from the module's.</summary>
+    sealed class ShapeFilter : ICheckpointReader
+    {
+        readonly ICheckpointReader _inner;
+
+        public ShapeFilter(ICheckpointReader inner, IReadOnlyDictionary<string, torch.Tensor> target)
+        {
+            _inner = inner;
+            Reshaped = inner.Keys.Where(k => target.TryGetValue(k, out var t) && !inner.Spec(k).Shape.SequenceEqual(t.shape))
+                .Select(k => $"{k} {inner.Spec(k).ShapeText} → [{string.Join(", ", target[k].shape)}]").ToList();
+            var skip = inner.Keys.Where(k => target.TryGetValue(k, out var t) && !inner.Spec(k).Shape.SequenceEqual(t.shape)).ToHashSet(StringComparer.Ordinal);
+            Keys = inner.Keys.Where(k => !skip.Contains(k)).ToList();
+        }
+
+        public IReadOnlyList<string> Reshaped { get; }
+        public string Path => _inner.Path;
+        public IReadOnlyList<string> Keys { get; }
+        public bool Contains(string key) => Keys.Contains(key);
+        public TensorSpec Spec(string key) => _inner.Spec(key);
+        public torch.Tensor Load(string key) => _inner.Load(key);
+        public void Dispose() => _inner.Dispose();
+    }
+
+    /// <summary>The stage's batch stream over <paramref name="paths"/>: stage 1 packed MMC4 + pairs, stage 2 SFT, stage 3 mask SFT.</summary>
+    public static IBatchStream OpenStream(StageConfig stage, DataPaths paths, ITextTokenizer tokenizer, int imageTokens, bool strict,
+        DataPosition? resume = null)
+    {
+        var skips = new SkipCounter(strict);
+        return stage.Stage switch
+        {
+            1 => new Stage1Stream(paths, stage, tokenizer, imageTokens, skips, resume),
+            2 => new SftStream(paths, stage, tokenizer, imageTokens, skips, resume),
+            3 => new MaskSftStream(paths, stage, tokenizer, imageTokens, skips, resume),
+            _ => throw new DeemConfigException(stage.Name, "stage", $"no data stream for stage {stage.Stage} (stages 1-3)"),
+        };
+    }
+}
