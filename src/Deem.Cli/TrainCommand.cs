@@ -19,7 +19,7 @@ public static class TrainCommand
     public static Command Create()
     {
         var preset = new Option<string>("--preset") { Description = "tiny | paper-7b", DefaultValueFactory = _ => "tiny" };
-        var stage = new Option<int>("--stage") { Description = "1 alignment pretraining, 2 image-text SFT, 3 mask-text SFT", Required = true };
+        var stage = new Option<int>("--stage") { Description = "0 component pretraining, 1 alignment pretraining, 2 image-text SFT, 3 mask-text SFT", Required = true };
         var world = new Option<string>("--world") { Description = "world folder (deem world make)", Required = true };
         var outDir = new Option<string>("--out") { Description = "run folder: metrics, checkpoints, final model folder", Required = true };
         var init = new Option<string?>("--init") { Description = "model folder to start from (the previous stage's --out)" };
@@ -38,6 +38,16 @@ public static class TrainCommand
         cmd.SetAction(parse =>
         {
             string run = parse.GetValue(outDir)!;
+            if (parse.GetValue(stage) == 0)
+            {
+                if (parse.GetValue(preset) != "tiny")
+                    throw new DeemConfigException("--preset", "preset", "stage 0 pretrains the tiny components; the paper's start from the published checkpoints");
+                var s0 = new Deem.Training.Stage0.Stage0Options { Seed = parse.GetValue(seed) ?? 0 };
+                if (parse.GetValue(steps) is int per)
+                    s0 = s0 with { ClipSteps = per, LlmSteps = per, VaeSteps = per, UNetSteps = per };
+                Stage0Runner.Run(parse.GetValue(world)!, run, s0, Console.IsOutputRedirected);
+                return 0;
+            }
             var paths = DataPaths.FromWorld(parse.GetValue(world)!);
             bool isStrict = parse.GetValue(strict);
             ITrainingObserver observer = Console.IsOutputRedirected ? new PlainTrainingObserver(Console.Out) : new ProgressObserver();
