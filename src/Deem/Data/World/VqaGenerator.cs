@@ -1,10 +1,11 @@
+using Deem.Text;
 using static Deem.Data.World.WorldVocabulary;
 
 namespace Deem.Data.World;
 
 /// <summary>The kind of perception a question tests (paper §1: orientation, quantity, colour, structure;
-/// plus position and POPE-style existence).</summary>
-public enum VqaKind { Colour, Count, Shape, Orientation, Position, Exists }
+/// plus position, POPE-style existence, and RobustVQA-style main-object yes/no).</summary>
+public enum VqaKind { Colour, Count, Shape, Orientation, Position, Exists, MainObject, ExistsObject }
 
 /// <summary>One question with its one-word (or two-word position) answer.</summary>
 public sealed record VqaItem(VqaKind Kind, string Question, string Answer);
@@ -61,6 +62,27 @@ public static class VqaGenerator
                 if (unique.Count == 0) return null;
                 int j = rng.Pick(unique);
                 return new(kind, $"where is the {objs[j].Colour} {Name(objs[j].Shape)}?", CellWords[objs[j].Cell]);
+            }
+            case VqaKind.MainObject:
+            {
+                // The benchmark's own phrasing (reference §6.1, typo included): a scene has a main
+                // object when exactly one object is large. "no" uses a small object's shape when there
+                // is one (a hard negative), else any other shape.
+                var large = objs.Where(x => x.Size == SizeClass.Large).ToList();
+                if (large.Count != 1) return null;
+                var main = large[0].Shape;
+                if (rng.Chance(0.5)) return new(kind, PromptTemplates.RobustVqaQuestion(Name(main)), "yes");
+                var small = objs.Where(x => x.Shape != main).Select(x => x.Shape).Distinct().ToList();
+                var other = small.Count > 0 && rng.Chance(0.5) ? rng.Pick(small) : rng.Pick(Shapes.Where(x => x != main).ToList());
+                return new(kind, PromptTemplates.RobustVqaQuestion(Name(other)), "no");
+            }
+            case VqaKind.ExistsObject:
+            {
+                // POPE's phrasing: "Is there a {object} in the image?" + " Please anwser yes or no".
+                if (rng.Chance(0.5)) return new(kind, PromptTemplates.PopeQuestion($"Is there a {Name(o.Shape)} in the image?"), "yes");
+                var absent = Shapes.Where(x => objs.All(y => y.Shape != x)).ToList();
+                if (absent.Count == 0) return null;
+                return new(kind, PromptTemplates.PopeQuestion($"Is there a {Name(rng.Pick(absent))} in the image?"), "no");
             }
             case VqaKind.Exists:
                 if (rng.Chance(0.5)) return new(kind, $"is there {Article(o.Colour)} {o.Colour} {Name(o.Shape)}?", "yes");
