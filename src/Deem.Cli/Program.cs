@@ -16,6 +16,8 @@ root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(WorldCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(PlotCommand.Create());
+root.Subcommands.Add(ExperimentCommand.Create());
+root.Subcommands.Add(DemoCommand.Create());
 // `deem bench generate` (decode and DDIM speed) and `deem bench train-step` (CSR step-time overhead).
 var bench = BenchCommand.Create();
 bench.Subcommands.Add(BenchTrainCommand.TrainStep());

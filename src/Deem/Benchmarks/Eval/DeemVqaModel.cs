@@ -10,7 +10,7 @@ namespace Deem.Benchmarks.Eval;
 /// template with the options appended; decoding uses the evaluation preset of §4.1 (10 new tokens,
 /// 3 beams) unless overridden. Images are read from disk and resized to the encoder resolution.
 /// </summary>
-public sealed class DeemVqaModel : IVqaModel
+public sealed class DeemVqaModel : IBatchedVqaModel
 {
     readonly DeemPipeline pipeline;
     readonly GenerationOptions options;
@@ -21,13 +21,20 @@ public sealed class DeemVqaModel : IVqaModel
         this.options = options ?? GenerationPresets.Vqa;
     }
 
-    public string Answer(string imagePath, string question, string? options)
+    public string Answer(string imagePath, string question, string? options) =>
+        AnswerBatch([new VqaRequest(imagePath, question, options)])[0];
+
+    /// <summary>Answers a batch in one left-padded generation (the same outputs as one by one).</summary>
+    public IReadOnlyList<string> AnswerBatch(IReadOnlyList<VqaRequest> requests)
     {
         using var scope = TorchSharp.torch.NewDisposeScope();
-        var image = ImageInputs.Read(imagePath);
         int nq = pipeline.Model.Config.ImageTokens;
-        // MMVP's question already carries its options (runner prompt = question + " " + options).
-        var text = options is null ? PromptTemplates.YesNoEval(question, nq) : PromptTemplates.VqaEval(question, nq);
-        return pipeline.Answer(pipeline.BuildPrompt(text, [image]), this.options);
+        var prompts = requests.Select(r =>
+        {
+            // MMVP's question already carries its options (runner prompt = question + " " + options).
+            var text = r.Options is null ? PromptTemplates.YesNoEval(r.Question, nq) : PromptTemplates.VqaEval(r.Question, nq);
+            return pipeline.BuildPrompt(text, [ImageInputs.Read(r.ImagePath)]);
+        }).ToList();
+        return pipeline.Text.Generate(prompts, options).Select(g => pipeline.Codec.Decode(g.TextTokens).Trim()).ToList();
     }
 }

@@ -1,0 +1,109 @@
+using System.CommandLine;
+using System.Globalization;
+using Deem.Benchmarks.Eval;
+using Deem.Experiments;
+using Deem.Training;
+using Spectre.Console;
+
+namespace Deem.Cli;
+
+/// <summary>
+/// `deem experiment csr`: the paper's CSR ablation on the built-in world (Tables 1, 3, 5): baseline
+/// (DEEM*) vs DEEM, and the LLaVA-style variant without and with CSR, over several seeds, from the
+/// same stage-0 components; writes report.md, report.png and report.json in --out.
+/// </summary>
+public static class ExperimentCommand
+{
+    public static Command Create()
+    {
+        var world = new Option<string>("--world") { Description = "world folder (deem world make)", Required = true };
+        var stage0 = new Option<string>("--stage0") { Description = "stage-0 folder (deem train --stage 0)", Required = true };
+        var outDir = new Option<string>("--out") { Description = "experiment folder (runs, benchmarks, report)", Required = true };
+        var seeds = new Option<string>("--seeds") { Description = "comma-separated seeds", DefaultValueFactory = _ => "0,1,2" };
+        var llavaSeeds = new Option<string?>("--llava-seeds") { Description = "seeds of the LLaVA-style arms (default: --seeds)" };
+        var arch = new Option<string>("--arch") { Description = "deem, llava or deem,llava", DefaultValueFactory = _ => "deem,llava" };
+        var s1 = new Option<int>("--stage1-steps") { DefaultValueFactory = _ => 150 };
+        var s2 = new Option<int>("--stage2-steps") { DefaultValueFactory = _ => 150 };
+        var pope = new Option<int>("--pope-images") { Description = "held-out images per POPE split", DefaultValueFactory = _ => 40 };
+        var mmvp = new Option<int>("--mmvp-pairs") { DefaultValueFactory = _ => 40 };
+        var csr = new Command("csr", "Baseline vs DEEM (and LLaVA-style ± CSR) over seeds; report with 95 % CIs")
+            { world, stage0, outDir, seeds, llavaSeeds, arch, s1, s2, pope, mmvp };
+        csr.SetAction(parse =>
+        {
+            var options = new CsrExperimentOptions
+            {
+                World = parse.GetValue(world)!, Stage0 = parse.GetValue(stage0)!, OutDir = parse.GetValue(outDir)!,
+                Seeds = ParseSeeds(parse.GetValue(seeds)!, "--seeds"),
+                LlavaSeeds = parse.GetValue(llavaSeeds) is { } l ? ParseSeeds(l, "--llava-seeds") : null,
+                Arches = parse.GetValue(arch)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                Stage1Steps = parse.GetValue(s1), Stage2Steps = parse.GetValue(s2),
+                PopeImages = parse.GetValue(pope), MmvpPairs = parse.GetValue(mmvp),
+            };
+            Run(options);
+            return 0;
+        });
+        return new Command("experiment", "Experiments that test the paper's claims") { csr };
+    }
+
+    public static IReadOnlyList<int> ParseSeeds(string text, string option)
+    {
+        var list = new List<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            list.Add(int.TryParse(part, NumberStyles.Integer, CultureInfo.InvariantCulture, out var s)
+                ? s : throw new DeemConfigException(option, "seeds", $"'{part}' is not an integer"));
+        if (list.Count == 0) throw new DeemConfigException(option, "seeds", "give at least one seed");
+        return list;
+    }
+
+    /// <summary>Runs the experiment with a progress bar per training stage and prints the report.</summary>
+    public static IReadOnlyList<ExperimentArm> Run(CsrExperimentOptions options)
+    {
+        IReadOnlyList<ExperimentArm> arms;
+        if (Console.IsOutputRedirected)
+            arms = CsrExperiment.Run(options, label => new LabelledPlainObserver(label), Console.WriteLine);
+        else
+            arms = AnsiConsole.Progress()
+                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
+                    new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                .Start(ctx => CsrExperiment.Run(options, label => new TaskObserver(ctx, label),
+                    m => AnsiConsole.MarkupLine(Markup.Escape(m))));
+        AnsiConsole.WriteLine();
+        Console.WriteLine(File.ReadAllText(Path.Combine(options.OutDir, "report.md")));
+        AnsiConsole.MarkupLine($"report: [bold]{Markup.Escape(Path.Combine(options.OutDir, "report.md"))}[/] and report.png");
+        return arms;
+    }
+
+    /// <summary>Plain progress lines prefixed with the run's label.</summary>
+    sealed class LabelledPlainObserver(string label) : ITrainingObserver
+    {
+        readonly PlainTrainingObserver inner = new(new PrefixWriter(label));
+        public void Begin(TrainingPlan plan) => inner.Begin(plan);
+        public void Step(StepMetrics m) => inner.Step(m);
+        public void Info(string message) { }
+        public void End() => inner.End();
+
+        sealed class PrefixWriter(string prefix) : StringWriter
+        {
+            public override void WriteLine(string? value) => Console.WriteLine($"[{prefix}] {value}");
+        }
+    }
+
+    /// <summary>One Spectre progress task per training stage.</summary>
+    sealed class TaskObserver(ProgressContext ctx, string label) : ITrainingObserver
+    {
+        ProgressTask? task;
+        public void Begin(TrainingPlan plan)
+        {
+            task = ctx.AddTask(Markup.Escape(label), maxValue: Math.Max(1, plan.StopStep));
+            task.Value = plan.StartStep;
+        }
+        public void Step(StepMetrics m)
+        {
+            task!.Value = m.Step;
+            task.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+                $"{label} loss {m.Loss:F3} (ntp {m.Ntp:F3} nip {m.Nip:F3} csr {m.Csr:F3})"));
+        }
+        public void Info(string message) { }
+        public void End() => task?.StopTask();
+    }
+}

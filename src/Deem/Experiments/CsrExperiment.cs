@@ -1,0 +1,182 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Deem.Benchmarks.Eval;
+using Deem.Benchmarks.World;
+using Deem.Config;
+using Deem.Data.Pipeline;
+using Deem.Inference;
+using Deem.IO;
+using Deem.Model;
+using Deem.Text;
+using Deem.Training;
+using TorchSharp;
+
+namespace Deem.Experiments;
+
+/// <summary>Options of <see cref="CsrExperiment"/>.</summary>
+public sealed record CsrExperimentOptions
+{
+    /// <summary>The world folder (<c>deem world make</c>).</summary>
+    public required string World { get; init; }
+    /// <summary>The stage-0 folder (<c>deem train --stage 0</c>): components + the assembled DEEM model folder.</summary>
+    public required string Stage0 { get; init; }
+    public required string OutDir { get; init; }
+    public IReadOnlyList<int> Seeds { get; init; } = [0, 1, 2];
+    /// <summary>"deem" (baseline vs DEEM) and/or "llava" (paper Table 5: LLaVA-style with and without CSR).</summary>
+    public IReadOnlyList<string> Arches { get; init; } = ["deem", "llava"];
+    /// <summary>Seeds for the LLaVA-style arms (null: the same as <see cref="Seeds"/>).</summary>
+    public IReadOnlyList<int>? LlavaSeeds { get; init; }
+    public int Stage1Steps { get; init; } = 150;
+    public int Stage2Steps { get; init; } = 150;
+    public int PopeImages { get; init; } = 40;
+    public int MmvpPairs { get; init; } = 40;
+    /// <summary>Greedy decoding length of the answers (yes/no and option words are one or two tokens).</summary>
+    public int MaxNewTokens { get; init; } = 3;
+    public int EvalBatchSize { get; init; } = 16;
+}
+
+/// <summary>
+/// The paper's CSR ablation (Tables 1, 3 and 5) reproduced on the built-in world. From the same
+/// stage-0 components and data, each arm trains stage 1 (alignment) and stage 2 (image-text SFT) and
+/// is evaluated on the world's RobustVQA (A/R/V), POPE (random/popular/adversarial) and MMVP:
+/// <list type="bullet">
+/// <item><b>baseline</b> (DEEM*): no CSR; ConvNeXt frozen, UNet trainable in stage 1;</item>
+/// <item><b>DEEM</b>: CSR (λ = 5) in both stages; ConvNeXt trainable, UNet frozen in stage 1;</item>
+/// <item><b>LLaVA</b> / <b>LLaVA+CSR</b>: the architecture-agnostic claim (Table 5), an MLP projector
+/// into a plain LLaMA, without and with CSR.</item>
+/// </list>
+/// Every run is resumable (a finished run's <c>run.json</c> is reused) and the report is written as
+/// measured, beside the paper's deltas.
+/// </summary>
+public static class CsrExperiment
+{
+    public const string RunFile = "run.json";
+
+    /// <summary>The arms of an architecture: (name, csr).</summary>
+    public static IEnumerable<(string Name, bool Csr)> ArmsOf(string arch) => arch switch
+    {
+        "deem" => [("baseline", false), ("DEEM", true)],
+        "llava" => [("LLaVA", false), ("LLaVA+CSR", true)],
+        _ => throw new DeemConfigException("--arch", "arch", $"must be deem or llava, found '{arch}'"),
+    };
+
+    /// <summary>Builds the three world benchmarks once (RobustVQA mined with the stage-0 CLIP).</summary>
+    public static BenchmarkPaths BuildBenchmarks(CsrExperimentOptions o, Action<string> log)
+    {
+        string dir = Path.Combine(o.OutDir, "benchmarks");
+        string robust = Path.Combine(dir, "robustvqa", WorldRobustVqa.FileName);
+        if (!File.Exists(robust))
+        {
+            log("building world RobustVQA (hard negatives mined by the stage-0 CLIP)");
+            using var clip = ClipZeroShotClassifier.FromStage0(o.Stage0, WorldTokenizer.Default);
+            WorldRobustVqa.Build(o.World, clip, robust);
+        }
+        string pope = Path.Combine(dir, "pope");
+        if (!File.Exists(Path.Combine(pope, "coco_pope_adversarial.json")))
+        {
+            log("building world POPE");
+            WorldPope.MakeForWorld(o.World, pope, new WorldPopeOptions { Images = o.PopeImages });
+        }
+        string mmvp = Path.Combine(dir, "mmvp");
+        if (!File.Exists(Path.Combine(mmvp, "Questions.csv")))
+        {
+            log("building world MMVP");
+            WorldMmvp.MakeForWorld(o.World, mmvp, new WorldMmvpOptions { Pairs = o.MmvpPairs });
+        }
+        return new BenchmarkPaths(robust, WorldRobustVqa.RobustRoot(o.World), pope, Path.Combine(pope, WorldPope.ImageFolder), mmvp);
+    }
+
+    /// <summary>Runs every arm and seed (reusing finished runs) and writes the report.</summary>
+    public static IReadOnlyList<ExperimentArm> Run(CsrExperimentOptions o, Func<string, ITrainingObserver> observerFor, Action<string> log)
+    {
+        var paths = BuildBenchmarks(o, log);
+        var arms = new List<ExperimentArm>();
+        foreach (var arch in o.Arches)
+        {
+            var seeds = arch == "llava" ? o.LlavaSeeds ?? o.Seeds : o.Seeds;
+            foreach (var (name, csr) in ArmsOf(arch))
+            {
+                var runs = seeds.Select(seed => RunOne(o, arch, name, csr, seed, paths, observerFor, log)).ToList();
+                arms.Add(new ExperimentArm(name, arch, csr, runs));
+            }
+        }
+        var comparisons = new List<(string, string)>();
+        if (o.Arches.Contains("deem")) comparisons.Add(("DEEM", "baseline"));
+        if (o.Arches.Contains("llava")) comparisons.Add(("LLaVA+CSR", "LLaVA"));
+        CsrExperimentReport.Write(o.OutDir, arms, comparisons, Setup(o));
+        return arms;
+    }
+
+    static string Setup(CsrExperimentOptions o) =>
+        $"Tiny preset on the built-in world (64 px), from the same stage-0 components (`{Path.GetFileName(o.Stage0.TrimEnd('/'))}`). " +
+        $"Each run: stage 1 for {o.Stage1Steps} steps, then stage 2 (image-text SFT) for {o.Stage2Steps} steps; " +
+        $"seeds {string.Join(", ", o.Seeds)}" + (o.LlavaSeeds is { } l ? $" (LLaVA-style arms: {string.Join(", ", l)})" : "") + ". " +
+        $"Evaluation: world RobustVQA A/R/V (negatives mined by the stage-0 CLIP), world POPE ({o.PopeImages} images per split), " +
+        $"world MMVP ({o.MmvpPairs} pairs); greedy answers of at most {o.MaxNewTokens} tokens, scored with the authors' extractor. " +
+        "The baseline is the paper's DEEM*: no CSR, ConvNeXt frozen, UNet trainable in stage 1.";
+
+    /// <summary>One arm × seed: stage 1, stage 2, evaluation; reused when its run.json exists.</summary>
+    public static ArmRun RunOne(CsrExperimentOptions o, string arch, string arm, bool csr, int seed, BenchmarkPaths paths,
+        Func<string, ITrainingObserver> observerFor, Action<string> log)
+    {
+        string dir = Path.Combine(o.OutDir, "runs", arm.Replace('+', '_'), $"seed{seed}");
+        string runFile = Path.Combine(dir, RunFile);
+        if (File.Exists(runFile))
+        {
+            log($"{arm} seed {seed}: reusing {runFile}");
+            return JsonSerializer.Deserialize<ArmRun>(File.ReadAllText(runFile))
+                   ?? throw new DeemFormatException(runFile, "empty run record");
+        }
+        var tokenizer = WorldTokenizer.Default;
+        var data = DataPaths.FromWorld(o.World);
+        var total = Stopwatch.StartNew();
+
+        // Stage 1: alignment pretraining from the stage-0 components.
+        var stage1 = TrainingSetup.WithSteps(StageConfig.Load("tiny", csr ? "stage1" : "stage1-baseline"), o.Stage1Steps);
+        using var model = FromStage0(o.Stage0, arch, stage1, seed);
+        List<double> stepSeconds;
+        using (var stream = TrainingSetup.OpenStream(stage1, data, tokenizer, model.Config.ImageTokens, strict: false))
+        using (var trainer = new Trainer(model, tokenizer, stage1, stream,
+                   new TrainerOptions { OutDir = Path.Combine(dir, "stage1"), Seed = seed, SaveEvery = o.Stage1Steps, TensorBoard = false },
+                   observerFor($"{arm} seed {seed} stage 1")))
+            stepSeconds = trainer.Run().Metrics.Select(m => m.StepSeconds).ToList();
+
+        // Stage 2: image-text SFT, with CSR (λ = 5) for the CSR arms, without for the others.
+        var stage2 = TrainingSetup.WithSteps(StageConfig.Load("tiny", "stage2"), o.Stage2Steps) with { CsrWeight = csr ? 5.0 : 0.0 };
+        using (var stream = TrainingSetup.OpenStream(stage2, data, tokenizer, model.Config.ImageTokens, strict: false))
+        using (var trainer = new Trainer(model, tokenizer, stage2, stream,
+                   new TrainerOptions { OutDir = Path.Combine(dir, "stage2"), Seed = seed, SaveEvery = o.Stage2Steps, TensorBoard = false },
+                   observerFor($"{arm} seed {seed} stage 2")))
+            trainer.Run();
+        double trainSeconds = total.Elapsed.TotalSeconds;
+
+        // Evaluation on the three world benchmarks.
+        log($"{arm} seed {seed}: evaluating");
+        model.eval();
+        var pipeline = new DeemPipeline(model, tokenizer);
+        var vqa = new DeemVqaModel(pipeline, GenerationOptions.Greedy(o.MaxNewTokens));
+        var suite = BenchmarkSuite.Run(vqa, paths, Path.Combine(dir, "eval"), new EvalOptions { BatchSize = o.EvalBatchSize }, $"{arm} seed {seed}");
+
+        stepSeconds.Sort();
+        double median = stepSeconds.Count == 0 ? double.NaN : stepSeconds[stepSeconds.Count / 2];
+        var run = new ArmRun(seed, suite.Metrics.ToDictionary(kv => kv.Key, kv => kv.Value), median, trainSeconds);
+        AtomicFile.WriteAllText(runFile, JsonSerializer.Serialize(run, new JsonSerializerOptions { WriteIndented = true }));
+        return run;
+    }
+
+    /// <summary>
+    /// A model of the given architecture initialised from the stage-0 DEEM folder. For the LLaVA-style
+    /// variant the MMFS layers and the image decoder of the folder are dropped and the MLP projector
+    /// starts fresh; everything else (encoder, perceiver, LLM, UNet, VAE, MMFSNet) is shared.
+    /// </summary>
+    public static DeemModel FromStage0(string stage0, string arch, StageConfig stage, int seed)
+    {
+        var config = DeemConfig.Load(Path.Combine(stage0, DeemCheckpoint.ConfigFile));
+        config = config with { Arch = arch, Name = arch == "llava" ? "tiny-llava" : config.Name };
+        config = TrainingSetup.ModelConfigFor(config, stage);
+        torch.manual_seed(seed);
+        var model = new DeemModel(config, new torch.Generator((ulong)seed));
+        StateDicts.LoadNonStrict(model, Path.Combine(stage0, DeemCheckpoint.WeightsFile));
+        return model;
+    }
+}
