@@ -60,10 +60,17 @@ public static class CsrExperiment
         _ => throw new DeemConfigException("--arch", "arch", $"must be deem or llava, found '{arch}'"),
     };
 
-    /// <summary>Builds the three world benchmarks once (RobustVQA mined with the stage-0 CLIP).</summary>
-    public static BenchmarkPaths BuildBenchmarks(CsrExperimentOptions o, Action<string> log)
+    /// <summary>Builds the three world benchmarks once, under <c>{OutDir}/benchmarks</c>.</summary>
+    public static BenchmarkPaths BuildBenchmarks(CsrExperimentOptions o, Action<string> log) =>
+        BuildBenchmarks(o.World, o.Stage0, Path.Combine(o.OutDir, "benchmarks"), o.PopeImages, o.MmvpPairs, log);
+
+    /// <summary>
+    /// The world's RobustVQA (hard negatives mined by the stage-0 CLIP), POPE and MMVP, in their real
+    /// layouts under <paramref name="dir"/>; a benchmark already there is reused.
+    /// </summary>
+    public static BenchmarkPaths BuildBenchmarks(string world, string stage0, string dir, int popeImages, int mmvpPairs, Action<string> log)
     {
-        string dir = Path.Combine(o.OutDir, "benchmarks");
+        var o = new { World = world, Stage0 = stage0, PopeImages = popeImages, MmvpPairs = mmvpPairs };
         string robust = Path.Combine(dir, "robustvqa", WorldRobustVqa.FileName);
         if (!File.Exists(robust))
         {

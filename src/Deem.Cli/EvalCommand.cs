@@ -1,0 +1,62 @@
+using System.CommandLine;
+using Deem.Benchmarks.Eval;
+using Deem.Benchmarks.World;
+using Deem.Experiments;
+using Deem.Inference;
+using Spectre.Console;
+
+namespace Deem.Cli;
+
+/// <summary>
+/// `deem eval build` writes the world's RobustVQA / POPE / MMVP in their real layouts; `deem eval run`
+/// scores a model folder on RobustVQA, POPE and MMVP in those layouts (the world's or the real
+/// ImageNet-A/R/V2, COCO-POPE and MMVP files), resumable, predictions JSONL + scores JSON.
+/// </summary>
+public static class EvalCommand
+{
+    public static Command Create()
+    {
+        var world = new Option<string>("--world") { Required = true, Description = "world folder" };
+        var stage0 = new Option<string>("--stage0") { Required = true, Description = "stage-0 folder (its CLIP mines RobustVQA's negatives)" };
+        var benchOut = new Option<string>("--out") { Required = true, Description = "benchmark folder to write" };
+        var popeImages = new Option<int>("--pope-images") { DefaultValueFactory = _ => 100 };
+        var mmvpPairs = new Option<int>("--mmvp-pairs") { DefaultValueFactory = _ => 150 };
+        var build = new Command("build", "Write the world's RobustVQA, POPE and MMVP in the real layouts") { world, stage0, benchOut, popeImages, mmvpPairs };
+        build.SetAction(parse =>
+        {
+            var p = CsrExperiment.BuildBenchmarks(parse.GetValue(world)!, parse.GetValue(stage0)!, parse.GetValue(benchOut)!,
+                parse.GetValue(popeImages), parse.GetValue(mmvpPairs), m => AnsiConsole.MarkupLine(Markup.Escape(m)));
+            AnsiConsole.MarkupLine($"RobustVQA {Markup.Escape(p.RobustVqaJson!)} (images under {Markup.Escape(p.RobustVqaImageRoot!)})");
+            AnsiConsole.MarkupLine($"POPE {Markup.Escape(p.PopeDir!)}, MMVP {Markup.Escape(p.MmvpDir!)}");
+            return 0;
+        });
+
+        var model = new Option<string>("--model") { Required = true, Description = "DEEM model folder" };
+        var bench = new Option<string?>("--bench") { Description = "a folder written by `deem eval build` (sets the three below)" };
+        var robustWorld = new Option<string?>("--world") { Description = "world folder (image root of the world RobustVQA) with --bench" };
+        var robust = new Option<string?>("--robustvqa") { Description = "robustvqa_test.json" };
+        var robustRoot = new Option<string?>("--robustvqa-root") { Description = "folder its file_names are relative to" };
+        var pope = new Option<string?>("--pope") { Description = "folder with coco_pope_{random,popular,adversarial}.json" };
+        var popeImagesDir = new Option<string?>("--pope-images") { Description = "flat image folder (COCO val2014)" };
+        var mmvp = new Option<string?>("--mmvp") { Description = "folder with Questions.csv and MMVP Images/" };
+        var outDir = new Option<string>("--out") { Required = true, Description = "predictions and scores folder (rerun to resume)" };
+        var beams = new Option<bool>("--beams") { Description = "the reference's decoding (3 beams, 10 tokens) instead of greedy 3 tokens" };
+        var run = new Command("run", "Score a model on RobustVQA, POPE and MMVP") { model, bench, robustWorld, robust, robustRoot, pope, popeImagesDir, mmvp, outDir, beams };
+        run.SetAction(parse =>
+        {
+            var paths = new BenchmarkPaths(parse.GetValue(robust), parse.GetValue(robustRoot), parse.GetValue(pope), parse.GetValue(popeImagesDir), parse.GetValue(mmvp));
+            if (parse.GetValue(bench) is { } b)
+            {
+                var w = parse.GetValue(robustWorld) ?? throw new DeemConfigException("--bench", "world", "--bench needs --world (the RobustVQA images live in the world)");
+                paths = new BenchmarkPaths(Path.Combine(b, "robustvqa", WorldRobustVqa.FileName), WorldRobustVqa.RobustRoot(w),
+                    Path.Combine(b, "pope"), Path.Combine(b, "pope", WorldPope.ImageFolder), Path.Combine(b, "mmvp"));
+            }
+            using var pipeline = DeemPipeline.Load(parse.GetValue(model)!);
+            var vqa = new DeemVqaModel(pipeline, parse.GetValue(beams) ? GenerationPresets.Vqa : GenerationOptions.Greedy(3));
+            var result = BenchmarkSuite.Run(vqa, paths, parse.GetValue(outDir)!, new EvalOptions(), Path.GetFileName(parse.GetValue(model)!.TrimEnd('/')));
+            Console.WriteLine(result.ToMarkdown(Path.GetFileName(parse.GetValue(model)!.TrimEnd('/'))));
+            return 0;
+        });
+        return new Command("eval", "Build and run the RobustVQA, POPE and MMVP benchmarks") { build, run };
+    }
+}
