@@ -24,7 +24,7 @@ public static class DemoCommand
         var outDir = new Option<string>("--out") { Description = "output folder", DefaultValueFactory = _ => "deem-demo" };
         var seeds = new Option<string>("--seeds") { Description = "seeds of every arm", DefaultValueFactory = _ => "0,1,2" };
         var stage1 = new Option<int>("--stage1-steps") { DefaultValueFactory = _ => 120 };
-        var stage2 = new Option<int>("--stage2-steps") { DefaultValueFactory = _ => 120 };
+        var stage2 = new Option<int>("--stage2-steps") { DefaultValueFactory = _ => 300 };
         var stage0Steps = new Option<int?>("--stage0-steps") { Description = "steps per stage-0 component (default: the stage-0 defaults)" };
         var worldScale = new Option<double>("--world-scale") { Description = "multiplies the world's item counts", DefaultValueFactory = _ => 2.0 };
         var cmd = new Command("demo", "Make the world, pretrain components, run the CSR experiment, print the table")
@@ -45,6 +45,8 @@ public static class DemoCommand
                 int S(int n) => (int)Math.Round(n * scale, MidpointRounding.AwayFromZero);
                 WorldWriter.Make(world, new WorldOptions
                 {
+                    // More questions per instruction image: the SFT stage is where yes/no answering is learned.
+                    QuestionsPerImage = 6,
                     Counts = new WorldCounts
                     {
                         Mmc4Docs = S(d.Mmc4Docs), CaptionPairs = S(d.CaptionPairs), VqaImages = S(d.VqaImages),

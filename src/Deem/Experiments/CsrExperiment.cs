@@ -122,8 +122,25 @@ public static class CsrExperiment
         $"world MMVP ({o.MmvpPairs} pairs); greedy answers of at most {o.MaxNewTokens} tokens, scored with the authors' extractor. " +
         "The baseline is the paper's DEEM*: no CSR, ConvNeXt frozen, UNet trainable in stage 1.";
 
-    /// <summary>One arm × seed: stage 1, stage 2, evaluation; reused when its run.json exists.</summary>
+    /// <summary>
+    /// One arm × seed: stage 1, stage 2, evaluation; reused when its run.json exists. A native
+    /// libtorch error (seen rarely and not reproducibly on CPU during long runs) restarts the run from
+    /// scratch, at most twice; runs are deterministic, so a restart gives the run it would have given.
+    /// </summary>
     public static ArmRun RunOne(CsrExperimentOptions o, string arch, string arm, bool csr, int seed, BenchmarkPaths paths,
+        Func<string, ITrainingObserver> observerFor, Action<string> log)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try { return RunOnce(o, arch, arm, csr, seed, paths, observerFor, log); }
+            catch (System.Runtime.InteropServices.ExternalException e) when (attempt < 3)
+            {
+                log($"{arm} seed {seed}: libtorch error ({e.Message.Split('\n')[0]}); restarting the run (attempt {attempt + 1} of 3)");
+            }
+        }
+    }
+
+    static ArmRun RunOnce(CsrExperimentOptions o, string arch, string arm, bool csr, int seed, BenchmarkPaths paths,
         Func<string, ITrainingObserver> observerFor, Action<string> log)
     {
         string dir = Path.Combine(o.OutDir, "runs", arm.Replace('+', '_'), $"seed{seed}");

@@ -68,7 +68,8 @@ public class ParamGroupsTests
         // LLaMA RMSNorm weights are decayed (the authors' trainer only exempts nn.LayerNorm), in the mm_decoder group.
         var rms = byName.Where(kv => kv.Key.StartsWith("mm_decoder.") && kv.Key.EndsWith("layernorm.weight")).ToList();
         Assert.NotEmpty(rms);
-        Assert.All(rms, kv => Assert.Equal((5e-5, 0.05), (kv.Value.Lr, kv.Value.WeightDecay)));
+        Assert.All(rms, kv => Assert.Equal((stage.GroupFor(kv.Key).Lr, 0.05), (kv.Value.Lr, kv.Value.WeightDecay)));
+        Assert.All(rms, kv => Assert.Equal(5e-4, kv.Value.Lr));                  // the tiny stage-2 "mm_decoder" group
         Assert.DoesNotContain(rms, kv => noDecay.Contains(kv.Key));
         Assert.Equal(0.05, byName["mm_decoder.norm.weight"].WeightDecay);
     }

@@ -5,10 +5,10 @@ namespace Deem.Benchmarks.Eval;
 
 /// <summary>
 /// A DEEM model as the benchmarks' <see cref="IVqaModel"/>: each question is asked with the
-/// RobustVQA/POPE yes-no template of reference §5.2 (<c>## USER: Based on the image, please answer
-/// the question. {IMG}{question} \n ## ASSISTANT: The answer is</c>) or, for MMVP, the VQA eval
-/// template with the options appended; decoding uses the evaluation preset of §4.1 (10 new tokens,
-/// 3 beams) unless overridden. Images are read from disk and resized to the encoder resolution.
+/// RobustVQA/POPE template of reference §5.2 (<c>## USER: Based on the image, please answer the
+/// question. {IMG}{question} \n ## ASSISTANT: The answer is</c>); decoding uses the evaluation
+/// preset of §4.1 (10 new tokens, 3 beams) unless overridden. Images are read from disk and resized
+/// to the encoder resolution.
 /// </summary>
 public sealed class DeemVqaModel : IBatchedVqaModel
 {
@@ -31,8 +31,10 @@ public sealed class DeemVqaModel : IBatchedVqaModel
         int nq = pipeline.Model.Config.ImageTokens;
         var prompts = requests.Select(r =>
         {
-            // MMVP's question already carries its options (runner prompt = question + " " + options).
-            var text = r.Options is null ? PromptTemplates.YesNoEval(r.Question, nq) : PromptTemplates.VqaEval(r.Question, nq);
+            // One template for all three benchmarks: the RobustVQA/POPE one (MMVP's prompt already
+            // carries its options). MMVP has no template in the authors' code; the VQA-eval one adds a
+            // "one word" instruction that no training item has.
+            var text = PromptTemplates.YesNoEval(r.Question, nq);
             return pipeline.BuildPrompt(text, [ImageInputs.Read(r.ImagePath)]);
         }).ToList();
         return pipeline.Text.Generate(prompts, options).Select(g => pipeline.Codec.Decode(g.TextTokens).Trim()).ToList();
