@@ -79,7 +79,7 @@ public static class PopeBuilder
             .Select(im => (im.Image, Objects: im.Objects.Distinct(StringComparer.Ordinal).ToArray()))
             .Where(im => im.Objects.Length > 0 && (!skipSmallImages || im.Objects.Length >= samplesPerImage))
             .ToArray();
-        var (categories, popular, coOccur) = Count(used.Select(im => im.Objects).ToArray());
+        var (categories, popular, coOccur) = CountCategories(used.Select(im => (IReadOnlyList<string>)im.Objects));
         var rng = new SeededRandom(seed);
         var questions = new List<PopeQuestion>();
         long nextId = 0;
@@ -139,9 +139,13 @@ public static class PopeBuilder
         return t.Replace("{}", objectName, StringComparison.Ordinal);
     }
 
-    // All categories in first-seen order; categories by frequency (desc, ties first-seen); per category the
-    // co-occurring categories by count (desc, ties first-seen).
-    static (List<string> Categories, List<string> Popular, Dictionary<string, List<string>> CoOccur) Count(string[][] objectsOf)
+    /// <summary>
+    /// All categories in first-seen order (then <paramref name="extraCategories"/> never seen, frequency 0);
+    /// categories by frequency (desc, ties first-seen); per category the co-occurring categories by count
+    /// (desc, ties first-seen). Each image's list should hold distinct names.
+    /// </summary>
+    public static (List<string> Categories, List<string> Popular, Dictionary<string, List<string>> CoOccur) CountCategories(
+        IEnumerable<IReadOnlyList<string>> objectsOf, IEnumerable<string>? extraCategories = null)
     {
         var order = new Dictionary<string, int>(StringComparer.Ordinal);
         var freq = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -165,8 +169,9 @@ public static class PopeBuilder
                 }
             }
         }
+        foreach (string c in extraCategories ?? []) order.TryAdd(c, order.Count);
         var categories = order.OrderBy(kv => kv.Value).Select(kv => kv.Key).ToList();
-        var popular = categories.OrderByDescending(c => freq[c]).ToList(); // OrderBy is stable
+        var popular = categories.OrderByDescending(c => freq.GetValueOrDefault(c)).ToList(); // OrderBy is stable
         var coSorted = coOrder.ToDictionary(kv => kv.Key, kv => kv.Value.OrderByDescending(c => co[kv.Key][c]).ToList(), StringComparer.Ordinal);
         return (categories, popular, coSorted);
     }

@@ -103,34 +103,9 @@ public static class WorldPope
     /// <paramref name="extraCategories"/> never seen there are appended (frequency 0) so they can be drawn as negatives.</summary>
     public static PopeStatistics Statistics(IReadOnlyList<PopeImageObjects> images, IEnumerable<string>? extraCategories = null)
     {
-        var order = new Dictionary<string, int>(StringComparer.Ordinal);
-        var freq = new Dictionary<string, int>(StringComparer.Ordinal);
-        var co = new Dictionary<string, Dictionary<string, int>>(StringComparer.Ordinal);
-        var coOrder = new Dictionary<string, List<string>>(StringComparer.Ordinal);
-        foreach (var im in images)
-        {
-            var objs = im.Objects.Distinct(StringComparer.Ordinal).ToArray();
-            foreach (string o in objs)
-            {
-                order.TryAdd(o, order.Count);
-                freq[o] = freq.GetValueOrDefault(o) + 1;
-            }
-            foreach (string o in objs)
-            {
-                if (!co.TryGetValue(o, out var row)) { co[o] = row = new(StringComparer.Ordinal); coOrder[o] = []; }
-                foreach (string other in objs)
-                {
-                    if (other == o) continue;
-                    if (!row.ContainsKey(other)) coOrder[o].Add(other);
-                    row[other] = row.GetValueOrDefault(other) + 1;
-                }
-            }
-        }
-        foreach (string c in extraCategories ?? []) order.TryAdd(c, order.Count);
-        var categories = order.OrderBy(kv => kv.Value).Select(kv => kv.Key).ToList();
-        var popular = categories.OrderByDescending(c => freq.GetValueOrDefault(c)).ToList(); // stable: ties first-seen
-        var coSorted = coOrder.ToDictionary(kv => kv.Key,
-            kv => (IReadOnlyList<string>)kv.Value.OrderByDescending(c => co[kv.Key][c]).ToList(), StringComparer.Ordinal);
+        var (categories, popular, co) = PopeBuilder.CountCategories(
+            images.Select(im => (IReadOnlyList<string>)im.Objects.Distinct(StringComparer.Ordinal).ToArray()), extraCategories);
+        var coSorted = co.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<string>)kv.Value, StringComparer.Ordinal);
         return new PopeStatistics(categories, popular, coSorted);
     }
 
