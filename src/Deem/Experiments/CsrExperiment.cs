@@ -183,7 +183,12 @@ public static class CsrExperiment
 
         stepSeconds.Sort();
         double median = stepSeconds.Count == 0 ? double.NaN : stepSeconds[stepSeconds.Count / 2];
-        var run = new ArmRun(seed, suite.Metrics.ToDictionary(kv => kv.Key, kv => kv.Value), median, trainSeconds);
+        var metrics = suite.Metrics.ToDictionary(kv => kv.Key, kv => kv.Value);
+        // How often the model says "yes" on POPE (balanced: 50 % is unbiased, 100 % is a model that
+        // always says yes) — shows whether the accuracies come from looking at the image at all.
+        if (suite.Pope is { } pope && pope.Splits.Count > 0)
+            metrics[CsrExperimentReport.YesRatioColumn] = 100 * pope.Splits.Average(x => x.Official.YesRatio);
+        var run = new ArmRun(seed, metrics, median, trainSeconds);
         AtomicFile.WriteAllText(runFile, JsonSerializer.Serialize(run, new JsonSerializerOptions { WriteIndented = true }));
         return run;
     }
