@@ -125,7 +125,7 @@ public static class CsrExperiment
     /// <summary>
     /// One arm × seed: stage 1, stage 2, evaluation; reused when its run.json exists. A native
     /// libtorch error (seen rarely and not reproducibly on CPU during long runs) restarts the run from
-    /// scratch, at most twice; runs are deterministic, so a restart gives the run it would have given.
+    /// scratch, at most four times; runs are deterministic, so a restart gives the run it would have given.
     /// </summary>
     public static ArmRun RunOne(CsrExperimentOptions o, string arch, string arm, bool csr, int seed, BenchmarkPaths paths,
         Func<string, ITrainingObserver> observerFor, Action<string> log)
@@ -133,9 +133,9 @@ public static class CsrExperiment
         for (int attempt = 1; ; attempt++)
         {
             try { return RunOnce(o, arch, arm, csr, seed, paths, observerFor, log); }
-            catch (System.Runtime.InteropServices.ExternalException e) when (attempt < 3)
+            catch (System.Runtime.InteropServices.ExternalException e) when (attempt < 5)
             {
-                log($"{arm} seed {seed}: libtorch error ({e.Message.Split('\n')[0]}); restarting the run (attempt {attempt + 1} of 3)");
+                log($"{arm} seed {seed}: libtorch error ({e.Message.Split('\n')[0]}); restarting the run (attempt {attempt + 1} of 5)");
             }
         }
     }
