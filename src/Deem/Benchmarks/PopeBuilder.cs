@@ -80,6 +80,21 @@ public static class PopeBuilder
             .Where(im => im.Objects.Length > 0 && (!skipSmallImages || im.Objects.Length >= samplesPerImage))
             .ToArray();
         var (categories, popular, coOccur) = CountCategories(used.Select(im => (IReadOnlyList<string>)im.Objects));
+        return BuildWith(used, strategy, categories, popular,
+            coOccur.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<string>)kv.Value, StringComparer.Ordinal),
+            samplesPerImage, seed, template);
+    }
+
+    /// <summary>
+    /// The question loop of <see cref="Build"/> over images already chosen (distinct object names each),
+    /// with the category statistics given: per image the first k objects as "yes", and per positive one
+    /// absent category as "no" — the most popular, the most co-occurring, or (random, and when those run
+    /// out) a uniform draw from the seeded stream.
+    /// </summary>
+    public static IReadOnlyList<PopeQuestion> BuildWith(IReadOnlyList<(string Image, string[] Objects)> used, PopeStrategy strategy,
+        IReadOnlyList<string> categories, IReadOnlyList<string> popular, IReadOnlyDictionary<string, IReadOnlyList<string>> coOccur,
+        int samplesPerImage, ulong seed, string template)
+    {
         var rng = new SeededRandom(seed);
         var questions = new List<PopeQuestion>();
         long nextId = 0;
@@ -105,7 +120,7 @@ public static class PopeBuilder
                 {
                     var pool = categories.Where(Free).ToArray();
                     if (pool.Length == 0)
-                        throw new ArgumentException($"Image '{image}': no absent category left to ask about.", nameof(images));
+                        throw new ArgumentException($"Image '{image}': no absent category left to ask about.", nameof(used));
                     neg = pool[rng.NextInt(pool.Length)];
                 }
                 asked.Add(neg);

@@ -118,41 +118,11 @@ public static class WorldPope
         PopeStatistics stats, int samplesPerImage = 3, ulong seed = 0, string template = PopeBuilder.DefaultTemplate)
     {
         if (samplesPerImage <= 0) throw new ArgumentOutOfRangeException(nameof(samplesPerImage), samplesPerImage, "must be positive");
-        var rng = new SeededRandom(seed);
-        var questions = new List<PopeQuestion>();
-        long nextId = 0;
-        foreach (var im in images)
-        {
-            var present = im.Objects.Distinct(StringComparer.Ordinal).ToArray();
-            if (present.Length == 0 || present.Length < samplesPerImage) continue;
-            var presentSet = present.ToHashSet(StringComparer.Ordinal);
-            var asked = new HashSet<string>(StringComparer.Ordinal);
-            string[] positives = present.Take(samplesPerImage).ToArray();
-            var negatives = new List<string>();
-            foreach (string pos in positives)
-            {
-                asked.Add(pos);
-                bool Free(string c) => !presentSet.Contains(c) && !asked.Contains(c);
-                string? neg = strategy switch
-                {
-                    PopeStrategy.Random => null,
-                    PopeStrategy.Popular => stats.Popular.FirstOrDefault(Free),
-                    PopeStrategy.Adversarial => stats.CoOccurring.TryGetValue(pos, out var c) ? c.FirstOrDefault(Free) : null,
-                    _ => throw new ArgumentOutOfRangeException(nameof(strategy)),
-                };
-                if (neg is null)
-                {
-                    var pool = stats.Categories.Where(Free).ToArray();
-                    if (pool.Length == 0) throw new ArgumentException($"Image '{im.Image}': no absent category left to ask about.", nameof(images));
-                    neg = pool[rng.NextInt(pool.Length)];
-                }
-                asked.Add(neg);
-                negatives.Add(neg);
-            }
-            foreach (string pos in positives) questions.Add(new PopeQuestion(nextId++, im.Image, PopeBuilder.Question(template, pos), "yes"));
-            foreach (string neg in negatives) questions.Add(new PopeQuestion(nextId++, im.Image, PopeBuilder.Question(template, neg), "no"));
-        }
-        return questions;
+        var used = images
+            .Select(im => (im.Image, Objects: im.Objects.Distinct(StringComparer.Ordinal).ToArray()))
+            .Where(im => im.Objects.Length > 0 && im.Objects.Length >= samplesPerImage)
+            .ToArray();
+        return PopeBuilder.BuildWith(used, strategy, stats.Categories, stats.Popular, stats.CoOccurring, samplesPerImage, seed, template);
     }
 
     /// <summary>
