@@ -72,10 +72,8 @@ public static class TrainCommand
                 (model, var tokenizer, var report) = TrainingSetup.BuildModel(parse.GetValue(preset)!, config, parse.GetValue(init), s);
                 if (report is not null)
                 {
-                    AnsiConsole.MarkupLine($"init {Markup.Escape(parse.GetValue(init)!)}: {report.Load.Loaded.Count} tensors loaded, " +
-                                           $"{report.Load.Missing.Count} missing (new in this stage), {report.Load.Unexpected.Count} unexpected (dropped), " +
-                                           $"{report.Reshaped.Count} reshaped (kept fresh)");
-                    foreach (var k in report.Reshaped) AnsiConsole.MarkupLine($"  reshaped: {Markup.Escape(k)}");
+                    AnsiConsole.MarkupLine($"init {Markup.Escape(parse.GetValue(init)!)}: {report.Loaded.Count} tensors loaded, " +
+                                           $"{report.Missing.Count} missing (new in this stage), {report.Unexpected.Count} unexpected (dropped)");
                 }
                 data = TrainingSetup.OpenStream(config, paths, tokenizer, model.Config.ImageTokens, isStrict);
                 trainer = new Trainer(model, tokenizer, config, data, Options(parse, run, s), observer);

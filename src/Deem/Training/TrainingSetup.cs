@@ -40,11 +40,11 @@ public static class TrainingSetup
     /// <summary>
     /// A fresh model of <paramref name="preset"/> (weights from <paramref name="seed"/>), or one initialised
     /// from the model folder <paramref name="init"/>: the folder's config adapted to the stage, weights
-    /// loaded non-strictly. The report lists missing (new) and unexpected (dropped) keys, and the keys whose
-    /// shape changed with the stage's model (stage 3's <c>proj_i</c> without a diffusion model), which keep
-    /// their fresh initialisation.
+    /// loaded non-strictly: the report lists missing (new in this stage, e.g. the mask extractor) and
+    /// unexpected (dropped, e.g. the diffusion model in stage 3) keys; a key whose shape differs is an
+    /// error naming it (every stage's model keeps the same shapes).
     /// </summary>
-    public static (DeemModel Model, WorldTokenizer Tokenizer, InitReport? Report) BuildModel(string preset, StageConfig stage, string? init, int seed)
+    public static (DeemModel Model, WorldTokenizer Tokenizer, LoadReport? Report) BuildModel(string preset, StageConfig stage, string? init, int seed)
     {
         // Some layers (e.g. nn.Linear's default init) draw from torch's global generator, not the one passed in.
         torch.manual_seed(seed);
@@ -61,36 +61,9 @@ public static class TrainingSetup
         var tokenizer = File.Exists(tokenizerPath) ? WorldTokenizer.Load(tokenizerPath) : WorldTokenizer.Default;
         var model = new DeemModel(config, new torch.Generator((ulong)seed));
         string weights = File.Exists(Path.Combine(init, DeemCheckpoint.WeightsFile)) ? Path.Combine(init, DeemCheckpoint.WeightsFile) : init;
-        using var source = new ShapeFilter(Checkpoint.Open(weights), model.state_dict());
-        var report = StateDicts.Load(model, source, prefix: null, DtypeHandling.CastToParameter, strict: false);
-        return (model, tokenizer, new InitReport(report, source.Reshaped));
+        return (model, tokenizer, StateDicts.LoadNonStrict(model, weights));
     }
 
-    /// <summary>How <c>--init</c> filled the model: the load report and the keys skipped because their shape changed.</summary>
-    public sealed record InitReport(LoadReport Load, IReadOnlyList<string> Reshaped);
-
-    /// <summary>A checkpoint view without the keys whose shape differs from the module's.</summary>
-    sealed class ShapeFilter : ICheckpointReader
-    {
-        readonly ICheckpointReader _inner;
-
-        public ShapeFilter(ICheckpointReader inner, IReadOnlyDictionary<string, torch.Tensor> target)
-        {
-            _inner = inner;
-            Reshaped = inner.Keys.Where(k => target.TryGetValue(k, out var t) && !inner.Spec(k).Shape.SequenceEqual(t.shape))
-                .Select(k => $"{k} {inner.Spec(k).ShapeText} → [{string.Join(", ", target[k].shape)}]").ToList();
-            var skip = inner.Keys.Where(k => target.TryGetValue(k, out var t) && !inner.Spec(k).Shape.SequenceEqual(t.shape)).ToHashSet(StringComparer.Ordinal);
-            Keys = inner.Keys.Where(k => !skip.Contains(k)).ToList();
-        }
-
-        public IReadOnlyList<string> Reshaped { get; }
-        public string Path => _inner.Path;
-        public IReadOnlyList<string> Keys { get; }
-        public bool Contains(string key) => Keys.Contains(key);
-        public TensorSpec Spec(string key) => _inner.Spec(key);
-        public torch.Tensor Load(string key) => _inner.Load(key);
-        public void Dispose() => _inner.Dispose();
-    }
 
     /// <summary>The stage's batch stream over <paramref name="paths"/>: stage 1 packed MMC4 + pairs, stage 2 SFT, stage 3 mask SFT.</summary>
     public static IBatchStream OpenStream(StageConfig stage, DataPaths paths, ITextTokenizer tokenizer, int imageTokens, bool strict,
