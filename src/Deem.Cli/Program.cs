@@ -26,7 +26,9 @@ root.Subcommands.Add(bench);
 
 try
 {
-    return root.Parse(args).Invoke();
+    // The default handler would print any exception with its stack trace; a DeemException is the
+    // user's input (file, field, shape) and gets one red line and exit code 2 instead.
+    return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
 catch (DeemException e)
 {

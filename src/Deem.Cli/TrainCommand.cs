@@ -34,7 +34,9 @@ public static class TrainCommand
         var seed = new Option<int?>("--seed") { Description = "seed of the weights, noise and timesteps (default: the stage's)" };
         var saveEvery = new Option<int?>("--save-every") { Description = "steps between checkpoints (default: the stage's)" };
         var logEvery = new Option<int?>("--log-every") { Description = "steps between plain log lines (default: the stage's)" };
-        var cmd = new Command("train", "Train one DEEM stage") { preset, stage, world, outDir, init, noCsr, steps, resume, strict, seed, saveEvery, logEvery };
+        var evalEvery = new Option<int?>("--eval-every") { Description = "steps between fixed-batch, fixed-noise evaluations, eval.jsonl (default: the stage's; 0 = none)" };
+        var evalWorld = new Option<string?>("--eval-world") { Description = "world folder the evaluation batches come from, e.g. one made with another --seed (default: --world, another shuffle)" };
+        var cmd = new Command("train", "Train one DEEM stage") { preset, stage, world, outDir, init, noCsr, steps, resume, strict, seed, saveEvery, logEvery, evalEvery, evalWorld };
         cmd.SetAction(parse =>
         {
             string run = parse.GetValue(outDir)!;
@@ -54,13 +56,21 @@ public static class TrainCommand
             Trainer trainer;
             IBatchStream data;
             DeemModel model;
+            EvalSet? eval = null;
+            EvalSet? EvalFor(Deem.Config.StageConfig config, Deem.Text.ITextTokenizer tokenizer, int imageTokens)
+            {
+                if ((parse.GetValue(evalEvery) ?? config.EvalEvery) <= 0) return null;
+                string source = parse.GetValue(evalWorld) ?? parse.GetValue(world)!;
+                return TrainingSetup.OpenEvalSet(config, DataPaths.FromWorld(source), tokenizer, imageTokens, source);
+            }
             if (parse.GetResult(resume) is not null)
             {
                 string checkpoint = TrainingCheckpoint.FindLatest(parse.GetValue(resume) ?? run);
                 var state = TrainingCheckpoint.LoadState(checkpoint);
                 (model, var tokenizer) = DeemCheckpoint.Load(checkpoint);
                 data = TrainingSetup.OpenStream(state.Stage, paths, tokenizer, model.Config.ImageTokens, isStrict, state.Data);
-                trainer = new Trainer(model, tokenizer, state.Stage, data, Options(parse, run, state.Seed), observer);
+                eval = EvalFor(state.Stage, tokenizer, model.Config.ImageTokens);
+                trainer = new Trainer(model, tokenizer, state.Stage, data, Options(parse, run, state.Seed), observer, eval);
                 trainer.Restore(checkpoint);
                 AnsiConsole.MarkupLine($"resuming {Markup.Escape(state.Stage.Name)} from {Markup.Escape(checkpoint)} at step {state.Step}");
             }
@@ -76,10 +86,12 @@ public static class TrainCommand
                                            $"{report.Missing.Count} missing (new in this stage), {report.Unexpected.Count} unexpected (dropped)");
                 }
                 data = TrainingSetup.OpenStream(config, paths, tokenizer, model.Config.ImageTokens, isStrict);
-                trainer = new Trainer(model, tokenizer, config, data, Options(parse, run, s), observer);
+                eval = EvalFor(config, tokenizer, model.Config.ImageTokens);
+                trainer = new Trainer(model, tokenizer, config, data, Options(parse, run, s), observer, eval);
             }
             using (model)
             using (data)
+            using (eval)
             using (trainer)
             {
                 var result = observer is ProgressObserver progress ? progress.Run(trainer) : trainer.Run();
@@ -92,7 +104,7 @@ public static class TrainCommand
 
         TrainerOptions Options(ParseResult parse, string run, int s) => new()
         {
-            OutDir = run, Seed = s, SaveEvery = parse.GetValue(saveEvery), LogEvery = parse.GetValue(logEvery),
+            OutDir = run, Seed = s, SaveEvery = parse.GetValue(saveEvery), LogEvery = parse.GetValue(logEvery), EvalEvery = parse.GetValue(evalEvery),
         };
     }
 

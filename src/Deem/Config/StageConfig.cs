@@ -60,6 +60,13 @@ public sealed record StageConfig
     public int Seed { get; init; } = 32;
     public int SaveEvery { get; init; }
     public int LogEvery { get; init; } = 10;
+    /// <summary>
+    /// Steps between evaluations on fixed batches at fixed noise (<c>eval.jsonl</c>); 0 = none. Not part
+    /// of the authors' recipe: it makes the noisy diffusion terms' trend visible.
+    /// </summary>
+    public int EvalEvery { get; init; }
+    /// <summary>Batches in the fixed evaluation set.</summary>
+    public int EvalBatches { get; init; } = 4;
 
     static readonly IDeserializer Yaml = new DeserializerBuilder()
         .WithNamingConvention(UnderscoredNamingConvention.Instance)
@@ -123,6 +130,8 @@ public sealed record StageConfig
             Require(LrGroups[i].Match.Length > 0 && LrGroups[i].Lr > 0, $"lr_groups[{i}]", "needs a non-empty match and lr > 0");
         Require(InterleavedBatchFraction is >= 0 and <= 1, "interleaved_batch_fraction", "must be in [0, 1]");
         Require(ImageFirstProbability is >= 0 and <= 1, "image_first_probability", "must be in [0, 1]");
+        Require(EvalEvery >= 0, "eval_every", $"must be >= 0, found {EvalEvery}");
+        Require(EvalBatches > 0, "eval_batches", $"must be > 0, found {EvalBatches}");
     }
 
     /// <summary>The LR and weight decay of a parameter: the first rule whose match is a substring of the name.</summary>

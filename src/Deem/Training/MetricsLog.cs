@@ -4,11 +4,17 @@ using System.Text.Json.Serialization;
 
 namespace Deem.Training;
 
+/// <summary>A record of a JSON-lines log keyed by optimiser step.</summary>
+public interface IStepRecord
+{
+    int Step { get; }
+}
+
 /// <summary>
 /// One optimiser step's numbers (paper §2.3 objective terms, averaged over the step's micro-batches).
 /// <see cref="Loss"/> is λ_NTP·NTP + λ_NIP·NIP + λ_CSR·CSR; the terms are unweighted.
 /// </summary>
-public sealed record StepMetrics
+public sealed record StepMetrics : IStepRecord
 {
     /// <summary>The step number after this update (1 for the first step).</summary>
     [JsonPropertyName("step")] public int Step { get; init; }
@@ -28,24 +34,22 @@ public sealed record StepMetrics
 }
 
 /// <summary>
-/// <c>metrics.jsonl</c>: one <see cref="StepMetrics"/> JSON object per line, flushed each step, read back
-/// by <c>deem plot</c>. A resumed run first drops the lines after its checkpoint's step, so the file
-/// holds each step once.
+/// A JSON-lines file of <typeparamref name="T"/>, one object per line, flushed on each append. A resumed
+/// run first drops the lines after its checkpoint's step, so the file holds each step once.
 /// </summary>
-public sealed class MetricsLog : IDisposable
+public class StepLog<T> : IDisposable where T : IStepRecord
 {
-    public const string FileName = "metrics.jsonl";
     static readonly JsonSerializerOptions Options = new() { NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
     readonly StreamWriter _writer;
 
-    /// <summary>Opens <c>{runDir}/metrics.jsonl</c> for appending, keeping only lines with step ≤ <paramref name="keepUpTo"/>.</summary>
-    public MetricsLog(string runDir, int keepUpTo)
+    /// <summary>Opens <paramref name="path"/> for appending, keeping only lines with step ≤ <paramref name="keepUpTo"/>.</summary>
+    protected StepLog(string path, int keepUpTo)
     {
-        Directory.CreateDirectory(runDir);
-        Path = System.IO.Path.Combine(runDir, FileName);
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
+        Path = path;
         if (File.Exists(Path))
         {
-            var kept = Read(Path).Where(m => m.Step <= keepUpTo).Select(m => JsonSerializer.Serialize(m, Options)).ToList();
+            var kept = ReadFile(Path).Where(m => m.Step <= keepUpTo).Select(m => JsonSerializer.Serialize(m, Options)).ToList();
             Deem.IO.AtomicFile.WriteAllText(Path, kept.Count == 0 ? "" : string.Join("\n", kept) + "\n");
         }
         _writer = new StreamWriter(new FileStream(Path, FileMode.Append, FileAccess.Write, FileShare.Read));
@@ -53,27 +57,43 @@ public sealed class MetricsLog : IDisposable
 
     public string Path { get; }
 
-    public void Append(StepMetrics m)
+    public void Append(T record)
     {
-        _writer.WriteLine(JsonSerializer.Serialize(m, Options));
+        _writer.WriteLine(JsonSerializer.Serialize(record, Options));
         _writer.Flush();
     }
 
-    /// <summary>Reads a metrics file; a torn last line (a killed run) is ignored, any other bad line names file and line.</summary>
-    public static List<StepMetrics> Read(string path)
+    /// <summary>Reads a log; a torn last line (a killed run) is ignored, any other bad line names file and line.</summary>
+    protected static List<T> ReadFile(string path)
     {
-        if (!File.Exists(path)) throw new DeemFormatException(path, "metrics file not found");
+        if (!File.Exists(path)) throw new DeemFormatException(path, "log file not found");
         var lines = File.ReadAllLines(path);
-        var result = new List<StepMetrics>();
+        var result = new List<T>();
         for (int i = 0; i < lines.Length; i++)
         {
             if (lines[i].Length == 0) continue;
-            try { result.Add(JsonSerializer.Deserialize<StepMetrics>(lines[i], Options)!); }
+            try { result.Add(JsonSerializer.Deserialize<T>(lines[i], Options)!); }
             catch (JsonException e) when (i == lines.Length - 1) { _ = e; }
-            catch (JsonException e) { throw new DeemFormatException(path, $"bad metrics line: {e.Message}", "line " + (i + 1).ToString(CultureInfo.InvariantCulture), e); }
+            catch (JsonException e) { throw new DeemFormatException(path, $"bad log line: {e.Message}", "line " + (i + 1).ToString(CultureInfo.InvariantCulture), e); }
         }
         return result;
     }
 
     public void Dispose() => _writer.Dispose();
+}
+
+/// <summary><c>metrics.jsonl</c>: one <see cref="StepMetrics"/> per optimiser step, read back by <c>deem plot</c>.</summary>
+public sealed class MetricsLog(string runDir, int keepUpTo) : StepLog<StepMetrics>(System.IO.Path.Combine(runDir, FileName), keepUpTo)
+{
+    public const string FileName = "metrics.jsonl";
+
+    public static List<StepMetrics> Read(string path) => ReadFile(path);
+}
+
+/// <summary><c>eval.jsonl</c>: one <see cref="EvalMetrics"/> per fixed-batch evaluation (<see cref="EvalSet"/>).</summary>
+public sealed class EvalLog(string runDir, int keepUpTo) : StepLog<EvalMetrics>(System.IO.Path.Combine(runDir, FileName), keepUpTo)
+{
+    public const string FileName = "eval.jsonl";
+
+    public static List<EvalMetrics> Read(string path) => ReadFile(path);
 }

@@ -8,6 +8,9 @@
 //   deem train ... --out runs/s1 --resume                         continue a killed run
 //   deem plot --run runs/s1 --out loss.png
 //
+// With an EvalSet, every eval_every steps (and before the first and after the last) the loss terms
+// are measured on fixed batches at fixed noise (eval.jsonl): the readable NIP/CSR curves.
+//
 // Each optimiser step: lr ← base · schedule(step) per group; grads cleared (set to none);
 // grad_accum micro-batches each add ∇(loss / grad_accum); clip to max_grad_norm; AdamW step;
 // log to metrics.jsonl + TensorBoard; every save_every steps a resumable checkpoint.
@@ -38,13 +41,16 @@ public sealed record TrainerOptions
     /// <summary>Overrides the stage's log_every / save_every (0 saves only at the end).</summary>
     public int? LogEvery { get; init; }
     public int? SaveEvery { get; init; }
+    /// <summary>Overrides the stage's eval_every (steps between <see cref="EvalSet"/> evaluations; 0 = none).</summary>
+    public int? EvalEvery { get; init; }
     /// <summary>Complete checkpoints kept (older ones are deleted); 0 keeps all.</summary>
     public int KeepCheckpoints { get; init; } = 3;
     public bool TensorBoard { get; init; } = true;
 }
 
 /// <summary>What a finished <see cref="Trainer.Run"/> reports.</summary>
-public sealed record TrainResult(int Step, IReadOnlyList<StepMetrics> Metrics, IReadOnlyDictionary<string, int> SkipTotals, string? LastCheckpoint);
+public sealed record TrainResult(int Step, IReadOnlyList<StepMetrics> Metrics, IReadOnlyDictionary<string, int> SkipTotals, string? LastCheckpoint,
+    IReadOnlyList<EvalMetrics> Evals);
 
 /// <summary>Loss terms and sizes of one micro-batch (unweighted terms; <see cref="Loss"/> is the weighted total).</summary>
 public sealed record MicroStepResult(double Loss, double Ntp, double Nip, double Csr, long Images, long Tokens);
@@ -73,11 +79,13 @@ public sealed class Trainer : IDisposable
     readonly optim.Optimizer _optimizer;
     readonly Generator _generator;
     readonly List<Parameter> _trainable;
+    readonly EvalSet? _eval;
 
+    /// <param name="eval">Fixed batches scored every eval_every steps (the caller owns them); null for none.</param>
     public Trainer(DeemModel model, WorldTokenizer tokenizer, StageConfig stage, IBatchStream data, TrainerOptions options,
-        ITrainingObserver? observer = null)
+        ITrainingObserver? observer = null, EvalSet? eval = null)
     {
-        (_model, _tokenizer, _stage, _data, _options, _observer) = (model, tokenizer, stage, data, options, observer);
+        (_model, _tokenizer, _stage, _data, _options, _observer, _eval) = (model, tokenizer, stage, data, options, observer, eval);
         FreezeSchedule.Of(stage).Apply(model);
         _groups = ParamGroups.Build(model, stage);
         _trainable = _groups.SelectMany(g => g.Parameters.Select(p => p.Parameter)).ToList();
@@ -115,6 +123,7 @@ public sealed class Trainer : IDisposable
     {
         int total = _stage.Steps, stop = Math.Min(_options.StopAtStep ?? total, total);
         int logEvery = _options.LogEvery ?? _stage.LogEvery, saveEvery = _options.SaveEvery ?? _stage.SaveEvery;
+        int evalEvery = _eval is null ? 0 : _options.EvalEvery ?? _stage.EvalEvery;
         Directory.CreateDirectory(_options.OutDir);
         using var log = new StreamWriter(Path.Combine(_options.OutDir, LogFile), append: true);
         void Info(string line)
@@ -125,10 +134,23 @@ public sealed class Trainer : IDisposable
         }
         using var metrics = new MetricsLog(_options.OutDir, keepUpTo: Step);
         using var board = _options.TensorBoard ? new TensorBoardWriter(Path.Combine(_options.OutDir, "tensorboard")) : null;
+        using var evalLog = evalEvery > 0 ? new EvalLog(_options.OutDir, keepUpTo: Step) : null;
+        var evals = new List<EvalMetrics>();
+        void Evaluate()
+        {
+            var e = _eval!.Evaluate(_model, _stage, Step);
+            evals.Add(e);
+            evalLog!.Append(e);
+            board?.AddScalars(e.Step, [("eval/loss", e.Loss), ("eval/ntp", e.Ntp), ("eval/nip", e.Nip), ("eval/csr", e.Csr)]);
+            Info(string.Create(CultureInfo.InvariantCulture,
+                $"eval step {e.Step}: loss {e.Loss:F4} ntp {e.Ntp:F4} nip {e.Nip:F4} csr {e.Csr:F4} ({e.Batches} fixed batches, {e.Seconds:F1} s)"));
+        }
 
         Info($"{_stage.Name}: model {_model.Config.Name}, {_trainable.Sum(p => p.numel()):N0} trainable parameters in {_groups.Count} groups, " +
              $"steps {Step}..{stop} of {total}, batch {_stage.BatchSize} × accum {_stage.GradAccum}, λ ntp/nip/csr {_stage.NtpWeight}/{_stage.NipWeight}/{_stage.CsrWeight}");
+        if (evalEvery > 0) Info($"eval every {evalEvery} steps on {_eval!.Count} fixed batches from {_eval.Source}");
         _observer?.Begin(new TrainingPlan(Step, stop, total, logEvery));
+        if (evalEvery > 0 && Step == 0) Evaluate();
         var history = new List<StepMetrics>();
         string? last = null;
         _model.train();
@@ -141,6 +163,7 @@ public sealed class Trainer : IDisposable
                 ("train/lr", m.Lr), ("train/grad_norm", m.GradNorm), ("train/step_seconds", m.StepSeconds)]);
             _observer?.Step(m);
             if (!double.IsFinite(m.Loss)) throw new DeemException($"loss is {m.Loss} at step {m.Step} (ntp {m.Ntp}, nip {m.Nip}, csr {m.Csr})");
+            if (evalEvery > 0 && (Step % evalEvery == 0 || Step == stop)) Evaluate();
             if (saveEvery > 0 && Step % saveEvery == 0 && Step < stop) { last = SaveCheckpoint(); Info($"checkpoint {last}"); }
         }
         if (last is null || TrainingCheckpoint.LoadState(last).Step != Step) { last = SaveCheckpoint(); Info($"checkpoint {last}"); }
@@ -159,9 +182,10 @@ public sealed class Trainer : IDisposable
         {
             step = Step, total_steps = total, stage = _stage.Name, last_checkpoint = last,
             final_loss = history.Count > 0 ? history[^1].Loss : (double?)null, skip_counts = skips, skip_examples = _data.Skips.Examples,
+            first_eval = evals.Count > 0 ? evals[0] : null, last_eval = evals.Count > 0 ? evals[^1] : null,
         }, new JsonSerializerOptions { WriteIndented = true }));
         _observer?.End();
-        return new TrainResult(Step, history, skips, last);
+        return new TrainResult(Step, history, skips, last, evals);
     }
 
     /// <summary>One optimiser step over grad_accum micro-batches from the stream.</summary>

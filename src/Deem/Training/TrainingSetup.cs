@@ -78,4 +78,18 @@ public static class TrainingSetup
             _ => throw new DeemConfigException(stage.Name, "stage", $"no data stream for stage {stage.Stage} (stages 1-3)"),
         };
     }
+
+    /// <summary>Added to the stage seed for the stream the fixed evaluation batches are drawn from.</summary>
+    public const int EvalSeedOffset = 7919;
+
+    /// <summary>
+    /// The fixed evaluation batches of a stage (<see cref="StageConfig.EvalBatches"/> of them): the stage's
+    /// stream over <paramref name="paths"/> (a held-out world, or the training world) under another
+    /// shuffle seed, so they are not the run's first training batches.
+    /// </summary>
+    public static EvalSet OpenEvalSet(StageConfig stage, DataPaths paths, ITextTokenizer tokenizer, int imageTokens, string source)
+    {
+        using var stream = OpenStream(stage with { Seed = stage.Seed + EvalSeedOffset }, paths, tokenizer, imageTokens, strict: false);
+        return EvalSet.Draw(stream, stage.EvalBatches, source);
+    }
 }

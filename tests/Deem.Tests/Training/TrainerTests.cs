@@ -70,20 +70,10 @@ public class TrainerTests(TrainingWorld world)
         using var dir = new TempDir();
         using var model = TrainingWorld.Model(stage, seed: 0);
 
-        // The loss of one held-out batch under fixed noise, before and after training.
+        // The loss of held-out batches under fixed noise, before and after training.
         using var heldData = world.Stream(stage with { Seed = 77 });
-        using var held = heldData.Next();
-        double HeldLoss()
-        {
-            using var scope = NewDisposeScope();
-            using var g = new Generator(1234);
-            using var noGrad = no_grad();
-            model.eval();
-            var o = model.forward(new DeemInput(held.Ids, held.AttentionMask, held.ImagesEnc, held.ImagesDec,
-                NtpWeight: stage.NtpWeight, NipWeight: stage.NipWeight, CsrWeight: stage.CsrWeight, Generator: g));
-            model.train();
-            return o.Loss.item<float>();
-        }
+        using var held = EvalSet.Draw(heldData, 1, "held-out");
+        double HeldLoss() => held.Evaluate(model, stage, 0).Loss;
 
         double before = HeldLoss();
         var lines = new StringWriter();

@@ -1,0 +1,104 @@
+using System.Diagnostics;
+using System.Text.Json.Serialization;
+using Deem.Config;
+using Deem.Data.Pipeline;
+using Deem.Model;
+using static TorchSharp.torch;
+
+namespace Deem.Training;
+
+/// <summary>
+/// The loss terms of a model on an <see cref="EvalSet"/> at one step. Unlike the training metrics,
+/// every term the model can compute is measured whatever its weight in the stage (the baseline's
+/// CSR, for instance), with the same batches, noise and timesteps each time, so the curve moves only
+/// when the parameters do. <see cref="Loss"/> weighs the terms as the stage does.
+/// </summary>
+public sealed record EvalMetrics : IStepRecord
+{
+    /// <summary>Optimiser steps done when measured (0 = the starting weights).</summary>
+    [JsonPropertyName("step")] public int Step { get; init; }
+    [JsonPropertyName("loss")] public double Loss { get; init; }
+    [JsonPropertyName("ntp")] public double Ntp { get; init; }
+    [JsonPropertyName("nip")] public double Nip { get; init; }
+    [JsonPropertyName("csr")] public double Csr { get; init; }
+    [JsonPropertyName("batches")] public int Batches { get; init; }
+    [JsonPropertyName("images")] public long Images { get; init; }
+    [JsonPropertyName("seconds")] public double Seconds { get; init; }
+}
+
+/// <summary>
+/// Fixed evaluation batches for a training run: drawn once from a stream (the training data under
+/// another shuffle seed, or a held-out world), then scored at fixed noise. The diffusion terms are
+/// an ε-MSE at a random timestep (Eq. 3, Eq. 5), whose spread across draws is far larger than the
+/// change a few hundred steps make; fixing the draws is what makes NIP and CSR curves readable.
+/// </summary>
+public sealed class EvalSet : IDisposable
+{
+    /// <summary>Seed of batch i's noise, timesteps and VAE posterior sample is <c>NoiseSeed + i</c>.</summary>
+    public const ulong NoiseSeed = 20_240_601;
+
+    readonly List<DeemBatch> _batches;
+
+    EvalSet(List<DeemBatch> batches, string source) => (_batches, Source) = (batches, source);
+
+    /// <summary>Where the batches came from, for the log.</summary>
+    public string Source { get; }
+    public int Count => _batches.Count;
+
+    /// <summary>Takes the next <paramref name="count"/> batches of <paramref name="stream"/> (which the caller still owns).</summary>
+    public static EvalSet Draw(IBatchStream stream, int count, string source)
+    {
+        if (count <= 0) throw new DeemConfigException(source, "eval_batches", $"must be > 0, found {count}");
+        var batches = new List<DeemBatch>(count);
+        for (int i = 0; i < count; i++) batches.Add(stream.Next());
+        return new EvalSet(batches, source);
+    }
+
+    /// <summary>
+    /// Scores <paramref name="model"/> without gradients in eval mode (no stochastic depth, no CFG
+    /// swap) and restores its mode. Draws only from its own generators, never torch's global one, so
+    /// an evaluation leaves a training run's random state, and so its result, unchanged.
+    /// </summary>
+    public EvalMetrics Evaluate(DeemModel model, StageConfig stage, int step)
+    {
+        var clock = Stopwatch.StartNew();
+        bool wasTraining = model.training;
+        model.eval();
+        double loss = 0, ntp = 0, nip = 0, csr = 0;
+        long images = 0;
+        try
+        {
+            using var noGrad = no_grad();
+            for (int i = 0; i < _batches.Count; i++)
+            {
+                using var scope = NewDisposeScope();
+                using var g = new Generator(NoiseSeed + (ulong)i);
+                var b = _batches[i];
+                // Weight 1 on every term: each is measured; the stage's weights make the total below.
+                var o = model.forward(new DeemInput(b.Ids, b.AttentionMask, b.ImagesEnc, b.ImagesDec, b.RegionMasks, b.PromptOffsets,
+                    b.GtTextIds, NtpWeight: 1.0, NipWeight: 1.0, CsrWeight: 1.0, Generator: g));
+                double tNtp = o.Ntp.item<float>(), tNip = o.Nip.item<float>(), tCsr = o.Csr.item<float>();
+                double wNip = b.NipWeight ?? stage.NipWeight;
+                loss += (b.NtpWeight ?? stage.NtpWeight) * tNtp + wNip * tNip + stage.CsrWeight * tCsr;
+                (ntp, nip, csr) = (ntp + tNtp, nip + tNip, csr + tCsr);
+                images += b.ImageCount;
+            }
+        }
+        finally
+        {
+            model.train(wasTraining);
+        }
+        int n = _batches.Count;
+        return new EvalMetrics
+        {
+            Step = step, Loss = loss / n, Ntp = ntp / n, Nip = nip / n, Csr = csr / n, Batches = n, Images = images,
+            Seconds = clock.Elapsed.TotalSeconds,
+        };
+    }
+
+    public void Dispose()
+    {
+        foreach (var b in _batches) b.Dispose();
+        _batches.Clear();
+    }
+}

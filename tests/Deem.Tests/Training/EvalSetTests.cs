@@ -1,0 +1,78 @@
+using Deem.Model;
+using Deem.Tests.Data;
+using Deem.Text;
+using Deem.Training;
+using static TorchSharp.torch;
+
+namespace Deem.Tests.Training;
+
+[Collection(TrainingCollection.Name)]
+public class EvalSetTests(TrainingWorld world)
+{
+    static Dictionary<string, Tensor> Snapshot(DeemModel model) =>
+        model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
+
+    [Fact]
+    public void EvaluatingEveryStepLeavesTheTrainedWeightsUnchanged()
+    {
+        const int steps = 3;
+        var stage = TrainingWorld.Stage(1, steps);
+        using var dirPlain = new TempDir();
+        using var dirEval = new TempDir();
+
+        Dictionary<string, Tensor> plain;
+        using (var model = TrainingWorld.Model(stage, seed: 0))
+        using (var data = world.Stream(stage))
+        using (var trainer = new Trainer(model, WorldTokenizer.Default, stage, data, new TrainerOptions { OutDir = dirPlain.Path, Seed = 5 }))
+        {
+            trainer.Run();
+            plain = Snapshot(model);
+        }
+        Assert.False(File.Exists(Path.Combine(dirPlain.Path, EvalLog.FileName)));
+
+        TrainResult result;
+        Dictionary<string, Tensor> evaluated;
+        using (var model = TrainingWorld.Model(stage, seed: 0))
+        using (var data = world.Stream(stage))
+        using (var evalData = world.Stream(stage with { Seed = stage.Seed + 1 }))
+        using (var eval = EvalSet.Draw(evalData, 2, "test world"))
+        using (var trainer = new Trainer(model, WorldTokenizer.Default, stage, data,
+                   new TrainerOptions { OutDir = dirEval.Path, Seed = 5, EvalEvery = 1 }, eval: eval))
+        {
+            result = trainer.Run();
+            evaluated = Snapshot(model);
+            Assert.True(model.training);                                           // the evaluation restored train mode
+        }
+
+        // The evaluation draws from its own generators only: same weights as the run without it.
+        Assert.All(plain.Keys, k => Assert.True(plain[k].equal(evaluated[k]).all().item<bool>(), k));
+        Assert.Equal([0, 1, 2, 3], result.Evals.Select(e => e.Step));
+        Assert.Equal(result.Evals.Select(e => (e.Step, e.Loss)), EvalLog.Read(Path.Combine(dirEval.Path, EvalLog.FileName)).Select(e => (e.Step, e.Loss)));
+        Assert.All(result.Evals, e => Assert.True(e.Ntp > 0 && e.Csr > 0 && e.Batches == 2 && e.Images > 0, $"step {e.Step}"));
+        // The weights moved, and so did the measured terms.
+        Assert.NotEqual(result.Evals[0].Loss, result.Evals[^1].Loss);
+        Assert.Contains("eval step 3:", File.ReadAllText(Path.Combine(dirEval.Path, Trainer.LogFile)));
+    }
+
+    [Fact]
+    public void FixedNoiseMakesAnEvaluationRepeatableAndMeasuresTermsTheStageDoesNotWeigh()
+    {
+        var baseline = TrainingWorld.Stage(1, 2, noCsr: true);
+        Assert.Equal(0.0, baseline.CsrWeight);
+        using var model = TrainingWorld.Model(baseline, seed: 0);
+        using var evalData = world.Stream(baseline with { Seed = 11 });
+        using var eval = EvalSet.Draw(evalData, 2, "test world");
+
+        model.train();
+        manual_seed(123);
+        var a = eval.Evaluate(model, baseline, step: 0);
+        manual_seed(456);                                                          // another global state: no effect
+        var b = eval.Evaluate(model, baseline, step: 0);
+        Assert.Equal(a with { Seconds = 0 }, b with { Seconds = 0 });
+        Assert.True(model.training);
+
+        // The baseline does not train on CSR, yet its evaluation reports it; the total leaves it out.
+        Assert.True(a.Csr > 0);
+        Assert.Equal(a.Ntp * baseline.NtpWeight + a.Nip * baseline.NipWeight, a.Loss, 5);
+    }
+}
