@@ -21,6 +21,11 @@ public sealed record EvalMetrics : IStepRecord
     [JsonPropertyName("ntp")] public double Ntp { get; init; }
     [JsonPropertyName("nip")] public double Nip { get; init; }
     [JsonPropertyName("csr")] public double Csr { get; init; }
+    /// <summary>
+    /// NTP with each batch's images rolled by one (every text gets another sample's image). Its gap
+    /// over <see cref="Ntp"/> is how much the text predictions use the images: 0 means not at all.
+    /// </summary>
+    [JsonPropertyName("ntp_shuffled")] public double NtpShuffled { get; init; }
     [JsonPropertyName("batches")] public int Batches { get; init; }
     [JsonPropertyName("images")] public long Images { get; init; }
     [JsonPropertyName("seconds")] public double Seconds { get; init; }
@@ -64,7 +69,7 @@ public sealed class EvalSet : IDisposable
         var clock = Stopwatch.StartNew();
         bool wasTraining = model.training;
         model.eval();
-        double loss = 0, ntp = 0, nip = 0, csr = 0;
+        double loss = 0, ntp = 0, nip = 0, csr = 0, ntpShuffled = 0;
         long images = 0;
         try
         {
@@ -82,6 +87,13 @@ public sealed class EvalSet : IDisposable
                 loss += (b.NtpWeight ?? stage.NtpWeight) * tNtp + wNip * tNip + stage.CsrWeight * tCsr;
                 (ntp, nip, csr) = (ntp + tNtp, nip + tNip, csr + tCsr);
                 images += b.ImageCount;
+
+                // The same texts with another sample's images (rolled by one; a lone image stays).
+                var rolled = b.ImageCount > 1 ? b.ImagesEnc.roll(1, 0) : b.ImagesEnc;                  // [I, 3, H, W]
+                var masks = b.RegionMasks is { } m && b.ImageCount > 1 ? m.roll(1, 0) : b.RegionMasks;  // [I, 1, H, W]
+                var s = model.forward(new DeemInput(b.Ids, b.AttentionMask, rolled, null, masks, b.PromptOffsets,
+                    b.GtTextIds, NtpWeight: 1.0, NipWeight: 0.0, CsrWeight: 0.0));
+                ntpShuffled += s.Ntp.item<float>();
             }
         }
         finally
@@ -91,7 +103,7 @@ public sealed class EvalSet : IDisposable
         int n = _batches.Count;
         return new EvalMetrics
         {
-            Step = step, Loss = loss / n, Ntp = ntp / n, Nip = nip / n, Csr = csr / n, Batches = n, Images = images,
+            Step = step, Loss = loss / n, Ntp = ntp / n, Nip = nip / n, Csr = csr / n, NtpShuffled = ntpShuffled / n, Batches = n, Images = images,
             Seconds = clock.Elapsed.TotalSeconds,
         };
     }

@@ -141,9 +141,10 @@ public sealed class Trainer : IDisposable
             var e = _eval!.Evaluate(_model, _stage, Step);
             evals.Add(e);
             evalLog!.Append(e);
-            board?.AddScalars(e.Step, [("eval/loss", e.Loss), ("eval/ntp", e.Ntp), ("eval/nip", e.Nip), ("eval/csr", e.Csr)]);
+            board?.AddScalars(e.Step, [("eval/loss", e.Loss), ("eval/ntp", e.Ntp), ("eval/nip", e.Nip), ("eval/csr", e.Csr),
+                ("eval/ntp_shuffled_images", e.NtpShuffled)]);
             Info(string.Create(CultureInfo.InvariantCulture,
-                $"eval step {e.Step}: loss {e.Loss:F4} ntp {e.Ntp:F4} nip {e.Nip:F4} csr {e.Csr:F4} ({e.Batches} fixed batches, {e.Seconds:F1} s)"));
+                $"eval step {e.Step}: loss {e.Loss:F4} ntp {e.Ntp:F4} nip {e.Nip:F4} csr {e.Csr:F4} | ntp with shuffled images {e.NtpShuffled:F4} ({e.Batches} fixed batches, {e.Seconds:F1} s)"));
         }
 
         Info($"{_stage.Name}: model {_model.Config.Name}, {_trainable.Sum(p => p.numel()):N0} trainable parameters in {_groups.Count} groups, " +

@@ -75,4 +75,31 @@ public class EvalSetTests(TrainingWorld world)
         Assert.True(a.Csr > 0);
         Assert.Equal(a.Ntp * baseline.NtpWeight + a.Nip * baseline.NipWeight, a.Loss, 5);
     }
+
+    [Fact]
+    public void ShuffledImageNtpSeesWhetherTheTextUsesTheImages()
+    {
+        var stage = TrainingWorld.Stage(2, 2);
+        using var model = TrainingWorld.Model(stage, seed: 0);
+        using var evalData = world.Stream(stage with { Seed = 3, BatchSize = 3 });
+        using var eval = EvalSet.Draw(evalData, 1, "test world");
+
+        // At initialisation the image paths are all but closed (proj_t ~ N(0, 1e-3), MMFS gates 0).
+        var closed = eval.Evaluate(model, stage, 0);
+        Assert.Equal(closed.Ntp, closed.NtpShuffled, 2);
+
+        // Opened: a perceiver whose cross-attention carries the image (weights ~ N(0, 0.2) instead of
+        // BERT's 0.02) and proj_t rows of unit scale; now whose image it is matters.
+        using (no_grad())
+        {
+            using var g = new Generator(0);
+            foreach (var (name, p) in model.named_parameters())
+                if (name.StartsWith("visual_tokenizer.perceiver_resampler", StringComparison.Ordinal) && name.EndsWith(".weight", StringComparison.Ordinal) && p.dim() == 2)
+                    p.normal_(0, 0.2, g);
+                else if (name == "visual_tokenizer.proj_t.weight")
+                    p.normal_(0, 1.0, g);
+        }
+        var open = eval.Evaluate(model, stage, 0);
+        Assert.True(Math.Abs(open.NtpShuffled - open.Ntp) > 1e-3, $"ntp {open.Ntp} vs shuffled {open.NtpShuffled}");
+    }
 }
