@@ -42,8 +42,10 @@ public static class PromptTemplates
     public static string VqaTrain(string question, int imageTokens) =>
         Assemble(System, $"## USER: Based on the image, please answer the question. {Image(imageTokens)}{question}\n", "## ASSISTANT:  The answer is");
 
+    public const string OneWordInstruction = "Please provide an accurate answer within one word.";
+
     public static string VqaEval(string question, int imageTokens) =>
-        Assemble(System, $"## USER: Based on the image, please answer the question. {Image(imageTokens)}{question} Please provide an accurate answer within one word.\n",
+        Assemble(System, $"## USER: Based on the image, please answer the question. {Image(imageTokens)}{question} {OneWordInstruction}\n",
             "## ASSISTANT: The answer is");
 
     public static string VizWizEval(string question, int imageTokens) =>

@@ -21,7 +21,7 @@ namespace Deem.Text;
 /// "&lt;|sniffer|&gt;" into punctuation marks and drop "\n". As in the slow LLaMA tokenizer DEEM uses,
 /// whitespace on both sides of a special token is stripped, so an image block is soi + N × placeholder
 /// with no spaces around it. Decoding is done from the id table here (words joined by one space, none
-/// before punctuation, around "-", between "#"s or before a "##" piece), which is the canonical text form.
+/// before punctuation, after "(", around "-", between "#"s or before a "##" piece), which is the canonical text form.
 /// </para>
 /// </summary>
 public sealed class WorldTokenizer : ITextTokenizer
@@ -169,7 +169,7 @@ public sealed class WorldTokenizer : ITextTokenizer
     public string Decode(IEnumerable<int> ids, bool skipSpecial = false)
     {
         var sb = new StringBuilder();
-        bool prevText = false, prevHyphen = false, prevHash = false;
+        bool prevText = false, prevHyphen = false, prevHash = false, prevOpen = false;
         foreach (int id in ids)
         {
             string tok = IdToToken(id);
@@ -178,7 +178,7 @@ public sealed class WorldTokenizer : ITextTokenizer
             {
                 if (skipSpecial && special) continue;
                 sb.Append(id == NewlineId ? "\n" : tok);
-                prevText = false; prevHyphen = false; prevHash = false;
+                prevText = false; prevHyphen = false; prevHash = false; prevOpen = false;
                 continue;
             }
             bool cont = tok.StartsWith("##", StringComparison.Ordinal) && tok.Length > 2;
@@ -186,9 +186,9 @@ public sealed class WorldTokenizer : ITextTokenizer
             bool punct = !cont && piece.Length == 1 && ".,?!:;)".Contains(piece[0]);
             bool hyphen = !cont && piece == "-";
             bool hashRun = piece == "#" && prevHash;
-            if (prevText && !cont && !punct && !hyphen && !prevHyphen && !hashRun) sb.Append(' ');
+            if (prevText && !cont && !punct && !hyphen && !prevHyphen && !hashRun && !prevOpen) sb.Append(' ');
             sb.Append(piece);
-            prevText = true; prevHyphen = hyphen; prevHash = piece == "#";
+            prevText = true; prevHyphen = hyphen; prevHash = piece == "#"; prevOpen = !cont && piece == "(";
         }
         return sb.ToString();
     }

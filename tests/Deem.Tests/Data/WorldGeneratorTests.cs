@@ -206,6 +206,33 @@ public class WorldGeneratorTests
     }
 
     [Fact]
+    public void TwoOptionQuestionsHoldTheAnswerAndParseToItsLetter()
+    {
+        int twoOption = 0, oneWord = 0, total = 0;
+        for (int i = 0; i < 200; i++)
+        {
+            var rng = WorldRng.For(0, "vqa-format-test", i);
+            foreach (var q in VqaGenerator.Sample(rng, SceneSampler.Train(rng), 6))
+            {
+                total++;
+                if (q.Question.EndsWith(Deem.Text.PromptTemplates.OneWordInstruction, StringComparison.Ordinal)) oneWord++;
+                var options = Deem.Benchmarks.Mmvp.ParseOptions(q.Question);
+                if (options.Count == 0) continue;
+                twoOption++;
+                Assert.Equal(2, options.Count);
+                Assert.NotEqual(options[0].Text, options[1].Text);
+                Assert.DoesNotContain(q.Answer, new[] { "yes", "no" });
+                // The answer is one option's text, which the benchmark's parser maps to that option.
+                var right = Assert.Single(options, o => o.Text == q.Answer);
+                Assert.Equal(right.Letter, Deem.Benchmarks.Mmvp.ParseOption(q.Answer, options));
+            }
+        }
+        // Both formats appear, each on a minority of the questions.
+        Assert.InRange(twoOption, total / 20, total / 3);
+        Assert.InRange(oneWord, total / 40, total / 3);
+    }
+
+    [Fact]
     public void StoriesChangeOneThingPerImage()
     {
         for (int i = 0; i < 30; i++)

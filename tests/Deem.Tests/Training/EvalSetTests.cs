@@ -79,17 +79,21 @@ public class EvalSetTests(TrainingWorld world)
     [Fact]
     public void ShuffledImageNtpSeesWhetherTheTextUsesTheImages()
     {
-        var stage = TrainingWorld.Stage(2, 2);
+        // Stage-1 batches: captions of distinct images (an SFT batch may ask several questions of one image).
+        var stage = TrainingWorld.Stage(1, 2);
         using var model = TrainingWorld.Model(stage, seed: 0);
-        using var evalData = world.Stream(stage with { Seed = 3, BatchSize = 3 });
+        using var evalData = world.Stream(stage with { Seed = 3, BatchSize = 2 });
         using var eval = EvalSet.Draw(evalData, 1, "test world");
 
         // At initialisation the image paths are all but closed (proj_t ~ N(0, 1e-3), MMFS gates 0).
         var closed = eval.Evaluate(model, stage, 0);
-        Assert.Equal(closed.Ntp, closed.NtpShuffled, 2);
+        double closedGap = Math.Abs(closed.NtpShuffled - closed.Ntp);
+        Assert.True(closedGap < 5e-3, $"closed: ntp {closed.Ntp} vs shuffled {closed.NtpShuffled}");
 
+        // (A random LLM is near-uniform over the vocabulary, so any input moves its NTP little: the
+        // test is the ratio of the two gaps.)
         // Opened: a perceiver whose cross-attention carries the image (weights ~ N(0, 0.2) instead of
-        // BERT's 0.02) and proj_t rows of unit scale; now whose image it is matters.
+        // BERT's 0.02), proj_t rows of unit scale and open MMFS gates; now whose image it is matters.
         using (no_grad())
         {
             using var g = new Generator(0);
@@ -98,8 +102,11 @@ public class EvalSetTests(TrainingWorld world)
                     p.normal_(0, 0.2, g);
                 else if (name == "visual_tokenizer.proj_t.weight")
                     p.normal_(0, 1.0, g);
+                else if (name.EndsWith(".llama_cross_attn.gate", StringComparison.Ordinal))
+                    p.fill_(1.0);
         }
         var open = eval.Evaluate(model, stage, 0);
-        Assert.True(Math.Abs(open.NtpShuffled - open.Ntp) > 1e-3, $"ntp {open.Ntp} vs shuffled {open.NtpShuffled}");
+        double openGap = Math.Abs(open.NtpShuffled - open.Ntp);
+        Assert.True(openGap > 1e-3 && openGap > 20 * closedGap, $"open: ntp {open.Ntp} vs shuffled {open.NtpShuffled}; closed gap {closedGap}");
     }
 }

@@ -7,7 +7,7 @@ namespace Deem.Data.World;
 /// plus position, POPE-style existence, and RobustVQA-style main-object yes/no).</summary>
 public enum VqaKind { Colour, Count, Shape, Orientation, Position, Exists, MainObject, ExistsObject }
 
-/// <summary>One question with its one-word (or two-word position) answer.</summary>
+/// <summary>One question with its one-word (or two-word position) answer; in the two-option form the question ends "(a) … (b) …" and the answer is the right option's text.</summary>
 public sealed record VqaItem(VqaKind Kind, string Question, string Answer);
 
 /// <summary>
@@ -17,7 +17,20 @@ public sealed record VqaItem(VqaKind Kind, string Question, string Answer);
 /// </summary>
 public static class VqaGenerator
 {
-    /// <summary>Up to <paramref name="count"/> questions of distinct kinds (in random order).</summary>
+    /// <summary>Probability that an open question is asked in the two-option form.</summary>
+    public const double TwoOptionProbability = 0.25;
+
+    /// <summary>Probability that another open question ends with the VQA evaluation prompt's one-word instruction.</summary>
+    public const double OneWordInstructionProbability = 0.25;
+
+    /// <summary>
+    /// Up to <paramref name="count"/> questions of distinct kinds (in random order). An open question
+    /// (colour, count, shape, orientation, position) is asked in MMVP's two-option form with
+    /// probability <see cref="TwoOptionProbability"/>, else ends with the VQA evaluation prompt's
+    /// "Please provide an accurate answer within one word." with probability
+    /// <see cref="OneWordInstructionProbability"/>: the SFT data holds the formats the benchmarks ask
+    /// in, as LLaVA-1.5's mixture holds those of its benchmarks.
+    /// </summary>
     public static List<VqaItem> Sample(WorldRng rng, Scene scene, int count)
     {
         var kinds = Enum.GetValues<VqaKind>().ToList();
@@ -26,9 +39,36 @@ public static class VqaGenerator
         foreach (var k in kinds)
         {
             if (items.Count >= count) break;
-            if (Make(rng, scene, k) is { } item) items.Add(item);
+            if (Make(rng, scene, k) is not { } item) continue;
+            bool open = item.Answer is not ("yes" or "no");
+            if (open && rng.Chance(TwoOptionProbability) && TwoOptions(rng, item) is { } options) item = options;
+            else if (open && rng.Chance(OneWordInstructionProbability)) item = item with { Question = $"{item.Question} {PromptTemplates.OneWordInstruction}" };
+            items.Add(item);
         }
         return items;
+    }
+
+    /// <summary>
+    /// The item as "{question} (a) {x} (b) {y}" with a wrong answer of the same kind in random order,
+    /// answered with the right option's text (which the MMVP option parser maps to its letter); null
+    /// for yes/no kinds.
+    /// </summary>
+    public static VqaItem? TwoOptions(WorldRng rng, VqaItem item)
+    {
+        IEnumerable<string>? pool = item.Kind switch
+        {
+            VqaKind.Colour => Colours.Select(c => c.Name),
+            VqaKind.Count => NumberWords.Skip(1),
+            VqaKind.Shape => Shapes.Select(Name),
+            VqaKind.Orientation => Directions.Select(Word),
+            VqaKind.Position => CellWords,
+            _ => null,
+        };
+        var wrong = pool?.Where(x => x != item.Answer).ToList();
+        if (wrong is null || wrong.Count == 0) return null;
+        string other = rng.Pick(wrong);
+        var (a, b) = rng.Chance(0.5) ? (item.Answer, other) : (other, item.Answer);
+        return item with { Question = $"{item.Question} (a) {a} (b) {b}" };
     }
 
     /// <summary>A question of kind <paramref name="kind"/>, or null if the scene has none (e.g. no asymmetric shape).</summary>
