@@ -120,7 +120,10 @@ public static class CsrExperiment
         $"seeds {string.Join(", ", o.Seeds)}" + (o.LlavaSeeds is { } l ? $" (LLaVA-style arms: {string.Join(", ", l)})" : "") + ". " +
         $"Evaluation: world RobustVQA A/R/V (negatives mined by the stage-0 CLIP), world POPE ({o.PopeImages} images per split), " +
         $"world MMVP ({o.MmvpPairs} pairs); greedy answers of at most {o.MaxNewTokens} tokens, scored with the authors' extractor. " +
-        "The baseline is the paper's DEEM*: no CSR, ConvNeXt frozen, UNet trainable in stage 1.";
+        "The baseline is the paper's DEEM*: no CSR, ConvNeXt frozen, UNet trainable in stage 1. " +
+        "Per run, \"POPE yes %\" is how often the model says yes on POPE (50 = unbiased, 100 = always yes) and " +
+        "\"image gap\" is the SFT NTP with another sample's image minus with its own, in nats, after stage 2 " +
+        "(0 = the answers ignore the image).";
 
     /// <summary>
     /// One arm × seed: stage 1, stage 2, evaluation; reused when its run.json exists. A native
@@ -167,11 +170,18 @@ public static class CsrExperiment
 
         // Stage 2: image-text SFT, with CSR (λ = 5) for the CSR arms, without for the others.
         var stage2 = TrainingSetup.WithSteps(StageConfig.Load("tiny", "stage2"), o.Stage2Steps) with { CsrWeight = csr ? 5.0 : 0.0 };
+        // Fixed SFT batches (another shuffle of the same data), scored during stage 2: the image gap.
+        using var heldBack = TrainingSetup.OpenEvalSet(stage2, data, tokenizer, model.Config.ImageTokens, o.World);
+        EvalMetrics afterSft;
         using (var stream = TrainingSetup.OpenStream(stage2, data, tokenizer, model.Config.ImageTokens, strict: false))
         using (var trainer = new Trainer(model, tokenizer, stage2, stream,
-                   new TrainerOptions { OutDir = Path.Combine(dir, "stage2"), Seed = seed, SaveEvery = o.Stage2Steps, TensorBoard = false },
-                   observerFor($"{arm} seed {seed} stage 2")))
-            trainer.Run();
+                   new TrainerOptions
+                   {
+                       OutDir = Path.Combine(dir, "stage2"), Seed = seed, SaveEvery = o.Stage2Steps, TensorBoard = false,
+                       EvalEvery = Math.Max(1, o.Stage2Steps / 4),
+                   },
+                   observerFor($"{arm} seed {seed} stage 2"), heldBack))
+            afterSft = trainer.Run().Evals[^1];
         double trainSeconds = total.Elapsed.TotalSeconds;
 
         // Evaluation on the three world benchmarks.
@@ -188,6 +198,7 @@ public static class CsrExperiment
         // always says yes) — shows whether the accuracies come from looking at the image at all.
         if (suite.Pope is { } pope && pope.Splits.Count > 0)
             metrics[CsrExperimentReport.YesRatioColumn] = 100 * pope.Splits.Average(x => x.Official.YesRatio);
+        metrics[CsrExperimentReport.ImageGapColumn] = afterSft.NtpShuffled - afterSft.Ntp;
         var run = new ArmRun(seed, metrics, median, trainSeconds);
         AtomicFile.WriteAllText(runFile, JsonSerializer.Serialize(run, new JsonSerializerOptions { WriteIndented = true }));
         return run;

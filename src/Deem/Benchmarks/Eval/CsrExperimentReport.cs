@@ -23,6 +23,14 @@ public static class CsrExperimentReport
     /// <summary>Extra per-run column: the POPE yes-ratio in percent (50 on balanced data = unbiased).</summary>
     public const string YesRatioColumn = "POPE yes %";
 
+    /// <summary>
+    /// Extra per-run column: NTP with the SFT batches' images rolled by one minus NTP with their own
+    /// images, in nats, on fixed batches of the SFT data (another shuffle) after stage 2
+    /// (<see cref="Deem.Training.EvalSet"/>).
+    /// 0 = the answers do not depend on the image at all.
+    /// </summary>
+    public const string ImageGapColumn = "image gap (nats)";
+
     /// <summary>Benchmark groups compared with the paper's headline deltas (paper §1/§4: +4 % RobustVQA, +12.8 % POPE, +6.5 % MMVP).</summary>
     public static readonly (string Name, string[] Columns, double PaperDelta)[] Groups =
     [
@@ -56,7 +64,7 @@ public static class CsrExperimentReport
             sb.Append(" |\n");
         }
 
-        var seedCols = cols.Append(YesRatioColumn).ToList();
+        var seedCols = cols.Append(YesRatioColumn).Append(ImageGapColumn).ToList();
         sb.Append("\n## Per seed\n\n| arm | seed | ").AppendJoin(" | ", seedCols).Append(" | s/step |\n|---|---|")
           .Append(string.Concat(seedCols.Select(_ => "---|"))).Append("---|\n");
         foreach (var arm in arms)
