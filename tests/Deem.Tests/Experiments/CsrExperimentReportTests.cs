@@ -28,6 +28,20 @@ public class CsrExperimentReportTests
     }
 
     [Fact]
+    public void PerSeedRowsCarryTheYesRatioAndTheImageGap()
+    {
+        var r = Run(0, 50, 50, 0, 0.2);
+        var metrics = new Dictionary<string, double>(r.Metrics)
+        {
+            [CsrExperimentReport.YesRatioColumn] = 100, [CsrExperimentReport.ImageGapColumn] = -0.00004,
+        };
+        var arm = new ExperimentArm("DEEM", "deem", true, [r with { Metrics = metrics }]);
+        var md = CsrExperimentReport.Markdown([arm], [], "setup");
+        Assert.Contains("| POPE yes % | image gap (nats) | s/step |", md);
+        Assert.Contains("| 100.00 | 0.00 | 0.200 |", md);
+    }
+
+    [Fact]
     public void ChartIsAPng()
     {
         var arm = new ExperimentArm("DEEM", "deem", true, [Run(0, 60, 60, 20, 0.3), Run(1, 62, 61, 22, 0.3)]);

@@ -43,7 +43,12 @@ public static class CsrExperimentReport
     public static double GroupValue(ArmRun run, string[] columns) =>
         columns.All(run.Metrics.ContainsKey) ? columns.Average(c => run.Metrics[c]) : double.NaN;
 
-    static string F(double v) => double.IsFinite(v) ? v.ToString("F2", CultureInfo.InvariantCulture) : "–";
+    static string F(double v)
+    {
+        if (!double.IsFinite(v)) return "–";
+        double r = Math.Round(v, 2);
+        return (r == 0 ? 0.0 : r).ToString("F2", CultureInfo.InvariantCulture);   // -0.00004 prints 0.00, not -0.00
+    }
 
     public static string Markdown(IReadOnlyList<ExperimentArm> arms, IReadOnlyList<(string With, string Without)> comparisons, string setup)
     {
