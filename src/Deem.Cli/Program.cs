@@ -35,3 +35,10 @@ catch (DeemException e)
     AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(e.Message)}");
     return 2;
 }
+catch (Exception e)
+{
+    // Anything else is a fault, not bad input: the type, the message and where, on stderr.
+    Console.Error.WriteLine($"error: {e.GetType().Name}: {e.Message}");
+    Console.Error.WriteLine(e.StackTrace);
+    return 1;
+}
