@@ -26,8 +26,9 @@ public static class ExperimentCommand
         var s2 = new Option<int>("--stage2-steps") { DefaultValueFactory = _ => 150 };
         var pope = new Option<int>("--pope-images") { Description = "held-out images per POPE split", DefaultValueFactory = _ => 40 };
         var mmvp = new Option<int>("--mmvp-pairs") { DefaultValueFactory = _ => 40 };
+        var csrWeight = new Option<double?>("--csr-weight") { Description = "λ_CSR of the CSR arms in both stages (default: the recipes' 5); use one --out per value" };
         var csr = new Command("csr", "Baseline vs DEEM (and LLaVA-style ± CSR) over seeds; report with 95 % CIs")
-            { world, stage0, outDir, seeds, llavaSeeds, arch, s1, s2, pope, mmvp };
+            { world, stage0, outDir, seeds, llavaSeeds, arch, s1, s2, pope, mmvp, csrWeight };
         csr.SetAction(parse =>
         {
             var options = new CsrExperimentOptions
@@ -36,7 +37,7 @@ public static class ExperimentCommand
                 Seeds = ParseSeeds(parse.GetValue(seeds)!, "--seeds"),
                 LlavaSeeds = parse.GetValue(llavaSeeds) is { } l ? ParseSeeds(l, "--llava-seeds") : null,
                 Arches = parse.GetValue(arch)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
-                Stage1Steps = parse.GetValue(s1), Stage2Steps = parse.GetValue(s2),
+                Stage1Steps = parse.GetValue(s1), Stage2Steps = parse.GetValue(s2), CsrWeight = parse.GetValue(csrWeight),
                 PopeImages = parse.GetValue(pope), MmvpPairs = parse.GetValue(mmvp),
             };
             Run(options);

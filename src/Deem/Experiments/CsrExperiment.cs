@@ -28,6 +28,8 @@ public sealed record CsrExperimentOptions
     public IReadOnlyList<int>? LlavaSeeds { get; init; }
     public int Stage1Steps { get; init; } = 150;
     public int Stage2Steps { get; init; } = 150;
+    /// <summary>λ_CSR of the CSR arms in both stages; null keeps the tiny recipes' (5, the paper's). A sweep needs one --out per value (finished runs are reused).</summary>
+    public double? CsrWeight { get; init; }
     public int PopeImages { get; init; } = 40;
     public int MmvpPairs { get; init; } = 40;
     /// <summary>Greedy decoding length of the answers (yes/no and option words are one or two tokens).</summary>
@@ -121,6 +123,7 @@ public static class CsrExperiment
         $"Evaluation: world RobustVQA A/R/V (negatives mined by the stage-0 CLIP), world POPE ({o.PopeImages} images per split), " +
         $"world MMVP ({o.MmvpPairs} pairs); greedy answers of at most {o.MaxNewTokens} tokens, scored with the authors' extractor. " +
         "The baseline is the paper's DEEM*: no CSR, ConvNeXt frozen, UNet trainable in stage 1. " +
+        (o.CsrWeight is double w ? $"λ_CSR = {w.ToString(System.Globalization.CultureInfo.InvariantCulture)} in both stages (the recipes have 5). " : "") +
         "Per run, \"POPE yes %\" is how often the model says yes on POPE (50 = unbiased, 100 = always yes) and " +
         "\"image gap\" is the SFT NTP with another sample's image minus with its own, in nats, after stage 2 " +
         "(0 = the answers ignore the image).";
@@ -160,6 +163,7 @@ public static class CsrExperiment
 
         // Stage 1: alignment pretraining from the stage-0 components.
         var stage1 = TrainingSetup.WithSteps(StageConfig.Load("tiny", csr ? "stage1" : "stage1-baseline"), o.Stage1Steps);
+        if (csr && o.CsrWeight is double w1) stage1 = stage1 with { CsrWeight = w1 };
         using var model = FromStage0(o.Stage0, arch, stage1, seed);
         List<double> stepSeconds;
         using (var stream = TrainingSetup.OpenStream(stage1, data, tokenizer, model.Config.ImageTokens, strict: false))
@@ -169,7 +173,8 @@ public static class CsrExperiment
             stepSeconds = trainer.Run().Metrics.Select(m => m.StepSeconds).ToList();
 
         // Stage 2: image-text SFT, with CSR (λ = 5) for the CSR arms, without for the others.
-        var stage2 = TrainingSetup.WithSteps(StageConfig.Load("tiny", "stage2"), o.Stage2Steps) with { CsrWeight = csr ? 5.0 : 0.0 };
+        var stage2 = TrainingSetup.WithSteps(StageConfig.Load("tiny", "stage2"), o.Stage2Steps);
+        stage2 = stage2 with { CsrWeight = csr ? o.CsrWeight ?? stage2.CsrWeight : 0.0 };
         // Fixed SFT batches (another shuffle of the same data), scored during stage 2: the image gap.
         using var heldBack = TrainingSetup.OpenEvalSet(stage2, data, tokenizer, model.Config.ImageTokens, o.World);
         EvalMetrics afterSft;
