@@ -1,8 +1,12 @@
 using System.CommandLine;
+using System.Globalization;
 using Deem.Benchmarks.Eval;
 using Deem.Benchmarks.World;
 using Deem.Experiments;
+using Deem.Data.Pipeline;
 using Deem.Inference;
+using Deem.Model;
+using Deem.Training;
 using Spectre.Console;
 
 namespace Deem.Cli;
@@ -57,6 +61,40 @@ public static class EvalCommand
             Console.WriteLine(result.ToMarkdown(Path.GetFileName(parse.GetValue(model)!.TrimEnd('/'))));
             return 0;
         });
-        return new Command("eval", "Build and run the RobustVQA, POPE and MMVP benchmarks") { build, run };
+        return new Command("eval", "Build and run the RobustVQA, POPE and MMVP benchmarks; measure image reliance") { build, run, ImageUse() };
+    }
+
+    /// <summary>
+    /// `deem eval image-use --model DIR --world W`: whether the model's text depends on its images
+    /// (NTP with its own vs another sample's image) and how much of the images' variation survives the
+    /// encoder and the rows that enter the LLM (<see cref="ImageReliance"/>).
+    /// </summary>
+    static Command ImageUse()
+    {
+        var model = new Option<string>("--model") { Required = true, Description = "DEEM model folder" };
+        var world = new Option<string>("--world") { Required = true, Description = "world folder whose stage data is scored" };
+        var stage = new Option<int>("--stage") { Description = "whose data: 1 captions/documents, 2 instruction SFT, 3 region SFT", DefaultValueFactory = _ => 2 };
+        var batches = new Option<int>("--batches") { Description = "fixed batches scored", DefaultValueFactory = _ => 8 };
+        var cmd = new Command("image-use", "Does the text depend on the image? NTP with own vs shuffled images, and the across-image spread") { model, world, stage, batches };
+        cmd.SetAction(parse =>
+        {
+            var (m, tokenizer) = DeemCheckpoint.Load(parse.GetValue(model)!);
+            using (m)
+            {
+                var config = TrainingSetup.StageConfigFor("tiny", parse.GetValue(stage)) with { EvalBatches = parse.GetValue(batches) };
+                using var set = TrainingSetup.OpenEvalSet(config, DataPaths.FromWorld(parse.GetValue(world)!), tokenizer, m.Config.ImageTokens, parse.GetValue(world)!);
+                var r = ImageReliance.Measure(m, set, config);
+                var table = new Table().AddColumns("measure", "value");
+                table.AddRow("NTP, own images", r.Ntp.ToString("F4", CultureInfo.InvariantCulture));
+                table.AddRow("NTP, another sample's image", r.NtpShuffled.ToString("F4", CultureInfo.InvariantCulture));
+                table.AddRow("[bold]image gap (nats)[/]", r.Gap.ToString("F4", CultureInfo.InvariantCulture));
+                table.AddRow("across-image spread, encoder tokens", r.EncoderSpread.ToString("P1", CultureInfo.InvariantCulture));
+                table.AddRow("across-image spread, rows into the LLM", r.ImageRowSpread.ToString("P1", CultureInfo.InvariantCulture));
+                table.AddRow("images", r.Images.ToString(CultureInfo.InvariantCulture));
+                AnsiConsole.Write(table);
+            }
+            return 0;
+        });
+        return cmd;
     }
 }

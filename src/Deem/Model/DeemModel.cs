@@ -116,6 +116,13 @@ public sealed class DeemModel : nn.Module<DeemInput, DeemOutput>
     }
 
     /// <summary>
+    /// The rows that replace each image's placeholders: proj_t(perceiver) [I, Nq, D] (DEEM), or the
+    /// MLP projector over the encoder tokens [I, 1+hw, D] (LLaVA-style).
+    /// </summary>
+    public Tensor ImageRows(VisualTokenizerOutput vis) =>
+        mm_projector is not null ? mm_projector.forward(vis.EncoderTokens) : vis.TextTokens;
+
+    /// <summary>
     /// Input embeddings and vision states of an interleaved batch (reference §1.5, §1.6): the text
     /// embeddings with each image's proj_t rows at its placeholders and <c>soi_token</c> added at
     /// every <c>&lt;soi&gt;</c>, plus the per-token image visibility (earlier images of the same document).
@@ -123,9 +130,7 @@ public sealed class DeemModel : nn.Module<DeemInput, DeemOutput>
     public (Tensor Embeds, MmfsVisionStates? Vision) PrepareInputs(Tensor ids, VisualTokenizerOutput? vis)
     {
         var text = mm_decoder.EmbedTokens(ids);                                                         // [B, L, D]
-        var imageRows = vis is null ? null
-            : mm_projector is not null ? mm_projector.forward(vis.EncoderTokens)                        // [I, 1+hw, D]
-            : vis.TextTokens;                                                                           // [I, Nq, D]
+        var imageRows = vis is null ? null : ImageRows(vis);
         var embeds = MultimodalEmbedding.Build(text, ids, imageRows, soi_token, tokens);              // [B, L, D]
         if (vis is null || mm_projector is not null) return (embeds, null);
         var layout = ImageLayout.FromIds(ids, tokens);

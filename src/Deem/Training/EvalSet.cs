@@ -49,6 +49,8 @@ public sealed class EvalSet : IDisposable
     /// <summary>Where the batches came from, for the log.</summary>
     public string Source { get; }
     public int Count => _batches.Count;
+    /// <summary>The fixed batches (owned by this set).</summary>
+    public IReadOnlyList<DeemBatch> Batches => _batches;
 
     /// <summary>Takes the next <paramref name="count"/> batches of <paramref name="stream"/> (which the caller still owns).</summary>
     public static EvalSet Draw(IBatchStream stream, int count, string source)

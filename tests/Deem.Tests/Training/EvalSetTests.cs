@@ -109,4 +109,31 @@ public class EvalSetTests(TrainingWorld world)
         double openGap = Math.Abs(open.NtpShuffled - open.Ntp);
         Assert.True(openGap > 1e-3 && openGap > 20 * closedGap, $"open: ntp {open.Ntp} vs shuffled {open.NtpShuffled}; closed gap {closedGap}");
     }
+
+    [Fact]
+    public void SpreadIsZeroForIdenticalImagesAndOneForZeroMeanNoise()
+    {
+        using var same = ones(4, 3, 5) * 2.5;
+        Assert.Equal(0.0, Deem.Benchmarks.Eval.ImageReliance.Spread(same), 6);
+        using var g = new Generator(0);
+        using var noise = randn([4096, 2, 3], generator: g);
+        Assert.InRange(Deem.Benchmarks.Eval.ImageReliance.Spread(noise), 0.98, 1.0);
+        using var offset = noise * 0.1 + 1.0;                                     // a large shared component
+        Assert.InRange(Deem.Benchmarks.Eval.ImageReliance.Spread(offset), 0.09, 0.11);
+    }
+
+    [Fact]
+    public void ImageRelianceOfAFreshModelSeesTheImagesAtTheEncoderButNotInTheText()
+    {
+        var stage = TrainingWorld.Stage(1, 2);
+        using var model = TrainingWorld.Model(stage, seed: 0);
+        using var evalData = world.Stream(stage with { Seed = 3, BatchSize = 2 });
+        using var eval = EvalSet.Draw(evalData, 1, "test world");
+        var r = Deem.Benchmarks.Eval.ImageReliance.Measure(model, eval, stage);
+        Assert.Equal(eval.Batches.Sum(b => b.ImageCount), r.Images);
+        Assert.InRange(r.EncoderSpread, 0.01, 1.0);                               // different images, different tokens
+        Assert.InRange(r.ImageRowSpread, 0.0, 1.0);
+        Assert.True(Math.Abs(r.Gap) < 5e-3, $"gap {r.Gap}");                       // closed image path at initialisation
+        Assert.True(model.training);
+    }
 }
