@@ -172,11 +172,11 @@ public static class CsrExperiment
                    observerFor($"{arm} seed {seed} stage 1")))
             stepSeconds = trainer.Run().Metrics.Select(m => m.StepSeconds).ToList();
 
-        // Stage 2: image-text SFT, with CSR (λ = 5) for the CSR arms, without for the others.
+        // Stage 2: image-text SFT, with CSR for the CSR arms (the recipe's λ = 5, or --csr-weight), without for the others.
         var stage2 = TrainingSetup.WithSteps(StageConfig.Load("tiny", "stage2"), o.Stage2Steps);
         stage2 = stage2 with { CsrWeight = csr ? o.CsrWeight ?? stage2.CsrWeight : 0.0 };
         // Fixed SFT batches (another shuffle of the same data), scored during stage 2: the image gap.
-        using var heldBack = TrainingSetup.OpenEvalSet(stage2, data, tokenizer, model.Config.ImageTokens, o.World);
+        using var fixedSft = TrainingSetup.OpenEvalSet(stage2, data, tokenizer, model.Config.ImageTokens, o.World);
         EvalMetrics afterSft;
         using (var stream = TrainingSetup.OpenStream(stage2, data, tokenizer, model.Config.ImageTokens, strict: false))
         using (var trainer = new Trainer(model, tokenizer, stage2, stream,
@@ -185,7 +185,7 @@ public static class CsrExperiment
                        OutDir = Path.Combine(dir, "stage2"), Seed = seed, SaveEvery = o.Stage2Steps, TensorBoard = false,
                        EvalEvery = Math.Max(1, o.Stage2Steps / 4),
                    },
-                   observerFor($"{arm} seed {seed} stage 2"), heldBack))
+                   observerFor($"{arm} seed {seed} stage 2"), fixedSft))
             afterSft = trainer.Run().Evals[^1];
         double trainSeconds = total.Elapsed.TotalSeconds;
 
