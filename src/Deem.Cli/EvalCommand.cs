@@ -81,7 +81,12 @@ public static class EvalCommand
             var (m, tokenizer) = DeemCheckpoint.Load(parse.GetValue(model)!);
             using (m)
             {
-                var config = TrainingSetup.StageConfigFor("tiny", parse.GetValue(stage)) with { EvalBatches = parse.GetValue(batches) };
+                // The tiny recipe's batch shape at the model's own image resolutions.
+                var config = TrainingSetup.StageConfigFor("tiny", parse.GetValue(stage)) with
+                {
+                    EvalBatches = parse.GetValue(batches),
+                    EncoderResolution = m.Config.EncoderResolution, DecoderResolution = m.Config.DecoderResolution,
+                };
                 using var set = TrainingSetup.OpenEvalSet(config, DataPaths.FromWorld(parse.GetValue(world)!), tokenizer, m.Config.ImageTokens, parse.GetValue(world)!);
                 var r = ImageReliance.Measure(m, set, config);
                 var table = new Table().AddColumns("measure", "value");
