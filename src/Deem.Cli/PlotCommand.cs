@@ -64,9 +64,7 @@ public static class PlotCommand
         plot.Axes.Left.Label.Text = "NTP";
         plot.Axes.Right.Label.Text = "NIP, CSR (ε-MSE)";
         plot.ShowLegend();
-        string? dir = Path.GetDirectoryName(Path.GetFullPath(png));
-        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
-        plot.SavePng(png, width, height);
+        Save(plot, png, width, height);
     }
 
     /// <summary>Writes the curves of <paramref name="metrics"/> (total, NTP, NIP, CSR against step) to a PNG.</summary>
@@ -86,6 +84,11 @@ public static class PlotCommand
         plot.XLabel("step");
         plot.YLabel("loss");
         plot.ShowLegend();
+        Save(plot, png, width, height);
+    }
+
+    static void Save(ScottPlot.Plot plot, string png, int width, int height)
+    {
         string? dir = Path.GetDirectoryName(Path.GetFullPath(png));
         if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
         plot.SavePng(png, width, height);

@@ -9,8 +9,12 @@ namespace Deem.Tests.Training;
 [Collection(TrainingCollection.Name)]
 public class EvalSetTests(TrainingWorld world)
 {
-    static Dictionary<string, Tensor> Snapshot(DeemModel model) =>
-        model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
+    /// <summary>One stage-1 batch of two sequences: captions of distinct images (an SFT batch may ask several questions of one image).</summary>
+    EvalSet DistinctImages(Deem.Config.StageConfig stage1)
+    {
+        using var data = world.Stream(stage1 with { Seed = 3, BatchSize = 2 });
+        return EvalSet.Draw(data, 1, "test world");
+    }
 
     [Fact]
     public void EvaluatingEveryStepLeavesTheTrainedWeightsUnchanged()
@@ -26,7 +30,7 @@ public class EvalSetTests(TrainingWorld world)
         using (var trainer = new Trainer(model, WorldTokenizer.Default, stage, data, new TrainerOptions { OutDir = dirPlain.Path, Seed = 5 }))
         {
             trainer.Run();
-            plain = Snapshot(model);
+            plain = TrainingWorld.Snapshot(model);
         }
         Assert.False(File.Exists(Path.Combine(dirPlain.Path, EvalLog.FileName)));
 
@@ -40,7 +44,7 @@ public class EvalSetTests(TrainingWorld world)
                    new TrainerOptions { OutDir = dirEval.Path, Seed = 5, EvalEvery = 1 }, eval: eval))
         {
             result = trainer.Run();
-            evaluated = Snapshot(model);
+            evaluated = TrainingWorld.Snapshot(model);
             Assert.True(model.training);                                           // the evaluation restored train mode
         }
 
@@ -79,11 +83,9 @@ public class EvalSetTests(TrainingWorld world)
     [Fact]
     public void ShuffledImageNtpSeesWhetherTheTextUsesTheImages()
     {
-        // Stage-1 batches: captions of distinct images (an SFT batch may ask several questions of one image).
         var stage = TrainingWorld.Stage(1, 2);
         using var model = TrainingWorld.Model(stage, seed: 0);
-        using var evalData = world.Stream(stage with { Seed = 3, BatchSize = 2 });
-        using var eval = EvalSet.Draw(evalData, 1, "test world");
+        using var eval = DistinctImages(stage);
 
         // At initialisation the image paths are all but closed (proj_t ~ N(0, 1e-3), MMFS gates 0).
         var closed = eval.Evaluate(model, stage, 0);
@@ -127,8 +129,7 @@ public class EvalSetTests(TrainingWorld world)
     {
         var stage = TrainingWorld.Stage(1, 2);
         using var model = TrainingWorld.Model(stage, seed: 0);
-        using var evalData = world.Stream(stage with { Seed = 3, BatchSize = 2 });
-        using var eval = EvalSet.Draw(evalData, 1, "test world");
+        using var eval = DistinctImages(stage);
         var r = Deem.Benchmarks.Eval.ImageReliance.Measure(model, eval, stage);
         Assert.Equal(eval.Batches.Sum(b => b.ImageCount), r.Images);
         Assert.InRange(r.EncoderSpread, 0.01, 1.0);                               // different images, different tokens

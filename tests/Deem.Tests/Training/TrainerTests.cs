@@ -9,9 +9,6 @@ namespace Deem.Tests.Training;
 [Collection(TrainingCollection.Name)]
 public class TrainerTests(TrainingWorld world)
 {
-    static Dictionary<string, Tensor> Snapshot(DeemModel model) =>
-        model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
-
     [Fact]
     public void ResumedRunEqualsUninterruptedRun()
     {
@@ -27,7 +24,7 @@ public class TrainerTests(TrainingWorld world)
         using (var trainer = new Trainer(model, WorldTokenizer.Default, stage, data, new TrainerOptions { OutDir = dirStraight.Path, Seed = 3 }))
         {
             Assert.Equal(n + m, trainer.Run().Step);
-            straight = Snapshot(model);
+            straight = TrainingWorld.Snapshot(model);
         }
 
         // N steps, then the process "dies" after its checkpoint.
@@ -48,7 +45,7 @@ public class TrainerTests(TrainingWorld world)
         {
             trainer.Restore(checkpoint);
             Assert.Equal(n + m, trainer.Run().Step);
-            resumed = Snapshot(model);
+            resumed = TrainingWorld.Snapshot(model);
         }
 
         Assert.Equal(straight.Keys, resumed.Keys);
@@ -56,7 +53,7 @@ public class TrainerTests(TrainingWorld world)
         Assert.True(maxDiff <= 1e-6, $"max abs parameter difference {maxDiff}");
         // The training moved the trainable weights at all (the comparison is not between two untouched models).
         using var init = TrainingWorld.Model(stage, seed: 0);
-        var initial = Snapshot(init);
+        var initial = TrainingWorld.Snapshot(init);
         Assert.Contains(straight.Keys, k => (straight[k] - initial[k]).abs().max().item<float>() > 1e-4);
         // The resumed run's metrics hold each step once.
         var metrics = MetricsLog.Read(Path.Combine(dirKilled.Path, MetricsLog.FileName));

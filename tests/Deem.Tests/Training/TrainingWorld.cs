@@ -42,6 +42,10 @@ public sealed class TrainingWorld : IDisposable
         return new DeemModel(TrainingSetup.ModelConfigFor(DeemConfig.Tiny, stage), new Generator((ulong)seed));
     }
 
+    /// <summary>Detached copies of every parameter, by name (to compare two runs' weights).</summary>
+    public static Dictionary<string, Tensor> Snapshot(DeemModel model) =>
+        model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
+
     public IBatchStream Stream(StageConfig stage, DataPosition? resume = null) =>
         TrainingSetup.OpenStream(stage, Paths, WorldTokenizer.Default, DeemConfig.Tiny.ImageTokens, strict: true, resume);
 

@@ -40,13 +40,16 @@ public static class VqaGenerator
         {
             if (items.Count >= count) break;
             if (Make(rng, scene, k) is not { } item) continue;
-            bool open = item.Answer is not ("yes" or "no");
+            bool open = !IsYesNo(item.Kind);
             if (open && rng.Chance(TwoOptionProbability) && TwoOptions(rng, item) is { } options) item = options;
             else if (open && rng.Chance(OneWordInstructionProbability)) item = item with { Question = $"{item.Question} {PromptTemplates.OneWordInstruction}" };
             items.Add(item);
         }
         return items;
     }
+
+    /// <summary>Whether questions of this kind are answered yes or no (existence, main object).</summary>
+    public static bool IsYesNo(VqaKind kind) => kind is VqaKind.Exists or VqaKind.MainObject or VqaKind.ExistsObject;
 
     /// <summary>
     /// The item as "{question} (a) {x} (b) {y}" with a wrong answer of the same kind in random order,
