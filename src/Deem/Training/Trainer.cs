@@ -90,6 +90,7 @@ public sealed class Trainer : IDisposable
         _groups = ParamGroups.Build(model, stage);
         _trainable = _groups.SelectMany(g => g.Parameters.Select(p => p.Parameter)).ToList();
         if (_trainable.Count == 0) throw new DeemConfigException(stage.Name, "freeze_*", "no parameter is trainable under this stage's freeze schedule");
+        if (options.EvalEvery is < 0) throw new DeemConfigException("--eval-every", "eval_every", $"must be >= 0, found {options.EvalEvery}");
         _optimizer = ParamGroups.AdamW(_groups, stage);
         _generator = new Generator((ulong)options.Seed);
         manual_seed(options.Seed);

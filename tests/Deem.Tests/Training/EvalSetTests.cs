@@ -17,6 +17,18 @@ public class EvalSetTests(TrainingWorld world)
     }
 
     [Fact]
+    public void ANegativeEvalIntervalIsAnErrorNamingTheOption()
+    {
+        var stage = TrainingWorld.Stage(1, 2);
+        using var dir = new TempDir();
+        using var model = TrainingWorld.Model(stage, seed: 0);
+        using var data = world.Stream(stage);
+        var e = Assert.Throws<Deem.DeemConfigException>(() =>
+            new Trainer(model, WorldTokenizer.Default, stage, data, new TrainerOptions { OutDir = dir.Path, EvalEvery = -1 }));
+        Assert.Contains("--eval-every", e.Message);
+    }
+
+    [Fact]
     public void EvaluatingEveryStepLeavesTheTrainedWeightsUnchanged()
     {
         const int steps = 3;
