@@ -28,17 +28,33 @@ try
 {
     // The default handler would print any exception with its stack trace; a DeemException is the
     // user's input (file, field, shape) and gets one red line and exit code 2 instead.
-    return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+    var parsed = root.Parse(args);
+    if (parsed.Errors.Count > 0 || parsed.UnmatchedTokens.Count > 0)
+    {
+        // An unknown verb or option, a missing argument: a user error, also when --help is given
+        // (System.CommandLine reports no error then, and would print the root's help and exit 0).
+        var messages = parsed.Errors.Count > 0
+            ? parsed.Errors.Select(error => error.Message)
+            : parsed.UnmatchedTokens.Select(token => $"unknown command or argument '{token}'");
+        foreach (var message in messages) Console.Error.WriteLine($"error: {message}");
+        Console.Error.WriteLine("Run 'deem --help' (or 'deem VERB --help') for usage.");
+        return 2;
+    }
+    return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
 catch (DeemException e)
 {
-    AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(e.Message)}");
+    Console.Error.WriteLine($"error: {e.Message}");
     return 2;
 }
 catch (Exception e)
 {
-    // Anything else is a fault, not bad input: the type, the message and where, on stderr.
-    Console.Error.WriteLine($"error: {e.GetType().Name}: {e.Message}");
-    Console.Error.WriteLine(e.StackTrace);
+    // Anything else is a fault, not bad input: the type and the message's first line on stderr
+    // (libtorch appends its C++ frames to the message); DEEM_DEBUG=1 adds both stack traces.
+    bool debug = Environment.GetEnvironmentVariable("DEEM_DEBUG") == "1";
+    string message = debug ? e.Message : e.Message.Split('\n', 2)[0].TrimEnd();
+    Console.Error.WriteLine($"error: {e.GetType().Name}: {message}");
+    if (debug) Console.Error.WriteLine(e.StackTrace);
+    else Console.Error.WriteLine("(a fault, not bad input; DEEM_DEBUG=1 prints the stack trace)");
     return 1;
 }

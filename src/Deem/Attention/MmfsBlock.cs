@@ -34,6 +34,7 @@ public sealed class MmfsBlock : nn.Module<MmfsBlockInput, Tensor>
     /// <param name="config">MMFS shape with d_query = d_out = the UNet channels C_q and base_spatial_shape = the query map's side.</param>
     /// <param name="gridSize">Side of the position-embedding table (64 for SD at 512 px).</param>
     /// <param name="generator">Random source for the MMFS initialisation.</param>
+    /// <param name="name">Module name.</param>
     public MmfsBlock(MmfsConfig config, long gridSize = 64, Generator? generator = null, string name = "mmfs_block") : base(name)
     {
         config.Validate(nameof(MmfsConfig));

@@ -27,6 +27,10 @@ public static class Doctor
 {
     public static DoctorReport Run(int matmulSize = 1024, double seconds = 2.0)
     {
+        if (matmulSize < 1 || matmulSize > 16384)
+            throw new DeemException($"--size: the matmul side must be in [1, 16384], got {matmulSize}");
+        if (!(seconds > 0) || seconds > 600)
+            throw new DeemException($"--seconds: the benchmark time must be in (0, 600], got {seconds}");
         bool cuda = torch.cuda.is_available();
         var native = FindLibTorchSharp();
         string patch = native is null ? "libLibTorchSharp.so not found" : DescribePatch(native);

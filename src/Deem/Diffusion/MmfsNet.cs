@@ -41,6 +41,7 @@ public sealed class MmfsNet : nn.Module<MmfsNetInput, MmfsNetOutput>
     /// <param name="midBaseSide">Base side of the mid block, overriding the last level's side.</param>
     /// <param name="posEmbedGrid">Side of the position-embedding table before dividing by the downsample factor (64).</param>
     /// <param name="generator">Random source for the MMFS initialisation.</param>
+    /// <param name="name">Module name.</param>
     public MmfsNet(IReadOnlyList<long> skipChannels, long midChannels, MmfsConfig config, long downsampleFactor = 1,
         IReadOnlyList<long>? skipBaseSides = null, long? midBaseSide = null, long posEmbedGrid = 64,
         Generator? generator = null, string name = "mmfs_module") : base(name)

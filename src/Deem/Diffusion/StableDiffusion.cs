@@ -48,6 +48,7 @@ public sealed class StableDiffusion : nn.Module
     /// (<c>image.sub_(0.5).div_(0.5)</c>), so when CSR runs first NIP sees 4x − 3 (reference §0 item 12).
     /// </summary>
     /// <param name="images">[I, 3, H, W] in [0, 1]; never modified.</param>
+    /// <param name="generator">Random source of the latent-distribution sample (null: the global RNG).</param>
     public Tensor EncodeLatents(Tensor images, Generator? generator = null)
     {
         using var scope = NewDisposeScope();

@@ -27,6 +27,7 @@ public sealed class LlamaCrossAttention : nn.Module<LlamaCrossAttentionInput, Te
     /// <param name="config">The MMFS shape; d_query = d_out = the LLM hidden size, d_value = image_embed_dim.</param>
     /// <param name="rmsNormEps">The LLM config's <c>rms_norm_eps</c>.</param>
     /// <param name="generator">Random source for the MMFS initialisation.</param>
+    /// <param name="name">Module name.</param>
     public LlamaCrossAttention(MmfsConfig config, double rmsNormEps, Generator? generator = null, string name = "llama_cross_attn")
         : base(name)
     {

@@ -19,4 +19,5 @@ public sealed record MmfsVisionStates(Tensor Values, (long H, long W)[] SpatialS
 
 /// <summary>Input of one gated MMFS cross-attention block: the decoder hidden states and the vision states.</summary>
 /// <param name="Hidden">[B, L, D] decoder hidden states (before the block).</param>
+/// <param name="Vision">The images' multi-scale values and which query rows may see which image.</param>
 public sealed record LlamaCrossAttentionInput(Tensor Hidden, MmfsVisionStates Vision);

@@ -13,6 +13,7 @@ namespace Deem.Model;
 public sealed record VisualTokenizerInput(Tensor Images, Tensor? RegionMasks = null);
 
 /// <summary>Outputs of the visual tokenizer for I images.</summary>
+/// <param name="VisEmbed">[I, Nq, Dq]: the visual Q-Former's output, before the two projections.</param>
 /// <param name="TextTokens">[I, Nq, D_llm]: proj_t(perceiver(encoder)), the rows that replace the image placeholders.</param>
 /// <param name="DiffusionCond">[I, Nq, D_cond]: proj_i(perceiver(encoder)), CSR's condition (Eq. 5).</param>
 /// <param name="Maps">4 maps [I, C, H/4…H/32, W/4…W/32] with position table, region-gated in mask mode (MMFS inputs).</param>

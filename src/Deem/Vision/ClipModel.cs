@@ -39,6 +39,7 @@ public sealed class ClipModel : nn.Module<ClipInput, ClipOutput>
 
     /// <param name="vision">The image encoder config; its trunk is used, with a linear head to <paramref name="text"/>'s <c>EmbedDim</c>.</param>
     /// <param name="text">The text tower; <see cref="ClipTextConfig.EmbedDim"/> is the shared embedding width.</param>
+    /// <param name="generator">Random source for the initialisation (null: the global RNG).</param>
     public ClipModel(VisionEncoderConfig vision, ClipTextConfig text, Generator? generator = null) : base(nameof(ClipModel))
     {
         if (text.EmbedDim <= 0)

@@ -5,8 +5,10 @@ using Deem.IO;
 namespace Deem.Benchmarks.Eval;
 
 /// <summary>One trained-and-evaluated run of an experiment arm.</summary>
+/// <param name="Seed">The run's seed.</param>
 /// <param name="Metrics">Table-1 column → percent (see <see cref="BenchmarkSuiteResult.Columns"/>).</param>
 /// <param name="SecondsPerStep">Median optimiser-step time of its training, in seconds.</param>
+/// <param name="TrainSeconds">Wall time of the run's training, in seconds.</param>
 public sealed record ArmRun(int Seed, IReadOnlyDictionary<string, double> Metrics, double SecondsPerStep, double TrainSeconds);
 
 /// <summary>An arm of the CSR ablation: e.g. "baseline" (DEEM*, no CSR) or "DEEM" (CSR).</summary>

@@ -16,6 +16,7 @@ namespace Deem.Training.Stage0;
 /// <param name="Components">Per component (clip, llm, vae, unet): steps, first/last loss, seconds.</param>
 /// <param name="Config">The tiny DEEM config that loads these components (<c>deem_config.json</c> in the output).</param>
 /// <param name="VaeScalingFactor">1 / std of the trained VAE's latents, written to <c>sd/vae/config.json</c>.</param>
+/// <param name="OutDir">The stage-0 output folder.</param>
 public sealed record Stage0Summary(IReadOnlyList<ComponentResult> Components, DeemConfig Config, double VaeScalingFactor, string OutDir);
 
 /// <summary>

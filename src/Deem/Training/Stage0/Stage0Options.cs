@@ -81,6 +81,11 @@ public sealed record Stage0Callbacks(Action<Stage0Step>? Progress = null, Action
 }
 
 /// <summary>What one component's training did.</summary>
+/// <param name="Component">clip, llm, vae or unet.</param>
+/// <param name="Steps">Optimiser steps taken.</param>
+/// <param name="FirstLoss">Loss of the first step.</param>
+/// <param name="LastLoss">Loss of the last step.</param>
+/// <param name="Seconds">Wall time of the component's training.</param>
 /// <param name="Losses">Every step's loss, in order.</param>
 public sealed record ComponentResult(string Component, int Steps, double FirstLoss, double LastLoss, double Seconds, IReadOnlyList<double> Losses)
 {
