@@ -18,13 +18,15 @@ public static class AskCommand
         var preset = new Option<string>("--preset") { Description = "generation preset: vqa, caption, default, paragraph, interleaved, greedy", DefaultValueFactory = _ => "vqa" };
         var maxNew = new Option<int?>("--max-new-tokens") { Description = "override the preset's max_new_tokens" };
         var maxContext = new Option<int?>("--max-context") { Description = "longest prompt + answer (default: max_position_embeddings)" };
+        var seed = new Option<ulong?>("--seed") { Description = "sampling seed (default: the preset's)" };
         var question = new Argument<string>("question") { Description = "the question" };
-        var cmd = new Command("ask", "Answer a question about images and print the answer") { model, images, mask, preset, maxNew, maxContext, question };
+        var cmd = new Command("ask", "Answer a question about images and print the answer") { model, images, mask, preset, maxNew, maxContext, seed, question };
         cmd.SetAction(parse => CliErrors.Run(parse, () =>
         {
             var output = parse.InvocationConfiguration.Output;
             var options = GenerationPresets.Named(parse.GetValue(preset)!);
             if (parse.GetValue(maxNew) is int n) options = options with { MaxNewTokens = n, MinNewTokens = Math.Min(options.MinNewTokens, n) };
+            if (parse.GetValue(seed) is ulong s) options = options with { Seed = s };
             var paths = parse.GetValue(images) ?? [];
             var pictures = paths.Select(ImageInputs.Read).ToList();
             using var pipeline = DeemPipeline.Load(parse.GetValue(model)!, parse.GetValue(maxContext));

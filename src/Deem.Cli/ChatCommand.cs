@@ -16,7 +16,7 @@ public static class ChatCommand
     {
         var model = new Option<string>("--model") { Description = "DEEM model folder", Required = true };
         var preset = new Option<string>("--preset") { Description = "generation preset (greedy, interleaved, vqa, caption, default, paragraph)", DefaultValueFactory = _ => "greedy" };
-        var maxNew = new Option<int>("--max-new-tokens") { Description = "most tokens per answer", DefaultValueFactory = _ => 64 };
+        var maxNew = new Option<int?>("--max-new-tokens") { Description = "override the preset's max_new_tokens" };
         var seed = new Option<ulong>("--seed") { Description = "sampling seed", DefaultValueFactory = _ => 0UL };
         var cmd = new Command("chat", "Chat with a DEEM model (/image PATH, /mask PATH, /reset, /quit)") { model, preset, maxNew, seed };
         cmd.SetAction(parse => CliErrors.Run(parse, () =>
@@ -25,8 +25,8 @@ public static class ChatCommand
             var error = parse.InvocationConfiguration.Error;
             var reader = input ?? Console.In;
             var p = GenerationPresets.Named(parse.GetValue(preset)!);
-            int n = parse.GetValue(maxNew);
-            var options = p with { MaxNewTokens = n, MinNewTokens = Math.Min(p.MinNewTokens, n), Seed = parse.GetValue(seed) };
+            var options = p with { Seed = parse.GetValue(seed) };
+            if (parse.GetValue(maxNew) is int n) options = options with { MaxNewTokens = n, MinNewTokens = Math.Min(p.MinNewTokens, n) };
             using var pipeline = DeemPipeline.Load(parse.GetValue(model)!);
             var chat = pipeline.Chat(options);
             output.WriteLine("DEEM chat. /image PATH, /mask PATH, /reset, /quit");

@@ -51,6 +51,9 @@ public static class EvalCommand
             var paths = new BenchmarkPaths(parse.GetValue(robust), parse.GetValue(robustRoot), parse.GetValue(pope), parse.GetValue(popeImagesDir), parse.GetValue(mmvp));
             if (parse.GetValue(bench) is { } b)
             {
+                foreach (var given in new Option[] { robust, robustRoot, pope, popeImagesDir, mmvp })
+                    if (parse.GetResult(given) is { Implicit: false })
+                        throw new DeemException($"{given.Name} cannot be combined with --bench, which sets the benchmark files itself");
                 var w = parse.GetValue(robustWorld) ?? throw new DeemConfigException("--bench", "world", "--bench needs --world (the RobustVQA images live in the world)");
                 paths = new BenchmarkPaths(Path.Combine(b, "robustvqa", WorldRobustVqa.FileName), WorldRobustVqa.RobustRoot(w),
                     Path.Combine(b, "pope"), Path.Combine(b, "pope", WorldPope.ImageFolder), Path.Combine(b, "mmvp"));

@@ -41,6 +41,10 @@ public static class TrainCommand
         {
             string run = parse.GetValue(outDir)!;
             if (parse.GetValue(stage) == 0)
+                RefuseGiven(parse, "stage 0 pretrains the components from scratch with its own loops", init, noCsr, resume, strict, saveEvery, logEvery, evalEvery, evalWorld);
+            else if (parse.GetResult(resume) is not null)
+                RefuseGiven(parse, "--resume continues with the stage, steps, seed and weights recorded in the run's checkpoint", steps, seed, preset, init, noCsr);
+            if (parse.GetValue(stage) == 0)
             {
                 if (parse.GetValue(preset) != "tiny")
                     throw new DeemConfigException("--preset", "preset", "stage 0 pretrains the tiny components; the paper's start from the published checkpoints");
@@ -67,6 +71,8 @@ public static class TrainCommand
             {
                 string checkpoint = TrainingCheckpoint.FindLatest(parse.GetValue(resume) ?? run);
                 var state = TrainingCheckpoint.LoadState(checkpoint);
+                if (state.Stage.Stage != parse.GetValue(stage))
+                    throw new DeemException($"--stage {parse.GetValue(stage)}: the checkpoint {checkpoint} is of stage {state.Stage.Stage}");
                 (model, var tokenizer) = DeemCheckpoint.Load(checkpoint);
                 data = TrainingSetup.OpenStream(state.Stage, paths, tokenizer, model.Config.ImageTokens, isStrict, state.Data);
                 eval = EvalFor(state.Stage, tokenizer, model.Config.ImageTokens);
@@ -101,6 +107,14 @@ public static class TrainCommand
             return 0;
         });
         return cmd;
+
+        // An option that this kind of run would parse and then ignore is refused, naming it.
+        static void RefuseGiven(ParseResult parse, string why, params Option[] options)
+        {
+            foreach (var option in options)
+                if (parse.GetResult(option) is { Implicit: false })
+                    throw new DeemException($"{option.Name} cannot be used here: {why}");
+        }
 
         TrainerOptions Options(ParseResult parse, string run, int s) => new()
         {
