@@ -17,14 +17,11 @@ public static class ChatEndpoint
 {
     public static async Task Handle(HttpContext context, ServeSettings settings, GenerationWorker worker)
     {
-        var pipeline = worker.Ready();
+        worker.Ready();
         var body = await DeemServer.ReadBody(context, settings);
         DeemServer.CheckModel(body, settings);
         var request = RequestReader.Chat(body, settings);
-        var prompt = ChatPrompt.Build(pipeline, request.Turns, settings.MaxImages, worker.MaxContext);
-        var job = new ChatJob(request, prompt, pipeline.Codec, context.RequestAborted);
-        try { worker.Submit(job); }
-        catch { prompt.Images?.Dispose(); throw; }
+        var job = worker.Submit(request, context.RequestAborted);
 
         var id = "chatcmpl-" + Guid.NewGuid().ToString("N")[..24];
         long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();

@@ -54,7 +54,22 @@ public sealed class GenerationWorker : IDisposable
     /// <summary>The loaded pipeline, or 503.</summary>
     public DeemPipeline Ready() => Pipeline ?? throw ApiException.NotReady(NotReadyReason);
 
-    /// <summary>Queues a chat completion; 429 when <see cref="ServeSettings.MaxQueue"/> requests already wait.</summary>
+    /// <summary>
+    /// Builds the request's prompt (400 for a bad conversation) and queues it; 503 before the model is
+    /// loaded, 429 when <see cref="ServeSettings.MaxQueue"/> requests already wait.
+    /// </summary>
+    public ChatJob Submit(ChatRequest request, CancellationToken cancel)
+    {
+        var p = Ready();
+        for (int c = 0; c < request.Sampling.N; c++) request.Sampling.Options(c).Validate();
+        var prompt = ChatPrompt.Build(p, request.Turns, settings.MaxImages, p.Text.MaxContext);
+        var job = new ChatJob(request, prompt, p.Codec, cancel);
+        try { Enqueue(job); }
+        catch { prompt.Images?.Dispose(); throw; }
+        return job;
+    }
+
+    /// <summary>Queues a job whose prompt is built (503 before the model is loaded, 429 when the queue is full).</summary>
     public void Submit(ChatJob job) => Enqueue(job);
 
     /// <summary>Queues the generation of <paramref name="n"/> images (seeds Seed, Seed + 1, …) as PNG bytes.</summary>

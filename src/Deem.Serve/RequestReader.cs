@@ -32,8 +32,11 @@ public static class RequestReader
     public static ChatRequest Chat(JsonElement body, ServeSettings settings)
     {
         var messages = Get(body, "messages", JsonValueKind.Array) ?? throw ApiException.BadRequest("messages is required", "messages");
+        int total = messages.EnumerateArray().Where(m => m.ValueKind == JsonValueKind.Object && m.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.Array)
+            .Sum(m => m.GetProperty("content").EnumerateArray().Count(p => p.ValueKind == JsonValueKind.Object && p.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String && t.GetString() == "image_url"));
+        if (total > settings.MaxImages)
+            throw ApiException.BadRequest($"the request has {total} images, more than the server's limit of {settings.MaxImages}", "messages", "too_many_images");
         var turns = new List<ChatTurn>();
-        int images = 0;
         int i = 0;
         foreach (var m in messages.EnumerateArray())
         {
@@ -58,8 +61,6 @@ public static class RequestReader
                         if (type == "text") parts.Add(new ChatText(String(part, "text", pat) ?? ""));
                         else if (type == "image_url")
                         {
-                            if (++images > settings.MaxImages)
-                                throw ApiException.BadRequest($"the request has more than {settings.MaxImages} images, the server's limit", pat, "too_many_images");
                             var image = Get(part, "image_url", JsonValueKind.Object);
                             var url = image is JsonElement o ? String(o, "url", $"{pat}.image_url") : String(part, "image_url", pat);
                             if (url is null) throw ApiException.BadRequest($"{pat}.image_url.url is required", $"{pat}.image_url");
