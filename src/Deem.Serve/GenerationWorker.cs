@@ -69,12 +69,13 @@ public sealed class GenerationWorker : IDisposable
         return job;
     }
 
-    /// <summary>Queues a job whose prompt is built (503 before the model is loaded, 429 when the queue is full).</summary>
+    /// <summary>Queues a job whose prompt is built (it waits while the model loads; 429 when the queue is full).</summary>
     public void Submit(ChatJob job) => Enqueue(job);
 
     /// <summary>Queues the generation of <paramref name="n"/> images (seeds Seed, Seed + 1, …) as PNG bytes.</summary>
     public Task<byte[][]> SubmitImages(string prompt, int n, ImageGenerationOptions options, CancellationToken cancel)
     {
+        Ready();
         var job = new ImageJob(prompt, n, options, cancel, new TaskCompletionSource<byte[][]>(TaskCreationOptions.RunContinuationsAsynchronously));
         Enqueue(job);
         return job.Result.Task;
@@ -82,7 +83,6 @@ public sealed class GenerationWorker : IDisposable
 
     void Enqueue(object job)
     {
-        Ready();
         if (Interlocked.Increment(ref waiting) > settings.MaxQueue)
         {
             Interlocked.Decrement(ref waiting);
@@ -117,6 +117,8 @@ public sealed class GenerationWorker : IDisposable
         catch (Exception e)
         {
             loaded.SetException(e);
+            queue.Writer.TryComplete();
+            while (queue.Reader.TryRead(out var job)) Abandon(job, ApiException.NotReady(NotReadyReason));
             return;
         }
         var p = pipeline!;
@@ -215,11 +217,13 @@ public sealed class GenerationWorker : IDisposable
         queue.Writer.TryComplete();
         stopping.Cancel();
         if (thread.Join(TimeSpan.FromSeconds(30))) pipeline?.Dispose();
-        while (queue.Reader.TryRead(out var job))
-        {
-            if (job is ChatJob c) c.Fail(ApiException.NotReady("the server is shutting down"));
-            if (job is ImageJob i) i.Result.TrySetException(ApiException.NotReady("the server is shutting down"));
-        }
+        while (queue.Reader.TryRead(out var job)) Abandon(job, ApiException.NotReady("the server is shutting down"));
         stopping.Dispose();
+    }
+
+    static void Abandon(object job, Exception error)
+    {
+        if (job is ChatJob c) c.Fail(error);
+        if (job is ImageJob i) i.Result.TrySetException(error);
     }
 }
