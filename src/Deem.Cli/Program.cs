@@ -23,6 +23,7 @@ root.Subcommands.Add(ServeCommand.Create());
 // `deem bench generate` (decode and DDIM speed) and `deem bench train-step` (CSR step-time overhead).
 var bench = BenchCommand.Create();
 bench.Subcommands.Add(BenchTrainCommand.TrainStep());
+bench.Subcommands.Add(BenchServeCommand.Create());
 root.Subcommands.Add(bench);
 
 try
