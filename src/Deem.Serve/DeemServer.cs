@@ -14,7 +14,7 @@ namespace Deem.Serve;
 /// <summary>
 /// `deem serve`: an OpenAI-compatible HTTP server over one loaded model (ASP.NET Core minimal APIs on
 /// Kestrel). Routes: <c>POST /v1/chat/completions</c> (<see cref="ChatEndpoint"/>),
-/// <c>POST /v1/images/generations</c>, <c>GET /v1/models</c>, <c>GET /health</c> (the process is up),
+/// <c>POST /v1/images/generations</c>, <c>GET /v1/models</c>, <c>GET /health</c> (the process is up; queue and request counters),
 /// <c>GET /ready</c> (the model is loaded; 503 before). The server listens at once and loads the model
 /// on the <see cref="GenerationWorker"/>'s thread; model routes answer 503 until it is there. Every
 /// failure, unknown routes included, is OpenAI's error body.
@@ -59,7 +59,14 @@ public static class DeemServer
                 : new ApiException(code, $"{context.Request.Method} {context.Request.Path}: HTTP {code}", "invalid_request_error"));
         });
 
-        app.MapGet("/health", () => Results.Json(new JsonObject { ["status"] = "ok" }));
+        app.MapGet("/health", () => Results.Json(new JsonObject
+        {
+            ["status"] = "ok",
+            ["ready"] = worker.Pipeline is not null,
+            ["waiting"] = worker.Waiting,
+            ["served"] = worker.Served,
+            ["cancelled"] = worker.Cancelled,
+        }));
         app.MapGet("/ready", () =>
         {
             if (worker.Pipeline is null) throw ApiException.NotReady(worker.NotReadyReason);

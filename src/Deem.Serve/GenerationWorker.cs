@@ -21,6 +21,7 @@ public sealed class GenerationWorker : IDisposable
     readonly TaskCompletionSource loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     readonly CancellationTokenSource stopping = new();
     int waiting;
+    long served, cancelled;
     DeemPipeline? pipeline;
 
     sealed record ImageJob(string Prompt, int N, ImageGenerationOptions Options, CancellationToken Cancel, TaskCompletionSource<byte[][]> Result);
@@ -50,6 +51,12 @@ public sealed class GenerationWorker : IDisposable
 
     /// <summary>Requests waiting (not yet taken by the worker).</summary>
     public int Waiting => Volatile.Read(ref waiting);
+
+    /// <summary>Requests answered so far (completed, cancelled or failed).</summary>
+    public long Served => Interlocked.Read(ref served);
+
+    /// <summary>Requests whose generation stopped early because their client left.</summary>
+    public long Cancelled => Interlocked.Read(ref cancelled);
 
     /// <summary>The loaded pipeline, or 503.</summary>
     public DeemPipeline Ready() => Pipeline ?? throw ApiException.NotReady(NotReadyReason);
@@ -136,9 +143,10 @@ public sealed class GenerationWorker : IDisposable
             catch (Exception e)
             {
                 // A fault of one request must not stop the server: it goes to that request's client.
-                if (job is ChatJob c) c.Fail(e);
-                if (job is ImageJob i) i.Result.TrySetException(e);
+                if (e is OperationCanceledException) Interlocked.Increment(ref cancelled);
+                Abandon(job, e);
             }
+            Interlocked.Increment(ref served);
         }
     }
 
@@ -165,13 +173,22 @@ public sealed class GenerationWorker : IDisposable
 
     void RunBatch(DeemPipeline p, List<ChatJob> jobs)
     {
+        Interlocked.Add(ref served, jobs.Count - 1);           // the loop counts the first
         var live = jobs.Where(j => !j.Cancel.IsCancellationRequested).ToList();
-        foreach (var j in jobs.Except(live)) j.Fail(new OperationCanceledException(j.Cancel));
+        foreach (var j in jobs.Except(live))
+        {
+            Interlocked.Increment(ref cancelled);
+            j.Fail(new OperationCanceledException(j.Cancel));
+        }
         if (live.Count == 0) return;
         try
         {
             BatchDecoder.Run(p.Model, live.SelectMany(Rows).ToList(), p.Text.MaxContext);
-            foreach (var j in live) j.Complete();
+            foreach (var j in live)
+            {
+                if (j.Cancel.IsCancellationRequested) Interlocked.Increment(ref cancelled);
+                j.Complete();
+            }
         }
         catch (Exception e)
         {
