@@ -49,6 +49,31 @@ public class GenerationWorkerTests
     }
 
     [Fact]
+    public async Task AStopStringEndsTheAnswerBeforeIt()
+    {
+        var dir = InferenceFixtures.TempDir();
+        RandomModelFolder.Write(dir, "tiny", seed: 4);
+        using var worker = new GenerationWorker(new ServeSettings(dir), () => DeemPipeline.Load(dir));
+        await worker.Loaded;
+        var free = Question("Name the shapes.", 5, temperature: 0) with { Sampling = new ChatSampling(12, 0, 1.0, 1, 5, [], MinTokens: 12) };
+        var full = await Answer(worker.Submit(free, CancellationToken.None));
+        var words = full.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(words.Length >= 3, full);
+        var stop = " " + words[2];
+        int cut = full.IndexOf(stop, StringComparison.Ordinal);
+        var job = worker.Submit(free with { Sampling = free.Sampling with { Stop = [stop] } }, CancellationToken.None);
+        string? reason = null;
+        var text = new System.Text.StringBuilder();
+        await foreach (var e in job.Events(CancellationToken.None))
+        {
+            if (e is TextDelta t) text.Append(t.Text);
+            if (e is ChoiceFinished f) reason = f.Reason;
+        }
+        Assert.Equal(full[..cut], text.ToString());
+        Assert.Equal("stop", reason);
+    }
+
+    [Fact]
     public async Task AFailedLoadAnswersNotReady()
     {
         var dir = InferenceFixtures.TempDir();
