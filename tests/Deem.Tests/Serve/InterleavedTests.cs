@@ -48,6 +48,40 @@ public class InterleavedTests
     }
 
     [Fact]
+    public async Task TheServerReturnsTheImageAsADataUrlPartStreamedOrNot()
+    {
+        var dir = EagerImageModel();
+        var settings = new ServeSettings(dir, Port: 0, ImageSteps: 2);
+        using var worker = new GenerationWorker(settings, () => Deem.Inference.DeemPipeline.Load(dir));
+        await using var app = DeemServer.Build(settings, worker);
+        await app.StartAsync();
+        await worker.Loaded;
+        using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(3) };
+        var url = app.Urls.First() + "/v1/chat/completions";
+        string Body(bool stream) => $$"""{"messages": [{"role": "user", "content": "Draw a red square."}], "max_tokens": 8, "temperature": 0, "image_output": "data_url", "stream": {{(stream ? "true" : "false")}}}""";
+
+        int imageParts;
+        var whole = await http.PostAsync(url, new StringContent(Body(false), System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(200, (int)whole.StatusCode);
+        using (var doc = System.Text.Json.JsonDocument.Parse(await whole.Content.ReadAsStringAsync()))
+        {
+            var parts = doc.RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").EnumerateArray().ToList();
+            var part = parts.First(p => p.GetProperty("type").GetString() == "image_url");
+            imageParts = parts.Count(p => p.GetProperty("type").GetString() == "image_url");
+            Assert.StartsWith("data:image/png;base64,", part.GetProperty("image_url").GetProperty("url").GetString());
+        }
+
+        var streamed = await http.PostAsync(url, new StringContent(Body(true), System.Text.Encoding.UTF8, "application/json"));
+        var lines = (await streamed.Content.ReadAsStringAsync()).Split('\n').Where(l => l.StartsWith("data: ")).Select(l => l[6..]).ToList();
+        Assert.Equal("[DONE]", lines[^1]);
+        var images = lines[..^1].Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("choices"))
+            .Where(c => c.GetArrayLength() > 0 && c[0].GetProperty("delta").TryGetProperty("content", out var content) && content.ValueKind == System.Text.Json.JsonValueKind.Array)
+            .ToList();
+        Assert.Equal(imageParts, images.Count);      // the same images, one chunk each
+        await app.StopAsync();
+    }
+
+    [Fact]
     public void TheInterleaveCommandWritesTheImagesItGenerates()
     {
         var dir = EagerImageModel();
