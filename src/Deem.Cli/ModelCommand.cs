@@ -10,7 +10,8 @@ namespace Deem.Cli;
 /// <summary>
 /// `deem model`: builds a preset and prints its parameters per module and the trainable totals
 /// under each freeze schedule (reference §1.11); `--check` runs one forward/backward of the full
-/// loss on a random interleaved batch and lists which parameter groups received gradient.
+/// loss on a random interleaved batch and lists which parameter groups received gradient; `--save DIR`
+/// writes a seeded random-weight model folder.
 /// </summary>
 public static class ModelCommand
 {
@@ -19,9 +20,16 @@ public static class ModelCommand
         var preset = new Option<string>("--preset") { Description = string.Join(" | ", DeemConfig.PresetNames), DefaultValueFactory = _ => "tiny" };
         var check = new Option<bool>("--check") { Description = "one forward/backward of NTP + λ·NIP + λ·CSR on a random batch" };
         var seed = new Option<int>("--seed") { Description = "seed of the random batch and weights", DefaultValueFactory = _ => 0 };
-        var cmd = new Command("model", "Parameter table of a preset; --check runs the full loss once") { preset, check, seed };
+        var save = new Option<string?>("--save") { Description = "write a random-weight model folder (tiny presets) to this folder" };
+        var cmd = new Command("model", "Parameter table of a preset; --check runs the full loss once; --save writes a random-weight model folder") { preset, check, seed, save };
         cmd.SetAction(parse =>
         {
+            if (parse.GetValue(save) is string folder)
+            {
+                var saved = RandomModelFolder.Write(folder, parse.GetValue(preset)!, (ulong)parse.GetValue(seed));
+                parse.InvocationConfiguration.Output.WriteLine($"wrote {folder} ({saved.Name}, random weights, seed {parse.GetValue(seed)})");
+                return 0;
+            }
             var config = DeemConfig.Preset(parse.GetValue(preset)!);
             if (parse.GetValue(check)) return Check(config, parse.GetValue(seed));
             PrintTable(config);

@@ -19,9 +19,12 @@ root.Subcommands.Add(PlotCommand.Create());
 root.Subcommands.Add(ExperimentCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
+root.Subcommands.Add(ServeCommand.Create());
+root.Subcommands.Add(InterleaveCommand.Create());
 // `deem bench generate` (decode and DDIM speed) and `deem bench train-step` (CSR step-time overhead).
 var bench = BenchCommand.Create();
 bench.Subcommands.Add(BenchTrainCommand.TrainStep());
+bench.Subcommands.Add(BenchServeCommand.Create());
 root.Subcommands.Add(bench);
 
 try
