@@ -106,7 +106,7 @@ public class LlamaTokenizerTests
         var ids = tok.Encode("Hello world<|startofimage|><|sniffer|>Bye", addBos: true, addEos: true);
         // transformers' convert_tokens_to_string: a space before the text run that a special token closes.
         Assert.Equal("<s> Hello world<|startofimage|><|sniffer|> Bye</s>", tok.Decode(ids));
-        Assert.Equal("Hello worldBye", tok.Decode(ids, skipSpecial: true));
+        Assert.Equal("Hello world Bye", tok.Decode(ids, skipSpecial: true));   // "Bye" was its own chunk: "▁Bye"
     }
 
     [Fact]
