@@ -100,3 +100,25 @@ public class TokenizerFolderTests
         finally { Directory.Delete(dir, recursive: true); }
     }
 }
+
+public class TokenizationTests
+{
+    [Fact]
+    public void TokenizeReportsIdsPiecesAndTheRoundTrip()
+    {
+        var r = Tokenization.Run(null, LlamaVocabulary.ModelPath, "Hello world", addBos: true);
+        Assert.Equal(("llama", 32006), (r.Kind, r.VocabSize));
+        Assert.Equal([1, 15043, 3186], r.Ids);
+        Assert.Equal(["<s>", "▁Hello", "▁world"], r.Pieces);
+        Assert.True(r.RoundTrips);
+        Assert.False(Tokenization.Run(null, LlamaVocabulary.JsonPath, "a <|sniffer|> b", addBos: false).RoundTrips);
+    }
+
+    [Fact]
+    public void TokenizeNeedsExactlyOneSource()
+    {
+        Assert.Throws<DeemConfigException>(() => Tokenization.Run(null, null, "x", addBos: true));
+        Assert.Throws<DeemConfigException>(() => Tokenization.Run("a", "b", "x", addBos: true));
+        Assert.Throws<DeemFormatException>(() => Tokenization.Run(null, "missing.model", "x", addBos: true));
+    }
+}
