@@ -22,7 +22,7 @@ public static class InspectCommand
             {
                 var table = new Table().AddColumn("key").AddColumn("dtype").AddColumn("shape").AddColumn(new TableColumn("elements").RightAligned());
                 foreach (var t in r.Tensors.Take(show))
-                    table.AddRow(Markup.Escape(t.Key), SafetensorsDtype.NameOf(t.Dtype), t.ShapeText, t.Elements.ToString("N0", CultureInfo.InvariantCulture));
+                    table.AddRow(Markup.Escape(t.Key), SafetensorsDtype.NameOf(t.Dtype), Markup.Escape(t.ShapeText), t.Elements.ToString("N0", CultureInfo.InvariantCulture));
                 AnsiConsole.Write(table);
                 if (show < r.Tensors.Count) AnsiConsole.MarkupLine($"[grey]… {r.Tensors.Count - show} more (--keys -1 lists all)[/]");
             }
