@@ -6,8 +6,9 @@ namespace Deem.Text;
 
 /// <summary>
 /// The LLaMA / Vicuna SentencePiece BPE tokenizer with DEEM's six new tokens (reference §1.5): the base
-/// vocabulary (Vicuna: 32000 pieces, bos 1, eos 2) runs through Microsoft.ML.Tokenizers'
-/// <see cref="LlamaTokenizer"/>; <c>&lt;|startofimage|&gt;</c>, <c>&lt;|sniffer|&gt;</c>, <c>&lt;ref&gt;</c>,
+/// vocabulary (Vicuna: 32000 pieces, bos 1, eos 2) is read and decoded by Microsoft.ML.Tokenizers'
+/// <see cref="LlamaTokenizer"/> and segmented by <see cref="SentencePieceBpe"/> (SentencePiece's own merge
+/// order, which the library's encoder does not reproduce on runs of a repeated character); <c>&lt;|startofimage|&gt;</c>, <c>&lt;|sniffer|&gt;</c>, <c>&lt;ref&gt;</c>,
 /// <c>&lt;/ref&gt;</c>, <c>&lt;box&gt;</c>, <c>&lt;/box&gt;</c> follow at base … base+5 (32000–32005) and the
 /// pad id is forced to base − 1 (31999), a real piece, as DEEM does.
 /// <para>
@@ -25,6 +26,7 @@ public sealed class LlamaTextTokenizer : ITextTokenizer
     public const string ModelFile = "tokenizer.model";
 
     readonly LlamaTokenizer _sp;
+    readonly SentencePieceBpe _bpe;
     readonly byte[] _modelProto;
     readonly string[] _pieces;
     readonly Dictionary<string, int> _specialIds;
@@ -43,6 +45,7 @@ public sealed class LlamaTextTokenizer : ITextTokenizer
         {
             throw new DeemFormatException(source, $"not a SentencePiece model: {e.Message}", inner: e);
         }
+        _bpe = SentencePieceModel.Read(modelProto, source).Bpe;
         int n = _sp.Vocabulary.Count;
         _pieces = new string[n];
         foreach (var (piece, id) in _sp.Vocabulary)
@@ -114,7 +117,7 @@ public sealed class LlamaTextTokenizer : ITextTokenizer
         foreach (var (chunk, special) in parts)
         {
             if (special >= 0) ids.Add(special);
-            else if (chunk.Length > 0) ids.AddRange(_sp.EncodeToIds(chunk, addBeginningOfSentence: false, addEndOfSentence: false));
+            else if (chunk.Length > 0) _bpe.Encode(chunk, ids);
         }
         if (addEos) ids.Add(Specials.Eos);
         return ids;

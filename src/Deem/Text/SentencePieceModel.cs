@@ -116,6 +116,79 @@ public static class SentencePieceModel
         return proto.ToArray();
     }
 
+    /// <summary>Reads a serialized ModelProto: its pieces, and the segmenter built from them and its flags
+    /// (trainer_spec.byte_fallback; normalizer_spec add_dummy_prefix and remove_extra_whitespaces, default true).</summary>
+    public static (List<SentencePieceEntry> Pieces, SentencePieceBpe Bpe) Read(byte[] proto, string source)
+    {
+        var pieces = new List<SentencePieceEntry>();
+        bool byteFallback = false, dummyPrefix = true, removeExtra = true;
+        try
+        {
+            foreach (var (field, _, bytes) in Fields(proto))
+            {
+                if (field == 1)
+                {
+                    string piece = ""; float score = 0; int type = SentencePieceEntry.Normal;
+                    foreach (var (f, v, b) in Fields(bytes!))
+                    {
+                        if (f == 1) piece = Encoding.UTF8.GetString(b!);
+                        else if (f == 2) score = BitConverter.ToSingle(BitConverter.GetBytes((uint)v), 0);
+                        else if (f == 3) type = (int)v;
+                    }
+                    pieces.Add(new(piece, score, type));
+                }
+                else if (field == 2) foreach (var (f, v, _) in Fields(bytes!)) { if (f == 35) byteFallback = v != 0; }
+                else if (field == 3)
+                    foreach (var (f, v, _) in Fields(bytes!))
+                    {
+                        if (f == 3) dummyPrefix = v != 0;
+                        else if (f == 4) removeExtra = v != 0;
+                    }
+            }
+        }
+        catch (Exception e) when (e is ArgumentException or IndexOutOfRangeException or InvalidDataException)
+        {
+            throw new DeemFormatException(source, $"not a SentencePiece model protobuf: {e.Message}", inner: e);
+        }
+        if (pieces.Count == 0) throw new DeemFormatException(source, "no pieces: not a SentencePiece model");
+        return (pieces, new SentencePieceBpe(pieces, byteFallback, dummyPrefix, removeExtra));
+    }
+
+    /// <summary>The fields of one message: number, varint / fixed32 value, or length-delimited bytes.</summary>
+    static IEnumerable<(int Field, ulong Value, byte[]? Bytes)> Fields(byte[] m)
+    {
+        int i = 0;
+        ulong Varint()
+        {
+            ulong v = 0;
+            for (int shift = 0; ; shift += 7)
+            {
+                if (shift > 63) throw new InvalidDataException("varint too long");
+                byte b = m[i++];
+                v |= (ulong)(b & 0x7F) << shift;
+                if (b < 0x80) return v;
+            }
+        }
+        while (i < m.Length)
+        {
+            ulong tag = Varint();
+            int field = (int)(tag >> 3);
+            switch (tag & 7)
+            {
+                case 0: yield return (field, Varint(), null); break;
+                case 1: i += 8; break;
+                case 2:
+                    int n = checked((int)Varint());
+                    if (n < 0 || i + n > m.Length) throw new InvalidDataException($"field {field} runs past the end");
+                    yield return (field, 0, m[i..(i + n)]);
+                    i += n;
+                    break;
+                case 5: yield return (field, BitConverter.ToUInt32(m, i), null); i += 4; break;
+                default: throw new InvalidDataException($"wire type {tag & 7} of field {field}");
+            }
+        }
+    }
+
     static int IndexOf(IReadOnlyList<SentencePieceEntry> pieces, Func<SentencePieceEntry, bool> match)
     {
         for (int i = 0; i < pieces.Count; i++) if (match(pieces[i])) return i;

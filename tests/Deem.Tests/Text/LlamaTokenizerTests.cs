@@ -44,6 +44,27 @@ public class LlamaTokenizerTests
         { "🦙Ꙋ", [29871, 243, 162, 169, 156, 237, 156, 141] },
     };
 
+    /// <summary>Runs of one character, where merges tie: ids from SentencePiece itself (Debian python3-sentencepiece
+    /// 0.1.97, <c>SentencePieceProcessor.encode</c>) on this vocabulary's model file.</summary>
+    public static TheoryData<string, int[]> SentencePieceTies => new()
+    {
+        { "aaaa", [263, 7340, 29874] },
+        { "aaaaaaa", [263, 27137, 7340] },
+        { "----------", [448, 1378, 29899] },
+        { "!!!!!!!!!!", [1738, 6824, 6824, 6824, 21004] },
+        { "                    y", [462, 268, 343] },
+        { "mmmmmmmm hmmmmm", [286, 4317, 4317, 4317, 29885, 298, 4317, 4317, 29885] },
+    };
+
+    [Theory]
+    [MemberData(nameof(SentencePieceTies))]
+    public void TiedMergesGoLeftmostFirstAsInSentencePiece(string text, int[] expected)
+    {
+        Assert.Equal(expected, LlamaVocabulary.FromModel.Encode(text));
+        Assert.Equal(expected, LlamaVocabulary.FromJson.Encode(text));
+        Assert.Equal(text, LlamaVocabulary.FromModel.Decode(expected));
+    }
+
     [Theory]
     [MemberData(nameof(Published))]
     public void JsonVocabularyGivesThePublishedIds(string text, int[] expected) =>
