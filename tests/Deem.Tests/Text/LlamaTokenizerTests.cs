@@ -140,4 +140,22 @@ public class LlamaTokenizerTests
         Assert.Equal(77, a.Count(i => i == 32001));
         Assert.DoesNotContain(0, a);                     // no <unk>: byte fallback covers every character
     }
+
+    [Fact]
+    public void BadTokenizerFilesAreErrorsNamingTheFile()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "deem-badtok-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(dir);
+        try
+        {
+            var model = Path.Combine(dir, "tokenizer.model");
+            File.WriteAllBytes(model, [0x0A, 0xFF, 0xFF, 0x01]);
+            Assert.Contains(model, Assert.Throws<DeemFormatException>(() => LlamaTextTokenizer.FromModelFile(model)).Message);
+            var json = Path.Combine(dir, "tokenizer.json");
+            File.WriteAllText(json, "{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}");
+            var e = Assert.Throws<DeemFormatException>(() => TokenizerFiles.LoadFile(json));
+            Assert.Equal("model.type", e.Key);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
 }

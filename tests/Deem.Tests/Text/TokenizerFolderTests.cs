@@ -104,6 +104,17 @@ public class TokenizerFolderTests
 public class TokenizationTests
 {
     [Fact]
+    public void PromptCodecEncodesAsTheSlowTokenizerDoes()
+    {
+        var tok = LlamaVocabulary.FromModel;
+        var codec = new PromptCodec(tok, tok.Specials, imageTokens: 4);
+        const string prompt = "You are a helpful assistant.\n\n ## USER: Based on the image, please answer the question. <|startofimage|><|sniffer|> What is it? \n ## ASSISTANT: The answer is";
+        var expected = tok.Encode(prompt.Replace("<|sniffer|>", string.Concat(Enumerable.Repeat("<|sniffer|>", 4))), addBos: true);
+        Assert.Equal(expected.Select(i => (long)i), codec.Encode(prompt));
+        Assert.Equal("What is it?", codec.Decode(tok.Encode("What is it?<|sniffer|></s>").Select(i => (long)i)));
+    }
+
+    [Fact]
     public void TokenizeReportsIdsPiecesAndTheRoundTrip()
     {
         var r = Tokenization.Run(null, LlamaVocabulary.ModelPath, "Hello world", addBos: true);
