@@ -17,6 +17,7 @@ public sealed class ShardedTorchCheckpoint : ICheckpointReader
 
     readonly string _folder;
     readonly Dictionary<string, string> _weightMap;
+    readonly Dictionary<string, TensorSpec> _specs = new(StringComparer.Ordinal);
     string? _shardName;
     Dictionary<string, Tensor>? _shard;
 
@@ -34,7 +35,14 @@ public sealed class ShardedTorchCheckpoint : ICheckpointReader
         .ThenBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Key);
 
     public bool Contains(string key) => _weightMap.ContainsKey(key);
-    public TensorSpec Spec(string key) { var t = Get(key); return new TensorSpec(t.dtype, t.shape); }
+    /// <summary>Dtype and shape; known without reading once the key's shard has been read (see <see cref="ReadSpecs"/>).</summary>
+    public TensorSpec Spec(string key) => _specs.TryGetValue(key, out var s) ? s : new TensorSpec(Get(key).dtype, Get(key).shape);
+
+    /// <summary>Reads every shard once, in order, so every <see cref="Spec"/> is known without reading again.</summary>
+    public void ReadSpecs()
+    {
+        foreach (var k in KeysByShard) _ = Spec(k);
+    }
     public Tensor Load(string key) => Get(key).clone();
 
     Tensor Get(string key)
@@ -47,6 +55,7 @@ public sealed class ShardedTorchCheckpoint : ICheckpointReader
             if (!File.Exists(shardPath)) throw new DeemFormatException(Path, $"weight_map names shard '{shard}', which does not exist", key);
             _shard = TorchCheckpoint.Load(shardPath);
             _shardName = shard;
+            foreach (var (k, v) in _shard) _specs.TryAdd(k, new TensorSpec(v.dtype, v.shape));
         }
         return _shard!.TryGetValue(key, out var t) ? t
             : throw new DeemFormatException(Path, $"weight_map puts the tensor in '{shard}', which does not hold it", key);

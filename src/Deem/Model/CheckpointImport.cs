@@ -73,6 +73,7 @@ public static class CheckpointImport
         if (o.Checkpoint is null) return FromComponents(o, config, tokenizer, target);
 
         using var source = IO.Checkpoint.Open(o.Checkpoint);
+        if (source is ShardedTorchCheckpoint sharded) sharded.ReadSpecs();     // each .bin shard read once for the checks
         var expected = ParameterCount.OnMeta(() =>
         {
             using var meta = new DeemModel(config);
@@ -95,29 +96,27 @@ public static class CheckpointImport
         if (problems.Count > 0)
             throw new DeemFormatException(source.Path, $"checkpoint does not fit the {config.Name} model: {string.Join("; ", problems)}");
 
-        var keys = source is ShardedTorchCheckpoint shards ? shards.KeysByShard.Where(expected.ContainsKey) : expected.Keys;
-        var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        try
-        {
-            foreach (var k in keys) tensors[k] = Convert(source.Load(k), target);
-            int files = Write(o.Out, config, tokenizer, tensors, o.MaxShardBytes, source.Path);
-            return new ImportReport(o.Out, source.Path, tensors.Count, tensors.Values.Sum(t => t.numel()), extras, tokenizer.Kind, files);
-        }
-        finally { foreach (var t in tensors.Values) t.Dispose(); }
+        // A sharded .bin holds one shard in memory: write its tensors in shard order, so each is read once more.
+        var order = source is ShardedTorchCheckpoint shards ? shards.KeysByShard.Where(expected.ContainsKey) : expected.Keys.Order(StringComparer.Ordinal);
+        var plan = order.Select(k => (k, BytesAfter(source.Spec(k), target))).ToList();
+        int files = Write(o.Out, config, tokenizer, plan, k => Convert(source.Load(k), target), o.MaxShardBytes, source.Path);
+        return new ImportReport(o.Out, source.Path, plan.Count, expected.Keys.Sum(k => source.Spec(k).NumElements), extras, tokenizer.Kind, files);
     }
+
+    static long BytesAfter(TensorSpec spec, ScalarType? target) =>
+        spec.NumElements * SafetensorsDtype.SizeOf(target is ScalarType d && IsFloating(spec.Dtype) ? d : spec.Dtype);
+
+    static bool IsFloating(ScalarType t) => t is ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float64;
 
     static ImportReport FromComponents(ImportOptions o, DeemConfig config, ITextTokenizer tokenizer, ScalarType? target)
     {
         if (o.LlmFolder is null || o.SdFolder is null || o.OpenClip is null)
             throw new DeemConfigException("deem import", "--checkpoint", "give the DEEM checkpoint, or all of --llm, --sd and --open-clip");
         using var model = ComponentLoader.Build(config, new ComponentFolders(o.OpenClip, o.LlmFolder, o.SdFolder), new Generator(0));
-        var tensors = model.state_dict().ToDictionary(kv => kv.Key, kv => Convert(kv.Value.detach().clone(), target), StringComparer.Ordinal);
-        try
-        {
-            int files = Write(o.Out, model.Config, tokenizer, tensors, o.MaxShardBytes, o.LlmFolder);
-            return new ImportReport(o.Out, $"{o.LlmFolder}, {o.SdFolder}, {o.OpenClip}", tensors.Count, tensors.Values.Sum(t => t.numel()), [], tokenizer.Kind, files);
-        }
-        finally { foreach (var t in tensors.Values) t.Dispose(); }
+        var state = model.state_dict();
+        var plan = state.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => (kv.Key, BytesAfter(new TensorSpec(kv.Value.dtype, kv.Value.shape), target))).ToList();
+        int files = Write(o.Out, model.Config, tokenizer, plan, k => Convert(state[k].detach().clone(), target), o.MaxShardBytes, o.LlmFolder);
+        return new ImportReport(o.Out, $"{o.LlmFolder}, {o.SdFolder}, {o.OpenClip}", plan.Count, state.Values.Sum(t => t.numel()), [], tokenizer.Kind, files);
     }
 
     /// <summary>The checkpoint folder's deem_config.json or the preset; LLM and diffusion configs from the
@@ -153,13 +152,14 @@ public static class CheckpointImport
         return config;
     }
 
-    static int Write(string folder, DeemConfig config, ITextTokenizer tokenizer, Dictionary<string, Tensor> tensors, long maxShardBytes, string source)
+    static int Write(string folder, DeemConfig config, ITextTokenizer tokenizer, IReadOnlyList<(string Key, long Bytes)> plan, Func<string, Tensor> load,
+        long maxShardBytes, string source)
     {
         Directory.CreateDirectory(folder);
         config.Save(Path.Combine(folder, DeemCheckpoint.ConfigFile));
         TokenizerFiles.Save(folder, tokenizer);
         var metadata = new Dictionary<string, string> { ["format"] = "pt", ["imported_from"] = Path.GetFileName(Path.TrimEndingDirectorySeparator(source)) };
-        return ShardedSafetensors.Write(folder, tensors, maxShardBytes, metadata).Count;     // weights last: a folder with weights is complete
+        return ShardPlanWriter.Write(folder, plan, load, maxShardBytes, metadata);           // weights last: a folder with weights is complete
     }
 
     static Tensor Convert(Tensor t, ScalarType? target)
