@@ -16,7 +16,9 @@ public sealed record TensorRow(string Key, ScalarType Dtype, long[] Shape, long 
 /// <summary>
 /// The keys, shapes, dtypes and parameter totals of any checkpoint the project reads: a safetensors file,
 /// a sharded safetensors or sharded <c>.bin</c> index (or the folder holding it), a <c>torch.save</c> zip
-/// (<c>.bin</c>/<c>.pt</c>/<c>.pth</c>), a DEEM model folder, an HF LLaMA folder, or a diffusers model folder.
+/// (<c>.bin</c>/<c>.pt</c>/<c>.pth</c>), a DEEM model folder, an HF LLaMA folder, a diffusers model folder, or a
+/// folder of such folders (a diffusers pipeline: <c>unet/</c>, <c>vae/</c>, <c>text_encoder/</c>), whose keys are
+/// then listed under the sub-folder's name (<c>unet/conv_in.weight</c>).
 /// </summary>
 /// <param name="Path">What was opened.</param>
 /// <param name="Tensors">Every tensor, in key order.</param>
@@ -33,16 +35,33 @@ public sealed record CheckpointInspection(string Path, IReadOnlyList<TensorRow> 
     /// <summary>Lists <paramref name="fileOrFolder"/>'s tensors without loading their data where the format allows.</summary>
     public static CheckpointInspection Run(string fileOrFolder)
     {
+        if (Directory.Exists(fileOrFolder) && !HoldsWeights(fileOrFolder))
+        {
+            var parts = Directory.GetDirectories(fileOrFolder).Order(StringComparer.Ordinal).Where(HoldsWeights).ToList();
+            if (parts.Count == 0) return Summarise(fileOrFolder, Rows(fileOrFolder));   // the reader's error names what is missing
+            return Summarise(fileOrFolder, parts.SelectMany(d => Rows(d).Select(r => r with { Key = System.IO.Path.GetFileName(d) + "/" + r.Key })).ToList());
+        }
+        return Summarise(fileOrFolder, Rows(fileOrFolder));
+    }
+
+    static bool HoldsWeights(string folder) =>
+        DiffusersFiles.Concat([ShardedSafetensors.IndexFileName, ShardedSafetensors.SingleFileName, ShardedTorchCheckpoint.IndexFileName,
+            "pytorch_model.bin", "open_clip_pytorch_model.bin"]).Any(f => File.Exists(System.IO.Path.Combine(folder, f)));
+
+    static List<TensorRow> Rows(string fileOrFolder)
+    {
         string path = fileOrFolder;
         if (Directory.Exists(path) && DiffusersFiles.Select(f => System.IO.Path.Combine(path, f)).FirstOrDefault(File.Exists) is { } diffusers)
             path = diffusers;
         using var source = Checkpoint.Open(path);
         var keys = source is ShardedTorchCheckpoint torchShards ? torchShards.KeysByShard : source.Keys;
-        var rows = keys.Select(k => { var s = source.Spec(k); return new TensorRow(k, s.Dtype, s.Shape, s.NumElements); })
+        return keys.Select(k => { var s = source.Spec(k); return new TensorRow(k, s.Dtype, s.Shape, s.NumElements); })
             .OrderBy(r => r.Key, StringComparer.Ordinal).ToList();
-        return new CheckpointInspection(source.Path, rows, rows.Sum(r => r.Elements),
+    }
+
+    static CheckpointInspection Summarise(string path, List<TensorRow> rows) =>
+        new(path, rows, rows.Sum(r => r.Elements),
             rows.Sum(r => r.Elements * SafetensorsDtype.SizeOf(r.Dtype)),
             rows.GroupBy(r => r.Dtype).ToDictionary(g => g.Key, g => g.Sum(r => r.Elements)),
-            rows.GroupBy(r => r.Key.Split('.')[0]).OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Sum(r => r.Elements)));
-    }
+            rows.GroupBy(r => r.Key.Split('/', '.')[0]).OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Sum(r => r.Elements)));
 }

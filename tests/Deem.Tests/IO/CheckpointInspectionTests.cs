@@ -43,6 +43,23 @@ public class CheckpointInspectionTests
     }
 
     [Fact]
+    public void AFolderOfComponentFoldersListsEachUnderItsName()
+    {
+        using var dir = new TempDir();
+        var state = State();
+        foreach (var sub in new[] { "unet", "vae" }) Directory.CreateDirectory(dir.File(sub));
+        SafetensorsWriter.Write(dir.File("unet/diffusion_pytorch_model.safetensors"), state);
+        TorchZipWriter.Save(dir.File("vae/diffusion_pytorch_model.bin"), state.Where(kv => kv.Key == "step"));
+        File.WriteAllText(dir.File("model_index.json"), "{}");
+        var r = CheckpointInspection.Run(dir.Path);
+        Assert.Equal(["unet/mm_decoder.embed_tokens.weight", "unet/mm_decoder.norm.weight", "unet/step", "unet/visual_tokenizer.pos_embed", "vae/step"],
+            r.Tensors.Select(t => t.Key));
+        Assert.Equal(65, r.ByPrefix["unet"]);
+        Assert.Equal(1, r.ByPrefix["vae"]);
+        foreach (var t in state.Values) t.Dispose();
+    }
+
+    [Fact]
     public void AMissingPathIsAnErrorNamingIt()
     {
         var e = Assert.Throws<DeemFormatException>(() => CheckpointInspection.Run("no-such-checkpoint.safetensors"));
