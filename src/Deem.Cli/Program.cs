@@ -21,6 +21,9 @@ root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(InterleaveCommand.Create());
+root.Subcommands.Add(TokenizeCommand.Create());
+root.Subcommands.Add(InspectCommand.Create());
+root.Subcommands.Add(ImportCommand.Create());
 // `deem bench generate` (decode and DDIM speed) and `deem bench train-step` (CSR step-time overhead).
 var bench = BenchCommand.Create();
 bench.Subcommands.Add(BenchTrainCommand.TrainStep());

@@ -4,7 +4,7 @@ namespace Deem.IO;
 /// Opens any checkpoint layout the published DEEM / open_clip / HF weights use, by its path:
 /// a <c>.safetensors</c> file, a <c>*.index.json</c> sharded index, a folder holding
 /// <see cref="ShardedSafetensors.IndexFileName"/>, <see cref="ShardedSafetensors.SingleFileName"/>
-/// or a single <c>pytorch_model.bin</c> / <c>open_clip_pytorch_model.bin</c>,
+/// <see cref="ShardedTorchCheckpoint.IndexFileName"/> (sharded .bin) or a single <c>pytorch_model.bin</c> / <c>open_clip_pytorch_model.bin</c>,
 /// or a <c>torch.save</c> zip (<c>.bin</c>, <c>.pt</c>, <c>.pth</c>, read by <see cref="TorchCheckpoint"/>).
 /// </summary>
 public static class Checkpoint
@@ -21,6 +21,8 @@ public static class Checkpoint
             if (File.Exists(index)) return ShardedSafetensors.Open(index);
             string single = Path.Combine(fileOrFolder, ShardedSafetensors.SingleFileName);
             if (File.Exists(single)) return SafetensorsFile.Open(single);
+            string torchIndex = Path.Combine(fileOrFolder, ShardedTorchCheckpoint.IndexFileName);
+            if (File.Exists(torchIndex)) return ShardedTorchCheckpoint.Open(torchIndex);
             foreach (var name in TorchFileNames)
             {
                 string bin = Path.Combine(fileOrFolder, name);
@@ -30,6 +32,7 @@ public static class Checkpoint
                 $"folder holds none of {ShardedSafetensors.IndexFileName}, {ShardedSafetensors.SingleFileName}, {string.Join(", ", TorchFileNames)}");
         }
         if (!File.Exists(fileOrFolder)) throw new DeemFormatException(fileOrFolder, "checkpoint not found");
+        if (fileOrFolder.EndsWith(".bin.index.json", StringComparison.OrdinalIgnoreCase)) return ShardedTorchCheckpoint.Open(fileOrFolder);
         if (fileOrFolder.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) return ShardedSafetensors.Open(fileOrFolder);
         string ext = Path.GetExtension(fileOrFolder).ToLowerInvariant();
         if (ext is ".bin" or ".pt" or ".pth" or ".ckpt")

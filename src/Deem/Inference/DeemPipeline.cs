@@ -16,7 +16,7 @@ public sealed class DeemPipeline : IDisposable
     readonly DeemModel model;
     ImageGenerator? images;
 
-    public DeemPipeline(DeemModel model, WorldTokenizer tokenizer, int? maxContext = null)
+    public DeemPipeline(DeemModel model, ITextTokenizer tokenizer, int? maxContext = null)
     {
         this.model = model;
         Codec = new PromptCodec(tokenizer, model.Tokens, model.Config.ImageTokens);

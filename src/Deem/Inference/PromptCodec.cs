@@ -15,9 +15,9 @@ public sealed class PromptCodec
     static readonly Regex ImageBlock = new(Regex.Escape(SpecialTokens.SoiText) + "(?:[ \\t]*" + Regex.Escape(SpecialTokens.ImageText) + ")*",
         RegexOptions.CultureInvariant);
 
-    readonly WorldTokenizer tokenizer;
+    readonly ITextTokenizer tokenizer;
 
-    public PromptCodec(WorldTokenizer tokenizer, SpecialTokens tokens, int imageTokens)
+    public PromptCodec(ITextTokenizer tokenizer, SpecialTokens tokens, int imageTokens)
     {
         this.tokenizer = tokenizer;
         Tokens = tokens;
@@ -31,7 +31,7 @@ public sealed class PromptCodec
     public int ImageTokens { get; }
 
     /// <summary>The tokenizer.</summary>
-    public WorldTokenizer Tokenizer => tokenizer;
+    public ITextTokenizer Tokenizer => tokenizer;
 
     /// <summary>Number of image blocks in <paramref name="text"/>.</summary>
     public static int CountImages(string text) => ImageBlock.Matches(text).Count;
@@ -45,19 +45,22 @@ public sealed class PromptCodec
         var ids = new List<long>();
         if (addBos) ids.Add(Tokens.Bos);
         int pos = 0;
+        // Whitespace beside an image block is stripped, as the slow LLaMA tokenizer does around its new tokens.
         foreach (Match m in ImageBlock.Matches(text))
         {
-            EncodeText(text[pos..m.Index], ids);
+            EncodeText(Trim(text[pos..m.Index], start: pos > 0, end: true), ids);
             ids.AddRange(ImageIds());
             pos = m.Index + m.Length;
         }
-        EncodeText(text[pos..], ids);
+        EncodeText(Trim(text[pos..], start: pos > 0, end: false), ids);
         return ids;
     }
 
+    static string Trim(string s, bool start, bool end) => start && end ? s.Trim() : start ? s.TrimStart() : end ? s.TrimEnd() : s;
+
     void EncodeText(string piece, List<long> ids)
     {
-        if (string.IsNullOrWhiteSpace(piece)) return;
+        if (piece.Length == 0) return;
         foreach (var id in tokenizer.Encode(piece))
         {
             if (id >= Tokens.VocabSize)

@@ -59,6 +59,13 @@ public sealed class WorldTokenizer : ITextTokenizer
         _specialIds["\n"] = NewlineId;
     }
 
+    /// <summary>The vocabulary file name in a model folder.</summary>
+    public const string VocabFile = "tokenizer.vocab";
+
+    public string Kind => "world";
+
+    public string FileName => VocabFile;
+
     /// <summary>bos/eos/pad and the new tokens' ids (soi = <see cref="SpecialTokens.Soi"/>, …) of this vocabulary.</summary>
     public SpecialTokens Specials { get; }
 

@@ -70,7 +70,7 @@ public sealed class Trainer : IDisposable
     public const string SummaryFile = "train_summary.json";
 
     readonly DeemModel _model;
-    readonly WorldTokenizer _tokenizer;
+    readonly ITextTokenizer _tokenizer;
     readonly StageConfig _stage;
     readonly IBatchStream _data;
     readonly TrainerOptions _options;
@@ -82,7 +82,7 @@ public sealed class Trainer : IDisposable
     readonly EvalSet? _eval;
 
     /// <param name="eval">Fixed batches scored every eval_every steps (the caller owns them); null for none.</param>
-    public Trainer(DeemModel model, WorldTokenizer tokenizer, StageConfig stage, IBatchStream data, TrainerOptions options,
+    public Trainer(DeemModel model, ITextTokenizer tokenizer, StageConfig stage, IBatchStream data, TrainerOptions options,
         ITrainingObserver? observer = null, EvalSet? eval = null)
     {
         (_model, _tokenizer, _stage, _data, _options, _observer, _eval) = (model, tokenizer, stage, data, options, observer, eval);

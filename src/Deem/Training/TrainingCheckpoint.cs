@@ -33,7 +33,7 @@ public static class TrainingCheckpoint
     public static bool IsComplete(string folder) => File.Exists(Path.Combine(folder, StateFile));
 
     /// <summary>Writes a checkpoint: model folder, optimiser state, then the sidecar.</summary>
-    public static void Save(string folder, DeemModel model, WorldTokenizer tokenizer, IReadOnlyList<OptimizerGroup> groups,
+    public static void Save(string folder, DeemModel model, ITextTokenizer tokenizer, IReadOnlyList<OptimizerGroup> groups,
         optim.Optimizer optimizer, TrainerState state)
     {
         Directory.CreateDirectory(folder);

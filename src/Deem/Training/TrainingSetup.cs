@@ -44,7 +44,7 @@ public static class TrainingSetup
     /// unexpected (dropped, e.g. the diffusion model in stage 3) keys; a key whose shape differs is an
     /// error naming it (every stage's model keeps the same shapes).
     /// </summary>
-    public static (DeemModel Model, WorldTokenizer Tokenizer, LoadReport? Report) BuildModel(string preset, StageConfig stage, string? init, int seed)
+    public static (DeemModel Model, ITextTokenizer Tokenizer, LoadReport? Report) BuildModel(string preset, StageConfig stage, string? init, int seed)
     {
         // Some layers (e.g. nn.Linear's default init) draw from torch's global generator, not the one passed in.
         torch.manual_seed(seed);
@@ -57,8 +57,7 @@ public static class TrainingSetup
         if (!DeemCheckpoint.Exists(init))
             throw new DeemFormatException(init, $"--init needs a DEEM model folder ({DeemCheckpoint.ConfigFile} + {DeemCheckpoint.WeightsFile})");
         var config = ModelConfigFor(DeemConfig.Load(Path.Combine(init, DeemCheckpoint.ConfigFile)), stage);
-        var tokenizerPath = Path.Combine(init, DeemCheckpoint.TokenizerFile);
-        var tokenizer = File.Exists(tokenizerPath) ? WorldTokenizer.Load(tokenizerPath) : WorldTokenizer.Default;
+        ITextTokenizer tokenizer = TokenizerFiles.Exists(init) ? TokenizerFiles.Load(init) : WorldTokenizer.Default;
         var model = new DeemModel(config, new torch.Generator((ulong)seed));
         string weights = File.Exists(Path.Combine(init, DeemCheckpoint.WeightsFile)) ? Path.Combine(init, DeemCheckpoint.WeightsFile) : init;
         return (model, tokenizer, StateDicts.LoadNonStrict(model, weights));
