@@ -1,3 +1,4 @@
+using Deem.World;
 using System.CommandLine;
 using Deem.Config;
 using Deem.Inference;
@@ -26,7 +27,7 @@ public static class BenchCommand
                 .AddColumn("preset").AddColumn(new TableColumn("context").RightAligned())
                 .AddColumn(new TableColumn("KV cache tok/s").RightAligned()).AddColumn(new TableColumn("no cache tok/s").RightAligned())
                 .AddColumn(new TableColumn("ratio").RightAligned());
-            foreach (var config in new[] { DeemConfig.Tiny, GenerationBenchmark.CpuMedium })
+            foreach (var config in new[] { WorldPresets.Tiny, GenerationBenchmark.CpuMedium })
                 foreach (var ctx in parse.GetValue(contexts)!)
                 {
                     if (ctx + parse.GetValue(steps) > config.Llm.MaxPositionEmbeddings)
@@ -35,8 +36,8 @@ public static class BenchCommand
                     table.AddRow(r.Preset, ctx.ToString(), $"{r.CachedTokensPerSecond:F1}", $"{r.UncachedTokensPerSecond:F1}", $"{r.Ratio:F1}×");
                 }
             AnsiConsole.Write(table);
-            var ips = GenerationBenchmark.ImagesPerSecond(DeemConfig.Tiny, parse.GetValue(ddimSteps), parse.GetValue(images));
-            AnsiConsole.MarkupLine($"image generation, tiny preset, {DeemConfig.Tiny.DecoderResolution} px, DDIM-{parse.GetValue(ddimSteps)} with CFG: " +
+            var ips = GenerationBenchmark.ImagesPerSecond(WorldPresets.Tiny, parse.GetValue(ddimSteps), parse.GetValue(images));
+            AnsiConsole.MarkupLine($"image generation, tiny preset, {WorldPresets.Tiny.DecoderResolution} px, DDIM-{parse.GetValue(ddimSteps)} with CFG: " +
                 $"[bold]{ips:F2} images/s[/] ({1 / ips:F2} s per image)");
             return 0;
         }));

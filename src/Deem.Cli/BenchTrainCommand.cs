@@ -2,7 +2,7 @@ using System.CommandLine;
 using Deem.Config;
 using Deem.Data.Formats;
 using Deem.Data.Pipeline;
-using Deem.Data.World;
+using Deem.World;
 using Deem.Training;
 using Deem.Text;
 using Spectre.Console;
@@ -51,7 +51,7 @@ public static class BenchTrainCommand
                 if (temp is not null) WorldWriter.Make(temp, WorldOptions.Tiny with { ImageSize = 64 });
                 var tokenizer = WorldTokenizer.Default;
                 var batches = new List<DeemBatch>();
-                using (var stream = TrainingSetup.OpenStream(deem, DataPaths.FromWorld(root), tokenizer, DeemConfig.Tiny.ImageTokens, strict: false))
+                using (var stream = TrainingSetup.OpenStream(deem, DataPaths.FromWorld(root), tokenizer, WorldPresets.Tiny.ImageTokens, strict: false))
                     for (int i = 0; i < untimed + timed; i++) batches.Add(stream.Next());
 
                 var table = new Table().AddColumn("variant").AddColumn(new TableColumn("trainable").RightAligned())
@@ -59,7 +59,7 @@ public static class BenchTrainCommand
                 var medians = new List<double>();
                 foreach (var (name, config) in new[] { ("DEEM stage 1 (CSR on)", deem), ("baseline DEEM* (CSR off)", baseline) })
                 {
-                    var (model, tok, _) = TrainingSetup.BuildModel(presetName, config, init: null, s);
+                    var (model, tok, _) = TrainingSetup.BuildModel(presetName, config, init: null, s, WorldTokenizer.Default);
                     using var _m = model;
                     using var replay = new ReplayStream(batches);
                     string runDir = Path.Combine(Path.GetTempPath(), "deem-bench-run-" + Guid.NewGuid().ToString("N"));

@@ -1,11 +1,11 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using Deem.Data.World;
-using Deem.Experiments;
+using Deem.World;
+using Deem.World.Experiments;
 using Deem.Inference;
 using Deem.Model;
-using Deem.Training.Stage0;
+using Deem.World.Pretraining;
 using Spectre.Console;
 
 namespace Deem.Cli;

@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
-using Deem.Benchmarks.Eval;
-using Deem.Benchmarks.World;
-using Deem.Experiments;
+using Deem.Benchmarks;
+using Deem.World.Benchmarks;
+using Deem.World.Experiments;
 using Deem.Data.Pipeline;
 using Deem.Inference;
 using Deem.Model;

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
-using Deem.Benchmarks.Eval;
-using Deem.Experiments;
+using Deem.Benchmarks;
+using Deem.World.Experiments;
 using Deem.Training;
 using Spectre.Console;
 

@@ -1,3 +1,4 @@
+using Deem.World;
 using System.CommandLine;
 using Deem.Config;
 using Deem.Model;
@@ -26,11 +27,11 @@ public static class ModelCommand
         {
             if (parse.GetValue(save) is string folder)
             {
-                var saved = RandomModelFolder.Write(folder, parse.GetValue(preset)!, (ulong)parse.GetValue(seed));
+                var saved = RandomModelFolder.Write(folder, parse.GetValue(preset)!, (ulong)parse.GetValue(seed), WorldTokenizer.Default);
                 parse.InvocationConfiguration.Output.WriteLine($"wrote {folder} ({saved.Name}, random weights, seed {parse.GetValue(seed)})");
                 return 0;
             }
-            var config = DeemConfig.Preset(parse.GetValue(preset)!);
+            var config = WorldPresets.Preset(parse.GetValue(preset)!);
             if (parse.GetValue(check)) return Check(config, parse.GetValue(seed));
             PrintTable(config);
             return 0;

@@ -1,7 +1,8 @@
+using Deem.World;
 using System.Globalization;
 using Deem.Text;
 using Deem.Training;
-using Deem.Training.Stage0;
+using Deem.World.Pretraining;
 using Spectre.Console;
 
 namespace Deem.Cli;

@@ -1,3 +1,4 @@
+using Deem.World;
 using System.CommandLine;
 using System.Globalization;
 using Deem.Data.Pipeline;
@@ -48,7 +49,7 @@ public static class TrainCommand
             {
                 if (parse.GetValue(preset) != "tiny")
                     throw new DeemConfigException("--preset", "preset", "stage 0 pretrains the tiny components; the paper's start from the published checkpoints");
-                var s0 = new Deem.Training.Stage0.Stage0Options { Seed = parse.GetValue(seed) ?? 0 };
+                var s0 = new Deem.World.Pretraining.Stage0Options { Seed = parse.GetValue(seed) ?? 0 };
                 if (parse.GetValue(steps) is int per)
                     s0 = s0 with { ClipSteps = per, LlmSteps = per, VaeSteps = per, UNetSteps = per };
                 Stage0Runner.Run(parse.GetValue(world)!, run, s0, Console.IsOutputRedirected);
@@ -85,7 +86,7 @@ public static class TrainCommand
                 var config = TrainingSetup.StageConfigFor(parse.GetValue(preset)!, parse.GetValue(stage), parse.GetValue(noCsr));
                 if (parse.GetValue(steps) is int n) config = TrainingSetup.WithSteps(config, n);
                 int s = parse.GetValue(seed) ?? config.Seed;
-                (model, var tokenizer, var report) = TrainingSetup.BuildModel(parse.GetValue(preset)!, config, parse.GetValue(init), s);
+                (model, var tokenizer, var report) = TrainingSetup.BuildModel(parse.GetValue(preset)!, config, parse.GetValue(init), s, WorldTokenizer.Default);
                 if (report is not null)
                 {
                     AnsiConsole.MarkupLine($"init {Markup.Escape(parse.GetValue(init)!)}: {report.Loaded.Count} tensors loaded, " +

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
-using Deem.Data.World;
+using Deem.World;
 using Spectre.Console;
 
 namespace Deem.Cli;

@@ -66,12 +66,10 @@ public sealed record DeemConfig
     public static DeemConfig Paper7B => new() { Name = "paper-7b" };
 
     /// <summary>
-    /// A DEEM that trains on 2 CPU cores in minutes on the built-in world: 64-px images, ConvNeXt dims
-    /// ≤ 64, a 4-layer 128-wide LLaMA, a UNet of 32/64 channels, 16 perceiver queries.
+    /// A DEEM that trains on 2 CPU cores in minutes (e.g. on the built-in world): 64-px images, ConvNeXt
+    /// dims ≤ 64, a 4-layer 128-wide LLaMA, a UNet of 32/64 channels, 16 perceiver queries; sized to a
+    /// tokenizer (vocabulary size and bos/eos/pad ids).
     /// </summary>
-    public static DeemConfig Tiny => TinyFor(WorldTokenizer.Default.Specials);
-
-    /// <summary>The tiny system for a given tokenizer (vocabulary size and bos/eos/pad ids).</summary>
     public static DeemConfig TinyFor(SpecialTokens tokens)
     {
         const int llmWidth = 128, visionWidth = 64, condWidth = 64;
@@ -104,7 +102,7 @@ public sealed record DeemConfig
     /// projector over its tokens into a plain LLaMA (no MMFS, no image generation); CSR still
     /// conditions the frozen UNet on proj_i(perceiver(encoder)).
     /// </summary>
-    public static DeemConfig TinyLlava => Tiny with { Name = "tiny-llava", Arch = "llava" };
+    public static DeemConfig TinyLlavaFor(SpecialTokens tokens) => TinyFor(tokens) with { Name = "tiny-llava", Arch = "llava" };
 
     /// <summary>The paper-scale LLaVA-style variant (Table 5).</summary>
     public static DeemConfig Paper7BLlava => Paper7B with { Name = "paper-7b-llava", Arch = "llava" };
@@ -112,11 +110,16 @@ public sealed record DeemConfig
     /// <summary>Names accepted by <see cref="Preset"/>.</summary>
     public static IReadOnlyList<string> PresetNames { get; } = ["tiny", "tiny-llava", "paper-7b", "paper-7b-llava"];
 
-    /// <summary>Named presets: "tiny", "tiny-llava", "paper-7b", "paper-7b-llava".</summary>
-    public static DeemConfig Preset(string name) => name switch
+    /// <summary>
+    /// Named presets: "tiny", "tiny-llava", "paper-7b", "paper-7b-llava". The tiny ones are sized to a
+    /// tokenizer, so they need its <paramref name="tokens"/>; the paper's use Vicuna's (<see cref="SpecialTokens.Paper"/>).
+    /// </summary>
+    public static DeemConfig Preset(string name, SpecialTokens? tokens = null) => name switch
     {
-        "tiny" => Tiny,
-        "tiny-llava" => TinyLlava,
+        "tiny" or "tiny-llava" when tokens is null =>
+            throw new DeemConfigException("--preset", "preset", $"'{name}' is sized to a tokenizer; give its special tokens"),
+        "tiny" => TinyFor(tokens!),
+        "tiny-llava" => TinyLlavaFor(tokens!),
         "paper-7b" => Paper7B,
         "paper-7b-llava" => Paper7BLlava,
         _ => throw new DeemConfigException("--preset", "preset", $"unknown preset '{name}' (presets: {string.Join(", ", PresetNames)})"),

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Deem.Config;
 using Deem.Model;
+using Deem.Text;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -29,7 +30,7 @@ public static class GenerationBenchmark
     {
         get
         {
-            var tiny = DeemConfig.Tiny;
+            var tiny = DeemConfig.TinyFor(SpecialTokens.Tiny);
             return tiny with
             {
                 Name = "cpu-8x512",

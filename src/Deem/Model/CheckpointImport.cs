@@ -125,7 +125,7 @@ public static class CheckpointImport
     {
         string? own = o.Checkpoint is { } c && Directory.Exists(c) && File.Exists(Path.Combine(c, DeemCheckpoint.ConfigFile))
             ? Path.Combine(c, DeemCheckpoint.ConfigFile) : null;
-        var config = own is not null ? DeemConfig.Load(own) : DeemConfig.Preset(o.Preset);
+        var config = own is not null ? DeemConfig.Load(own) : DeemConfig.Preset(o.Preset, tokens);
         string source = own ?? $"--preset {o.Preset}";
         if (o.LlmFolder is not null && File.Exists(Path.Combine(o.LlmFolder, "config.json")))
         {

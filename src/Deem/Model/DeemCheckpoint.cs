@@ -11,7 +11,7 @@ namespace Deem.Model;
 /// <code>
 ///   deem_config.json      the DeemConfig (all component configs, loss weights)
 ///   model.safetensors     the state dict with the authors' key names (sharded with an index when large)
-///   tokenizer_config.json the tokenizer's kind ("world" or "llama") and file
+///   tokenizer_config.json the tokenizer's kind ("wordpiece" or "llama") and file
 ///   tokenizer.vocab       the world tokenizer's vocabulary (one token per line), or
 ///   tokenizer.model       the LLaMA / Vicuna SentencePiece model
 /// </code>
@@ -22,7 +22,7 @@ public static class DeemCheckpoint
     public const string ConfigFile = "deem_config.json";
     public const string WeightsFile = "model.safetensors";
     /// <summary>The world tokenizer's file (a LLaMA tokenizer writes <c>tokenizer.model</c>; see <see cref="TokenizerFiles"/>).</summary>
-    public const string TokenizerFile = WorldTokenizer.VocabFile;
+    public const string TokenizerFile = WordPieceTextTokenizer.VocabFile;
 
     public static void Save(string folder, DeemModel model, ITextTokenizer tokenizer, IReadOnlyDictionary<string, string>? metadata = null)
     {

@@ -16,12 +16,12 @@ public static class RandomModelFolder
     /// <param name="folder">Created when missing; its model files are replaced.</param>
     /// <param name="preset">A tiny preset name (tiny, tiny-llava).</param>
     /// <param name="seed">Seed of every weight.</param>
-    public static DeemConfig Write(string folder, string preset, ulong seed)
+    /// <param name="tokenizer">The model's tokenizer (it sizes the vocabulary); saved in the folder.</param>
+    public static DeemConfig Write(string folder, string preset, ulong seed, ITextTokenizer tokenizer)
     {
-        var config = DeemConfig.Preset(preset);
+        var config = DeemConfig.Preset(preset, tokenizer.Specials);
         if (!config.Name.StartsWith("tiny", StringComparison.Ordinal))
             throw new DeemConfigException("--preset", "preset", $"--save writes random weights for the tiny presets only, found '{preset}'");
-        var tokenizer = WorldTokenizer.Default;
         using var generator = new torch.Generator(seed);
         using var model = new DeemModel(config, generator);
         DeemCheckpoint.Save(folder, model, tokenizer, new Dictionary<string, string> { ["weights"] = $"random, seed {seed}" });

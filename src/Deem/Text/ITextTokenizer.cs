@@ -5,7 +5,7 @@ namespace Deem.Text;
 /// with an optional leading BOS and trailing EOS, ids back to text, the vocabulary size and the
 /// special ids. Special-token strings in the text (<c>&lt;|startofimage|&gt;</c>, <c>&lt;|sniffer|&gt;</c>,
 /// <c>&lt;/s&gt;</c>, …) encode to their single ids with the whitespace around them stripped, as the
-/// slow LLaMA tokenizer DEEM uses does. Implemented by <see cref="WorldTokenizer"/> (kind "world") and
+/// slow LLaMA tokenizer DEEM uses does. Implemented by <see cref="WordPieceTextTokenizer"/> (kind "wordpiece") and
 /// <see cref="LlamaTextTokenizer"/> (kind "llama", the real Vicuna vocabulary); a model folder records
 /// the kind beside the tokenizer file (<see cref="TokenizerFiles"/>).
 /// </summary>
@@ -23,7 +23,7 @@ public interface ITextTokenizer
     /// <summary>bos, eos, pad and the new tokens' ids (at the end of the vocabulary).</summary>
     SpecialTokens Specials { get; }
 
-    /// <summary>"world" or "llama": which loader reads <see cref="FileName"/> back.</summary>
+    /// <summary>"wordpiece" or "llama": which loader reads <see cref="FileName"/> back.</summary>
     string Kind { get; }
 
     /// <summary>The tokenizer file's name in a model folder.</summary>

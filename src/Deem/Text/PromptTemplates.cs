@@ -31,12 +31,12 @@ public static class PromptTemplates
     ];
 
     /// <summary><c>&lt;|startofimage|&gt;</c> + n × <c>&lt;|sniffer|&gt;</c> (reference §1.5).</summary>
-    public static string Image(int imageTokens) => WorldTokenizer.ImageBlock(imageTokens);
+    public static string Image(int imageTokens) => SpecialTokens.ImageBlock(imageTokens);
 
     public static string Assemble(string system, string user, string assist) => (system + " " + user + " " + assist).Trim();
 
     /// <summary>A training target appended to a prompt.</summary>
-    public static string WithAnswer(string prompt, string answer) => prompt + " " + answer + WorldTokenizer.Eos;
+    public static string WithAnswer(string prompt, string answer) => prompt + " " + answer + SpecialTokens.EosText;
 
     /// <summary>VQA / LLaVA / caption-as-QA training prompt (assistant prefix with two spaces, as in the code).</summary>
     public static string VqaTrain(string question, int imageTokens) =>
@@ -69,7 +69,7 @@ public static class PromptTemplates
 
     /// <summary>Caption training, text → image: the answer is the image block then <c>&lt;/s&gt;</c>.</summary>
     public static string TextToImageTrain(string caption, int imageTokens, int instructionIndex) =>
-        Assemble(System, $"## USER: {GenerationInstructions[instructionIndex]}{caption} \n", "## ASSISTANT: ") + " " + Image(imageTokens) + WorldTokenizer.Eos;
+        Assemble(System, $"## USER: {GenerationInstructions[instructionIndex]}{caption} \n", "## ASSISTANT: ") + " " + Image(imageTokens) + SpecialTokens.EosText;
 
     public static string CaptionEval(int imageTokens) =>
         Assemble(CaptionEvalSystem, $"## USER: {Image(imageTokens)} Could you provide a short description of the image? \n", "## ASSISTANT: A photo of");

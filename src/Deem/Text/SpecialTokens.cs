@@ -22,6 +22,16 @@ public sealed record SpecialTokens(int Bos, int Eos, int Pad, int BaseVocabSize)
     /// <summary>Text form of one image placeholder.</summary>
     public const string ImageText = "<|sniffer|>";
 
+    /// <summary>Text form of the end-of-document token (LLaMA's <c>&lt;/s&gt;</c>).</summary>
+    public const string EosText = "</s>";
+
+    /// <summary><c>&lt;|startofimage|&gt;</c> followed by <paramref name="imageTokens"/> placeholders: one image in a prompt's text.</summary>
+    public static string ImageBlock(int imageTokens)
+    {
+        if (imageTokens < 0) throw new ArgumentOutOfRangeException(nameof(imageTokens), imageTokens, "must not be negative");
+        return SoiText + string.Concat(Enumerable.Repeat(ImageText, imageTokens));
+    }
+
     /// <summary>Text forms of the tokens appended after the base vocabulary, in id order.</summary>
     public static IReadOnlyList<string> NewTokenTexts { get; } =
         [SoiText, ImageText, "<ref>", "</ref>", "<box>", "</box>"];

@@ -1,7 +1,7 @@
 namespace Deem.Text;
 
 /// <summary>What <c>deem tokenize</c> shows for one text.</summary>
-/// <param name="Kind">The tokenizer's kind ("world" or "llama").</param>
+/// <param name="Kind">The tokenizer's kind ("wordpiece" or "llama").</param>
 /// <param name="Source">The model folder or tokenizer file read.</param>
 /// <param name="Ids">The ids of the text, BOS first when asked.</param>
 /// <param name="Pieces">The token text of each id.</param>

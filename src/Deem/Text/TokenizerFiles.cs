@@ -27,7 +27,7 @@ public static class TokenizerFiles
 
     /// <summary>True when <paramref name="folder"/> holds a tokenizer <see cref="Load"/> reads.</summary>
     public static bool Exists(string folder) =>
-        new[] { ConfigFile, LlamaTextTokenizer.ModelFile, HfJsonFile, WorldTokenizer.VocabFile }.Any(f => File.Exists(Path.Combine(folder, f)));
+        new[] { ConfigFile, LlamaTextTokenizer.ModelFile, HfJsonFile, WordPieceTextTokenizer.VocabFile }.Any(f => File.Exists(Path.Combine(folder, f)));
 
     /// <summary>The tokenizer of a model folder or of a Hugging Face LLaMA / Vicuna folder.</summary>
     public static ITextTokenizer Load(string folder)
@@ -38,21 +38,22 @@ public static class TokenizerFiles
             var path = Path.Combine(folder, record.File);
             return record.Kind switch
             {
-                "world" => WorldTokenizer.Load(path),
+                // "world": folders written before the word-piece tokenizer had a name of its own.
+                WordPieceTextTokenizer.KindName or "world" => WordPieceTextTokenizer.Load(path),
                 "llama" => LoadFile(path),
-                _ => throw new DeemConfigException(configPath, "kind", $"expected \"world\" or \"llama\", found \"{record.Kind}\""),
+                _ => throw new DeemConfigException(configPath, "kind", $"expected \"{WordPieceTextTokenizer.KindName}\" or \"llama\", found \"{record.Kind}\""),
             };
         }
-        foreach (var name in new[] { LlamaTextTokenizer.ModelFile, HfJsonFile, WorldTokenizer.VocabFile })
+        foreach (var name in new[] { LlamaTextTokenizer.ModelFile, HfJsonFile, WordPieceTextTokenizer.VocabFile })
         {
             var path = Path.Combine(folder, name);
             if (File.Exists(path)) return LoadFile(path);
         }
         throw new DeemFormatException(folder,
-            $"no tokenizer: needs {ConfigFile} with a kind, or {LlamaTextTokenizer.ModelFile}, {HfJsonFile} or {WorldTokenizer.VocabFile}");
+            $"no tokenizer: needs {ConfigFile} with a kind, or {LlamaTextTokenizer.ModelFile}, {HfJsonFile} or {WordPieceTextTokenizer.VocabFile}");
     }
 
-    /// <summary>A tokenizer file by its kind of file: <c>.model</c> SentencePiece, <c>.json</c> Hugging Face, <c>.vocab</c> world;
+    /// <summary>A tokenizer file by its kind of file: <c>.model</c> SentencePiece, <c>.json</c> Hugging Face, <c>.vocab</c> word-piece;
     /// a folder is read by <see cref="Load"/>.</summary>
     public static ITextTokenizer LoadFile(string path)
     {
@@ -62,7 +63,7 @@ public static class TokenizerFiles
         {
             ".model" => LlamaTextTokenizer.FromModelFile(path),
             ".json" => LlamaTextTokenizer.FromHfJson(path),
-            ".vocab" => WorldTokenizer.Load(path),
+            ".vocab" => WordPieceTextTokenizer.Load(path),
             var ext => throw new DeemFormatException(path, $"unknown tokenizer file kind '{ext}': expected .model, .json or .vocab"),
         };
     }
@@ -74,7 +75,7 @@ public static class TokenizerFiles
         catch (JsonException e) { throw new DeemFormatException(configPath, $"not JSON: {e.Message}", inner: e); }
         if (root?["kind"] is not JsonValue kind) return null;     // a Hugging Face tokenizer_config.json
         string k = (string)kind!;
-        string file = (string?)root["file"] ?? (k == "world" ? WorldTokenizer.VocabFile : LlamaTextTokenizer.ModelFile);
+        string file = (string?)root["file"] ?? (k is WordPieceTextTokenizer.KindName or "world" ? WordPieceTextTokenizer.VocabFile : LlamaTextTokenizer.ModelFile);
         if (file.Contains('/') || file.Contains('\\') || file.Contains(".."))
             throw new DeemConfigException(configPath, "file", $"must be a file name in the folder, found \"{file}\"");
         return (k, file);

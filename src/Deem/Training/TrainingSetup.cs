@@ -42,9 +42,11 @@ public static class TrainingSetup
     /// from the model folder <paramref name="init"/>: the folder's config adapted to the stage, weights
     /// loaded non-strictly: the report lists missing (new in this stage, e.g. the mask extractor) and
     /// unexpected (dropped, e.g. the diffusion model in stage 3) keys; a key whose shape differs is an
-    /// error naming it (every stage's model keeps the same shapes).
+    /// error naming it (every stage's model keeps the same shapes). <paramref name="tokenizer"/> is the
+    /// fresh model's tokenizer (it sizes the tiny presets), and the one an init folder without its own gets.
     /// </summary>
-    public static (DeemModel Model, ITextTokenizer Tokenizer, LoadReport? Report) BuildModel(string preset, StageConfig stage, string? init, int seed)
+    public static (DeemModel Model, ITextTokenizer Tokenizer, LoadReport? Report) BuildModel(string preset, StageConfig stage, string? init, int seed,
+        ITextTokenizer tokenizer)
     {
         // Some layers (e.g. nn.Linear's default init) draw from torch's global generator, not the one passed in.
         torch.manual_seed(seed);
@@ -52,12 +54,12 @@ public static class TrainingSetup
         {
             // Not disposed: modules such as DropPath keep the generator they were built with (the trainer replaces it).
             var g = new torch.Generator((ulong)seed);
-            return (new DeemModel(ModelConfigFor(DeemConfig.Preset(preset), stage), g), WorldTokenizer.Default, null);
+            return (new DeemModel(ModelConfigFor(DeemConfig.Preset(preset, tokenizer.Specials), stage), g), tokenizer, null);
         }
         if (!DeemCheckpoint.Exists(init))
             throw new DeemFormatException(init, $"--init needs a DEEM model folder ({DeemCheckpoint.ConfigFile} + {DeemCheckpoint.WeightsFile})");
         var config = ModelConfigFor(DeemConfig.Load(Path.Combine(init, DeemCheckpoint.ConfigFile)), stage);
-        ITextTokenizer tokenizer = TokenizerFiles.Exists(init) ? TokenizerFiles.Load(init) : WorldTokenizer.Default;
+        if (TokenizerFiles.Exists(init)) tokenizer = TokenizerFiles.Load(init);
         var model = new DeemModel(config, new torch.Generator((ulong)seed));
         string weights = File.Exists(Path.Combine(init, DeemCheckpoint.WeightsFile)) ? Path.Combine(init, DeemCheckpoint.WeightsFile) : init;
         return (model, tokenizer, StateDicts.LoadNonStrict(model, weights));

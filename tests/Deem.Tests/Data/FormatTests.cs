@@ -1,7 +1,7 @@
 using System.Formats.Tar;
 using System.Text;
 using Deem.Data.Formats;
-using Deem.Data.World;
+using Deem.World;
 
 namespace Deem.Tests.Data;
 

@@ -1,3 +1,4 @@
+using Deem.World;
 using Deem.Diffusion.Schedulers;
 using Deem.Inference;
 using static TorchSharp.torch;
@@ -99,7 +100,7 @@ public class ImageGeneratorTests
     public void SoiInTheInterleavedLoopTriggersAnImageThatJoinsTheContext()
     {
         using var scope = NewDisposeScope();
-        var (config, tokenizer) = InferenceFixtures.WithTokenizer(Deem.Config.DeemConfig.Tiny);
+        var (config, tokenizer) = InferenceFixtures.WithTokenizer(Deem.World.WorldPresets.Tiny);
         using var model = InferenceFixtures.Model(10, diffusion: true, config: config);
         using (no_grad()) model.TextHead.HeadNewBiasParameter[0].fill_(1000.0);   // soi right away
         var codec = new PromptCodec(tokenizer, model.Tokens, model.Config.ImageTokens);
@@ -124,7 +125,7 @@ public class ImageGeneratorTests
     public void TextThenEndOfTextGivesOneTextPiece()
     {
         using var scope = NewDisposeScope();
-        var (config, tokenizer) = InferenceFixtures.WithTokenizer(Deem.Config.DeemConfig.Tiny);
+        var (config, tokenizer) = InferenceFixtures.WithTokenizer(Deem.World.WorldPresets.Tiny);
         using var model = InferenceFixtures.Model(12, diffusion: true, config: config);
         var codec = new PromptCodec(tokenizer, model.Tokens, model.Config.ImageTokens);
         var r = new InterleavedGenerator(model, codec).Generate(InferenceFixtures.Prompt(model, 13, 3, 0),

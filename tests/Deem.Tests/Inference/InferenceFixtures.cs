@@ -1,3 +1,4 @@
+using Deem.World;
 using Deem.Config;
 using Deem.Inference;
 using Deem.Language;
@@ -14,7 +15,7 @@ static class InferenceFixtures
     /// <summary>A tiny text-side model (no diffusion unless asked) with the MMFS gates opened so images matter.</summary>
     public static DeemModel Model(ulong seed, bool diffusion = false, bool maskAlign = false, DeemConfig? config = null)
     {
-        var c = (config ?? DeemConfig.Tiny) with { BuildDiffusion = diffusion, MaskAlign = maskAlign };
+        var c = (config ?? WorldPresets.Tiny) with { BuildDiffusion = diffusion, MaskAlign = maskAlign };
         var model = new DeemModel(c, new Generator(seed));
         OpenGates(model);
         model.eval();
@@ -49,7 +50,7 @@ static class InferenceFixtures
     }
 
     /// <summary>A tiny config whose vocabulary fits the world tokenizer (its ids below the six new tokens).</summary>
-    public static (DeemConfig Config, WorldTokenizer Tokenizer) WithTokenizer(DeemConfig? baseConfig = null)
+    public static (DeemConfig Config, WordPieceTextTokenizer Tokenizer) WithTokenizer(DeemConfig? baseConfig = null)
     {
         var tokenizer = WorldTokenizer.Create();
         var tiny = DeemConfig.TinyFor(SpecialTokens.ForTinyWorld(tokenizer.VocabSize));

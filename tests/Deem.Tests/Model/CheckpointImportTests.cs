@@ -1,3 +1,4 @@
+using Deem.World;
 using Deem.Config;
 using Deem.IO;
 using Deem.Model;

@@ -1,3 +1,4 @@
+using Deem.World;
 using Deem.Config;
 using Deem.IO;
 using Deem.Model;
@@ -10,7 +11,7 @@ namespace Deem.Tests.Model;
 /// <summary>The whole tiny DEEM: the three losses, where CSR's gradient goes, and a checkpoint round trip.</summary>
 public class DeemModelTests
 {
-    static DeemModel Tiny(ulong seed) => new(DeemConfig.Tiny, new Generator(seed));
+    static DeemModel Tiny(ulong seed) => new(WorldPresets.Tiny, new Generator(seed));
 
     [Fact]
     public void StateDictKeysAreTheAuthorsLayoutWithoutDuplicates()
@@ -32,7 +33,7 @@ public class DeemModelTests
     public void ForwardGivesThreeFiniteLossesAndLogits()
     {
         using var scope = NewDisposeScope();
-        var config = DeemConfig.Tiny;
+        var config = WorldPresets.Tiny;
         using var model = Tiny(1);
         model.train();
         var gen = new Generator(2);
@@ -52,7 +53,7 @@ public class DeemModelTests
     public void CsrGradientReachesEncoderPerceiverAndMmfsNetButNotUNetOrLlm()
     {
         using var scope = NewDisposeScope();
-        var config = DeemConfig.Tiny;
+        var config = WorldPresets.Tiny;
         using var model = Tiny(3);
         FreezeSchedule.DeemStage1.Apply(model);
         // Make the LLM trainable too: CSR must still leave it without gradient.
@@ -133,7 +134,7 @@ public class DeemModelTests
         try
         {
             using var scope = NewDisposeScope();
-            var config = DeemConfig.Tiny;
+            var config = WorldPresets.Tiny;
             var batch = SyntheticBatch.Interleaved(config, new Generator(6)) with { NipWeight = 0, CsrWeight = 0 };
             using var a = Tiny(7);
             using var b = Tiny(8);
@@ -201,7 +202,7 @@ public class LlavaVariantTests
     public void LlavaVariantTrainsWithCsrAndHasNoMmfsOrImageDecoder()
     {
         using var scope = NewDisposeScope();
-        var config = DeemConfig.TinyLlava;
+        var config = WorldPresets.TinyLlava;
         Assert.Equal(1 + 4 * 4, config.ImageTokens);
         using var model = new DeemModel(config, new Generator(11));
         var names = model.named_parameters().Select(p => p.name).ToList();

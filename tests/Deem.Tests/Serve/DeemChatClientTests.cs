@@ -1,3 +1,4 @@
+using Deem.World;
 using Deem.Inference;
 using Deem.Model;
 using Deem.Serve;
@@ -14,7 +15,7 @@ public class DeemChatClientTests
     public async Task AnswersAsTheChatCommandStreamsTheSameAndCountsImages()
     {
         var dir = InferenceFixtures.TempDir();
-        RandomModelFolder.Write(dir, "tiny", seed: 3);
+        RandomModelFolder.Write(dir, "tiny", seed: 3, WorldTokenizer.Default);
         using IChatClient client = DeemChatClient.Load(dir);
         var question = new ChatMessage(ChatRole.User, "What is in the picture?");
 

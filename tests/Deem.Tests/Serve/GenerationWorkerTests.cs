@@ -1,3 +1,4 @@
+using Deem.World;
 using Deem.Inference;
 using Deem.Model;
 using Deem.Serve;
@@ -23,7 +24,7 @@ public class GenerationWorkerTests
     public async Task TheQueueIsBoundedAndWaitingRequestsAreBatchedOnceTheModelIsThere()
     {
         var dir = InferenceFixtures.TempDir();
-        RandomModelFolder.Write(dir, "tiny", seed: 2);
+        RandomModelFolder.Write(dir, "tiny", seed: 2, WorldTokenizer.Default);
         using var reference = DeemPipeline.Load(dir);
         using var release = new ManualResetEventSlim();
         var settings = new ServeSettings(dir, MaxQueue: 2, MaxBatch: 4);
@@ -52,7 +53,7 @@ public class GenerationWorkerTests
     public async Task AStopStringEndsTheAnswerBeforeIt()
     {
         var dir = InferenceFixtures.TempDir();
-        RandomModelFolder.Write(dir, "tiny", seed: 4);
+        RandomModelFolder.Write(dir, "tiny", seed: 4, WorldTokenizer.Default);
         using var worker = new GenerationWorker(new ServeSettings(dir), () => DeemPipeline.Load(dir));
         await worker.Loaded;
         var free = Question("Name the shapes.", 5, temperature: 0) with { Sampling = new ChatSampling(12, 0, 1.0, 1, 5, [], MinTokens: 12) };

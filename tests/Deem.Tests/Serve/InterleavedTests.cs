@@ -1,3 +1,4 @@
+using Deem.World;
 using System.CommandLine;
 using Deem.Cli;
 using Deem.Model;
@@ -16,7 +17,7 @@ public class InterleavedTests
     static string EagerImageModel()
     {
         var dir = InferenceFixtures.TempDir();
-        RandomModelFolder.Write(dir, "tiny", seed: 9);
+        RandomModelFolder.Write(dir, "tiny", seed: 9, WorldTokenizer.Default);
         var (model, tokenizer) = DeemCheckpoint.Load(dir);
         using (model)
         {

@@ -1,3 +1,4 @@
+using Deem.World;
 using Deem.Inference;
 using Deem.Model;
 using TorchSharp;
@@ -27,7 +28,7 @@ public sealed class ServeFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(root);
-        RandomModelFolder.Write(ModelDir, "tiny", seed: 5);
+        RandomModelFolder.Write(ModelDir, "tiny", seed: 5, WorldTokenizer.Default);
         var brokenDir = Path.Combine(root, "broken");
         Directory.CreateDirectory(brokenDir);
         foreach (var f in new[] { DeemCheckpoint.ConfigFile, DeemCheckpoint.TokenizerFile })

@@ -1,3 +1,4 @@
+using Deem.World;
 using Deem.Config;
 using Deem.Inference;
 using Deem.Model;
@@ -20,9 +21,9 @@ public class TokenizerFolderTests
         return dir;
     }
 
-    public static TheoryData<string> Kinds => new() { "world", "llama" };
+    public static TheoryData<string> Kinds => new() { "wordpiece", "llama" };
 
-    static ITextTokenizer Tokenizer(string kind) => kind == "world" ? WorldTokenizer.Default : LlamaVocabulary.FromModel;
+    static ITextTokenizer Tokenizer(string kind) => kind == "wordpiece" ? WorldTokenizer.Default : LlamaVocabulary.FromModel;
 
     [Theory]
     [MemberData(nameof(Kinds))]

@@ -1,3 +1,4 @@
+using Deem.World;
 using Deem.Model;
 using Deem.Tests.Data;
 using Deem.Text;
@@ -128,12 +129,12 @@ public class EvalSetTests(TrainingWorld world)
     public void SpreadIsZeroForIdenticalImagesAndOneForZeroMeanNoise()
     {
         using var same = ones(4, 3, 5) * 2.5;
-        Assert.Equal(0.0, Deem.Benchmarks.Eval.ImageReliance.Spread(same), 6);
+        Assert.Equal(0.0, Deem.Training.ImageReliance.Spread(same), 6);
         using var g = new Generator(0);
         using var noise = randn([4096, 2, 3], generator: g);
-        Assert.InRange(Deem.Benchmarks.Eval.ImageReliance.Spread(noise), 0.98, 1.0);
+        Assert.InRange(Deem.Training.ImageReliance.Spread(noise), 0.98, 1.0);
         using var offset = noise * 0.1 + 1.0;                                     // a large shared component
-        Assert.InRange(Deem.Benchmarks.Eval.ImageReliance.Spread(offset), 0.09, 0.11);
+        Assert.InRange(Deem.Training.ImageReliance.Spread(offset), 0.09, 0.11);
     }
 
     [Fact]
@@ -142,7 +143,7 @@ public class EvalSetTests(TrainingWorld world)
         var stage = TrainingWorld.Stage(1, 2);
         using var model = TrainingWorld.Model(stage, seed: 0);
         using var eval = DistinctImages(stage);
-        var r = Deem.Benchmarks.Eval.ImageReliance.Measure(model, eval, stage);
+        var r = Deem.Training.ImageReliance.Measure(model, eval, stage);
         Assert.Equal(eval.Batches.Sum(b => b.ImageCount), r.Images);
         Assert.InRange(r.EncoderSpread, 0.01, 1.0);                               // different images, different tokens
         Assert.InRange(r.ImageRowSpread, 0.0, 1.0);

@@ -1,3 +1,4 @@
+using Deem.World;
 using Deem.Config;
 using Deem.Data.Pipeline;
 using Deem.Model;
@@ -38,7 +39,7 @@ public class GradAccumulationTests(TrainingWorld world)
     public void TwoMicroBatchesOfOneEqualOneBatchOfTwo()
     {
         var stage = TrainingWorld.Stage(1, 4) with { NipWeight = 0, CsrWeight = 0 };
-        var config = DeemConfig.Tiny;
+        var config = WorldPresets.Tiny;
         using var g = new Generator(5);
         var images = rand(new long[] { 2, 3, config.EncoderResolution, config.EncoderResolution }, generator: g);
         long[][] words = [[10, 11, 12, 13], [20, 21, 22, 23]];

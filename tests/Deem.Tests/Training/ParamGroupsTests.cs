@@ -1,3 +1,4 @@
+using Deem.World;
 using Deem.Config;
 using Deem.Model;
 using Deem.Training;
@@ -9,7 +10,7 @@ public class ParamGroupsTests
 {
     static (DeemModel Model, List<OptimizerGroup> Groups, Dictionary<string, OptimizerGroup> ByName) Build(StageConfig stage)
     {
-        var model = new DeemModel(TrainingSetup.ModelConfigFor(DeemConfig.Tiny, stage));
+        var model = new DeemModel(TrainingSetup.ModelConfigFor(WorldPresets.Tiny, stage));
         FreezeSchedule.Of(stage).Apply(model);
         var groups = ParamGroups.Build(model, stage);
         var byName = groups.SelectMany(g => g.Parameters.Select(p => (p.Name, Group: g))).ToDictionary(x => x.Name, x => x.Group);

@@ -1,6 +1,6 @@
 using Deem.Cli;
 using Deem.Data.Pipeline;
-using Deem.Data.World;
+using Deem.World;
 using Deem.Tests.Data;
 using Deem.Text;
 using Deem.Training;

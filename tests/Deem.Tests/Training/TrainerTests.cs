@@ -1,3 +1,4 @@
+using Deem.World;
 using Deem.Model;
 using Deem.Tests.Data;
 using Deem.Text;

@@ -1,6 +1,6 @@
 using Deem.Config;
 using Deem.Data.Pipeline;
-using Deem.Data.World;
+using Deem.World;
 using Deem.Model;
 using Deem.Tests.Data;
 using Deem.Text;
@@ -39,7 +39,7 @@ public sealed class TrainingWorld : IDisposable
     public static DeemModel Model(StageConfig stage, int seed)
     {
         manual_seed(seed);
-        return new DeemModel(TrainingSetup.ModelConfigFor(DeemConfig.Tiny, stage), new Generator((ulong)seed));
+        return new DeemModel(TrainingSetup.ModelConfigFor(WorldPresets.Tiny, stage), new Generator((ulong)seed));
     }
 
     /// <summary>Detached copies of every parameter, by name (to compare two runs' weights).</summary>
@@ -47,7 +47,7 @@ public sealed class TrainingWorld : IDisposable
         model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
 
     public IBatchStream Stream(StageConfig stage, DataPosition? resume = null) =>
-        TrainingSetup.OpenStream(stage, Paths, WorldTokenizer.Default, DeemConfig.Tiny.ImageTokens, strict: true, resume);
+        TrainingSetup.OpenStream(stage, Paths, WorldTokenizer.Default, WorldPresets.Tiny.ImageTokens, strict: true, resume);
 
     public void Dispose() => _dir.Dispose();
 }

@@ -4,7 +4,7 @@ namespace Deem.Data.Pipeline;
 /// Where the training data of each stage lives, in the real layouts (reference §5): MMC4 jsonl/zip
 /// shards (a file or a folder of them) with the flat image folder, the BLIP-LAION webdataset folder,
 /// the LLaVA instruction json with its image root, and COCO instances with their image folder.
-/// <see cref="FromWorld"/> gives the layout <see cref="Deem.Data.World.WorldWriter.Make"/> writes.
+/// <see cref="FromWorld"/> gives a data root in the standard layout (the one the built-in world is written in).
 /// </summary>
 public sealed record DataPaths
 {

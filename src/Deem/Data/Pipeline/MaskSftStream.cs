@@ -89,7 +89,7 @@ public sealed class MaskSftStream : IBatchStream
     /// the learned spans are exact; the text equals <c>PromptTemplates.Region(turns, N) + "&lt;/s&gt;"</c>.</summary>
     public (int[] Ids, long[] Targets) Conversation(IReadOnlyList<(string Question, string Answer)> turns)
     {
-        string block = WorldTokenizer.ImageBlock(_imageTokens);
+        string block = SpecialTokens.ImageBlock(_imageTokens);
         var ids = new List<int> { _tok.Specials.Bos };
         var targets = new List<long> { BatchCollator.Ignore };
         void Add(string text, bool learned)
@@ -104,7 +104,7 @@ public sealed class MaskSftStream : IBatchStream
             Add((i == 0 ? PromptTemplates.System : "") + $"## user: {question}\n## asistant:", learned: false);
             Add($" {turns[i].Answer}\n", learned: true);
         }
-        Add(WorldTokenizer.Eos, learned: true);
+        Add(SpecialTokens.EosText, learned: true);
         return (ids.ToArray(), targets.ToArray());
     }
 

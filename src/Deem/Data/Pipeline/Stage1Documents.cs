@@ -85,7 +85,7 @@ public sealed class Stage1Documents
         kept.Sort((a, b) => (doc.ImageInfo[a.Index].MatchedTextIndex, a.Index).CompareTo((doc.ImageInfo[b.Index].MatchedTextIndex, b.Index)));
         var before = kept.Select(_ => rng.Bernoulli(ImageFirstProbability)).ToArray();
 
-        string block = WorldTokenizer.ImageBlock(ImageTokens);
+        string block = SpecialTokens.ImageBlock(ImageTokens);
         var sb = new StringBuilder();
         var images = new List<BufferedImage>();
         bool afterBlock = false;
@@ -110,7 +110,7 @@ public sealed class Stage1Documents
             for (int k = 0; k < kept.Count; k++)
                 if (!before[k] && doc.ImageInfo[kept[k].Index].MatchedTextIndex == j) AddBlock(kept[k].Image);
         }
-        sb.Append(WorldTokenizer.Eos);
+        sb.Append(SpecialTokens.EosText);
         var ids = _tok.Encode(sb.ToString(), addBos: true).ToArray();
         int sois = ids.Count(i => i == _tok.Specials.Soi);
         if (sois != images.Count)

@@ -1,0 +1,227 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Deem.Benchmarks;
+using Deem.World.Benchmarks;
+using Deem.Config;
+using Deem.Data.Pipeline;
+using Deem.Inference;
+using Deem.IO;
+using Deem.Model;
+using Deem.Text;
+using Deem.Training;
+using TorchSharp;
+
+namespace Deem.World.Experiments;
+
+/// <summary>Options of <see cref="CsrExperiment"/>.</summary>
+public sealed record CsrExperimentOptions
+{
+    /// <summary>The world folder (<c>deem world make</c>).</summary>
+    public required string World { get; init; }
+    /// <summary>The stage-0 folder (<c>deem train --stage 0</c>): components + the assembled DEEM model folder.</summary>
+    public required string Stage0 { get; init; }
+    public required string OutDir { get; init; }
+    public IReadOnlyList<int> Seeds { get; init; } = [0, 1, 2];
+    /// <summary>"deem" (baseline vs DEEM) and/or "llava" (paper Table 5: LLaVA-style with and without CSR).</summary>
+    public IReadOnlyList<string> Arches { get; init; } = ["deem", "llava"];
+    /// <summary>Seeds for the LLaVA-style arms (null: the same as <see cref="Seeds"/>).</summary>
+    public IReadOnlyList<int>? LlavaSeeds { get; init; }
+    public int Stage1Steps { get; init; } = 150;
+    public int Stage2Steps { get; init; } = 150;
+    /// <summary>λ_CSR of the CSR arms in both stages; null keeps the tiny recipes' (5, the paper's). A sweep needs one --out per value (finished runs are reused).</summary>
+    public double? CsrWeight { get; init; }
+    public int PopeImages { get; init; } = 40;
+    public int MmvpPairs { get; init; } = 40;
+    /// <summary>Greedy decoding length of the answers (yes/no and option words are one or two tokens).</summary>
+    public int MaxNewTokens { get; init; } = 3;
+    public int EvalBatchSize { get; init; } = 16;
+}
+
+/// <summary>
+/// The paper's CSR ablation (Tables 1, 3 and 5) reproduced on the built-in world. From the same
+/// stage-0 components and data, each arm trains stage 1 (alignment) and stage 2 (image-text SFT) and
+/// is evaluated on the world's RobustVQA (A/R/V), POPE (random/popular/adversarial) and MMVP:
+/// <list type="bullet">
+/// <item><b>baseline</b> (DEEM*): no CSR; ConvNeXt frozen, UNet trainable in stage 1;</item>
+/// <item><b>DEEM</b>: CSR (λ = 5) in both stages; ConvNeXt trainable, UNet frozen in stage 1;</item>
+/// <item><b>LLaVA</b> / <b>LLaVA+CSR</b>: the architecture-agnostic claim (Table 5), an MLP projector
+/// into a plain LLaMA, without and with CSR.</item>
+/// </list>
+/// Every run is resumable (a finished run's <c>run.json</c> is reused) and the report is written as
+/// measured, beside the paper's deltas.
+/// </summary>
+public static class CsrExperiment
+{
+    public const string RunFile = "run.json";
+
+    /// <summary>The arms of an architecture: (name, csr).</summary>
+    public static IEnumerable<(string Name, bool Csr)> ArmsOf(string arch) => arch switch
+    {
+        "deem" => [("baseline", false), ("DEEM", true)],
+        "llava" => [("LLaVA", false), ("LLaVA+CSR", true)],
+        _ => throw new DeemConfigException("--arch", "arch", $"must be deem or llava, found '{arch}'"),
+    };
+
+    /// <summary>Builds the three world benchmarks once, under <c>{OutDir}/benchmarks</c>.</summary>
+    public static BenchmarkPaths BuildBenchmarks(CsrExperimentOptions o, Action<string> log) =>
+        BuildBenchmarks(o.World, o.Stage0, Path.Combine(o.OutDir, "benchmarks"), o.PopeImages, o.MmvpPairs, log);
+
+    /// <summary>
+    /// The world's RobustVQA (hard negatives mined by the stage-0 CLIP), POPE and MMVP, in their real
+    /// layouts under <paramref name="dir"/>; a benchmark already there is reused.
+    /// </summary>
+    public static BenchmarkPaths BuildBenchmarks(string world, string stage0, string dir, int popeImages, int mmvpPairs, Action<string> log)
+    {
+        var o = new { World = world, Stage0 = stage0, PopeImages = popeImages, MmvpPairs = mmvpPairs };
+        string robust = Path.Combine(dir, "robustvqa", WorldRobustVqa.FileName);
+        if (!File.Exists(robust))
+        {
+            log("building world RobustVQA (hard negatives mined by the stage-0 CLIP)");
+            using var clip = ClipZeroShotClassifier.FromStage0(o.Stage0, WorldTokenizer.Default);
+            WorldRobustVqa.Build(o.World, clip, robust);
+        }
+        string pope = Path.Combine(dir, "pope");
+        if (!File.Exists(Path.Combine(pope, "coco_pope_adversarial.json")))
+        {
+            log("building world POPE");
+            WorldPope.MakeForWorld(o.World, pope, new WorldPopeOptions { Images = o.PopeImages });
+        }
+        string mmvp = Path.Combine(dir, "mmvp");
+        if (!File.Exists(Path.Combine(mmvp, "Questions.csv")))
+        {
+            log("building world MMVP");
+            WorldMmvp.MakeForWorld(o.World, mmvp, new WorldMmvpOptions { Pairs = o.MmvpPairs });
+        }
+        return new BenchmarkPaths(robust, WorldRobustVqa.RobustRoot(o.World), pope, Path.Combine(pope, WorldPope.ImageFolder), mmvp);
+    }
+
+    /// <summary>Runs every arm and seed (reusing finished runs) and writes the report.</summary>
+    public static IReadOnlyList<ExperimentArm> Run(CsrExperimentOptions o, Func<string, ITrainingObserver> observerFor, Action<string> log)
+    {
+        var paths = BuildBenchmarks(o, log);
+        var arms = new List<ExperimentArm>();
+        foreach (var arch in o.Arches)
+        {
+            var seeds = arch == "llava" ? o.LlavaSeeds ?? o.Seeds : o.Seeds;
+            foreach (var (name, csr) in ArmsOf(arch))
+            {
+                var runs = seeds.Select(seed => RunOne(o, arch, name, csr, seed, paths, observerFor, log)).ToList();
+                arms.Add(new ExperimentArm(name, arch, csr, runs));
+            }
+        }
+        var comparisons = new List<(string, string)>();
+        if (o.Arches.Contains("deem")) comparisons.Add(("DEEM", "baseline"));
+        if (o.Arches.Contains("llava")) comparisons.Add(("LLaVA+CSR", "LLaVA"));
+        CsrExperimentReport.Write(o.OutDir, arms, comparisons, Setup(o));
+        return arms;
+    }
+
+    static string Setup(CsrExperimentOptions o) =>
+        $"Tiny preset on the built-in world (64 px), from the same stage-0 components (`{Path.GetFileName(o.Stage0.TrimEnd('/'))}`). " +
+        $"Each run: stage 1 for {o.Stage1Steps} steps, then stage 2 (image-text SFT) for {o.Stage2Steps} steps; " +
+        $"seeds {string.Join(", ", o.Seeds)}" + (o.LlavaSeeds is { } l ? $" (LLaVA-style arms: {string.Join(", ", l)})" : "") + ". " +
+        $"Evaluation: world RobustVQA A/R/V (negatives mined by the stage-0 CLIP), world POPE ({o.PopeImages} images per split), " +
+        $"world MMVP ({o.MmvpPairs} pairs); greedy answers of at most {o.MaxNewTokens} tokens, scored with the authors' extractor. " +
+        "The baseline is the paper's DEEM*: no CSR, ConvNeXt frozen, UNet trainable in stage 1. " +
+        (o.CsrWeight is double w ? $"λ_CSR = {w.ToString(System.Globalization.CultureInfo.InvariantCulture)} in both stages (the recipes have 5). " : "") +
+        "Per run, \"POPE yes %\" is how often the model says yes on POPE (50 = unbiased, 100 = always yes) and " +
+        "\"image gap\" is the SFT NTP with another sample's image minus with its own, in nats, after stage 2 " +
+        "(0 = the answers ignore the image).";
+
+    /// <summary>
+    /// One arm × seed: stage 1, stage 2, evaluation; reused when its run.json exists. A native
+    /// libtorch error (seen rarely and not reproducibly on CPU during long runs) restarts the run from
+    /// scratch, at most four times; runs are deterministic, so a restart gives the run it would have given.
+    /// </summary>
+    public static ArmRun RunOne(CsrExperimentOptions o, string arch, string arm, bool csr, int seed, BenchmarkPaths paths,
+        Func<string, ITrainingObserver> observerFor, Action<string> log)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try { return RunOnce(o, arch, arm, csr, seed, paths, observerFor, log); }
+            catch (System.Runtime.InteropServices.ExternalException e) when (attempt < 5)
+            {
+                log($"{arm} seed {seed}: libtorch error ({e.Message.Split('\n')[0]}); restarting the run (attempt {attempt + 1} of 5)");
+            }
+        }
+    }
+
+    static ArmRun RunOnce(CsrExperimentOptions o, string arch, string arm, bool csr, int seed, BenchmarkPaths paths,
+        Func<string, ITrainingObserver> observerFor, Action<string> log)
+    {
+        string dir = Path.Combine(o.OutDir, "runs", arm.Replace('+', '_'), $"seed{seed}");
+        string runFile = Path.Combine(dir, RunFile);
+        if (File.Exists(runFile))
+        {
+            log($"{arm} seed {seed}: reusing {runFile}");
+            return JsonSerializer.Deserialize<ArmRun>(File.ReadAllText(runFile))
+                   ?? throw new DeemFormatException(runFile, "empty run record");
+        }
+        var tokenizer = WorldTokenizer.Default;
+        var data = DataPaths.FromWorld(o.World);
+        var total = Stopwatch.StartNew();
+
+        // Stage 1: alignment pretraining from the stage-0 components.
+        var stage1 = TrainingSetup.WithSteps(StageConfig.Load("tiny", csr ? "stage1" : "stage1-baseline"), o.Stage1Steps);
+        if (csr && o.CsrWeight is double w1) stage1 = stage1 with { CsrWeight = w1 };
+        using var model = FromStage0(o.Stage0, arch, stage1, seed);
+        List<double> stepSeconds;
+        using (var stream = TrainingSetup.OpenStream(stage1, data, tokenizer, model.Config.ImageTokens, strict: false))
+        using (var trainer = new Trainer(model, tokenizer, stage1, stream,
+                   new TrainerOptions { OutDir = Path.Combine(dir, "stage1"), Seed = seed, SaveEvery = o.Stage1Steps, TensorBoard = false },
+                   observerFor($"{arm} seed {seed} stage 1")))
+            stepSeconds = trainer.Run().Metrics.Select(m => m.StepSeconds).ToList();
+
+        // Stage 2: image-text SFT, with CSR for the CSR arms (the recipe's λ = 5, or --csr-weight), without for the others.
+        var stage2 = TrainingSetup.WithSteps(StageConfig.Load("tiny", "stage2"), o.Stage2Steps);
+        stage2 = stage2 with { CsrWeight = csr ? o.CsrWeight ?? stage2.CsrWeight : 0.0 };
+        // Fixed SFT batches (another shuffle of the same data), scored during stage 2: the image gap.
+        using var fixedSft = TrainingSetup.OpenEvalSet(stage2, data, tokenizer, model.Config.ImageTokens, o.World);
+        EvalMetrics afterSft;
+        using (var stream = TrainingSetup.OpenStream(stage2, data, tokenizer, model.Config.ImageTokens, strict: false))
+        using (var trainer = new Trainer(model, tokenizer, stage2, stream,
+                   new TrainerOptions
+                   {
+                       OutDir = Path.Combine(dir, "stage2"), Seed = seed, SaveEvery = o.Stage2Steps, TensorBoard = false,
+                       EvalEvery = Math.Max(1, o.Stage2Steps / 4),
+                   },
+                   observerFor($"{arm} seed {seed} stage 2"), fixedSft))
+            afterSft = trainer.Run().Evals[^1];
+        double trainSeconds = total.Elapsed.TotalSeconds;
+
+        // Evaluation on the three world benchmarks.
+        log($"{arm} seed {seed}: evaluating");
+        model.eval();
+        var pipeline = new DeemPipeline(model, tokenizer);
+        var vqa = new DeemVqaModel(pipeline, GenerationOptions.Greedy(o.MaxNewTokens));
+        var suite = BenchmarkSuite.Run(vqa, paths, Path.Combine(dir, "eval"), new EvalOptions { BatchSize = o.EvalBatchSize }, $"{arm} seed {seed}");
+
+        stepSeconds.Sort();
+        double median = stepSeconds.Count == 0 ? double.NaN : stepSeconds[stepSeconds.Count / 2];
+        var metrics = suite.Metrics.ToDictionary(kv => kv.Key, kv => kv.Value);
+        // How often the model says "yes" on POPE (balanced: 50 % is unbiased, 100 % is a model that
+        // always says yes) — shows whether the accuracies come from looking at the image at all.
+        if (suite.Pope is { } pope && pope.Splits.Count > 0)
+            metrics[CsrExperimentReport.YesRatioColumn] = 100 * pope.Splits.Average(x => x.Official.YesRatio);
+        metrics[CsrExperimentReport.ImageGapColumn] = afterSft.NtpShuffled - afterSft.Ntp;
+        var run = new ArmRun(seed, metrics, median, trainSeconds);
+        AtomicFile.WriteAllText(runFile, JsonSerializer.Serialize(run, new JsonSerializerOptions { WriteIndented = true }));
+        return run;
+    }
+
+    /// <summary>
+    /// A model of the given architecture initialised from the stage-0 DEEM folder. For the LLaVA-style
+    /// variant the MMFS layers and the image decoder of the folder are dropped and the MLP projector
+    /// starts fresh; everything else (encoder, perceiver, LLM, UNet, VAE, MMFSNet) is shared.
+    /// </summary>
+    public static DeemModel FromStage0(string stage0, string arch, StageConfig stage, int seed)
+    {
+        var config = DeemConfig.Load(Path.Combine(stage0, DeemCheckpoint.ConfigFile));
+        config = config with { Arch = arch, Name = arch == "llava" ? "tiny-llava" : config.Name };
+        config = TrainingSetup.ModelConfigFor(config, stage);
+        torch.manual_seed(seed);
+        var model = new DeemModel(config, new torch.Generator((ulong)seed));
+        StateDicts.LoadNonStrict(model, Path.Combine(stage0, DeemCheckpoint.WeightsFile));
+        return model;
+    }
+}

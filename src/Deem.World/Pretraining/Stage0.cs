@@ -1,0 +1,127 @@
+using System.Text.Json;
+using Deem.Config;
+using Deem.Diffusion;
+using Deem.Diffusion.Schedulers;
+using Deem.IO;
+using Deem.Language;
+using Deem.Model;
+using Deem.Text;
+using Deem.Vision;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Deem.World.Pretraining;
+
+/// <summary>What <see cref="Stage0.Run"/> trained and wrote.</summary>
+/// <param name="Components">Per component (clip, llm, vae, unet): steps, first/last loss, seconds.</param>
+/// <param name="Config">The tiny DEEM config that loads these components (<c>deem_config.json</c> in the output).</param>
+/// <param name="VaeScalingFactor">1 / std of the trained VAE's latents, written to <c>sd/vae/config.json</c>.</param>
+/// <param name="OutDir">The stage-0 output folder.</param>
+public sealed record Stage0Summary(IReadOnlyList<ComponentResult> Components, DeemConfig Config, double VaeScalingFactor, string OutDir);
+
+/// <summary>
+/// Stage 0: pretrains tiny stand-ins for the checkpoints DEEM starts from (paper §3.1: CLIP-ConvNeXt,
+/// Vicuna, Stable Diffusion 2.1; reference §1.2, §1.6, §1.9) on the procedural world, in sequence
+/// CLIP → LLM → VAE → UNet (the UNet needs the trained text tower and VAE), and writes each in its real
+/// layout (<see cref="ComponentWriters"/>), so stages 1–3 load them with <see cref="ComponentLoader"/>
+/// exactly as the published weights. Sizes come from the tiny DEEM preset built for the world tokenizer.
+/// </summary>
+public static class Stage0
+{
+    public const string ConfigFile = "deem_config.json";
+    public const string SummaryFile = "stage0_summary.json";
+
+    /// <summary>The tiny DEEM for the world tokenizer (its base vocabulary, bos/eos/pad and the 6 DEEM tokens at the end).</summary>
+    public static DeemConfig TinyConfig(WordPieceTextTokenizer tokenizer) => DeemConfig.TinyFor(tokenizer.Specials);
+
+    /// <summary>
+    /// The CLIP text tower for <paramref name="deem"/>: token-state width = UNet <c>cross_attention_dim</c>,
+    /// context = decoder Q-Former queries (so its empty-prompt states are the null embedding's shape),
+    /// the world tokenizer's vocabulary and ids.
+    /// </summary>
+    public static ClipTextConfig ClipTextFor(DeemConfig deem, WordPieceTextTokenizer tokenizer) => ClipTextConfig.Tiny with
+    {
+        Width = deem.UNet.CrossAttentionDim,
+        ContextLength = (int)deem.ImageDecoder.PerceiverConfig.NumQueries,
+        VocabSize = tokenizer.VocabSize,
+        BosId = WordPieceTextTokenizer.BosId,
+        EosId = WordPieceTextTokenizer.EosId,
+        PadId = WordPieceTextTokenizer.PadId,
+    };
+
+    /// <summary>The plain LLaMA stage 0 trains: DEEM's LLM shape, base vocabulary, no MMFS layers.</summary>
+    public static LlamaConfig LlmFor(DeemConfig deem) =>
+        deem.Llm with { VocabSize = deem.BaseVocabSize, CrossAttentionFrequency = 0 };
+
+    /// <summary>
+    /// Trains the four components on <paramref name="worldDir"/> and writes them under
+    /// <paramref name="outDir"/> (plus <c>deem_config.json</c> and <c>stage0_summary.json</c>).
+    /// </summary>
+    public static Stage0Summary Run(string worldDir, string outDir, Stage0Options options, Stage0Callbacks? callbacks = null)
+    {
+        options.Validate();
+        callbacks ??= Stage0Callbacks.None;
+        var tokenizer = WorldTokenizer.Create();
+        var deem = TinyConfig(tokenizer);
+        using var data = Stage0Data.Load(worldDir, tokenizer, options.Resolution);
+        var results = new List<ComponentResult>();
+        manual_seed(options.Seed);
+        var generator = new Generator((ulong)options.Seed);
+
+        using var clip = new ClipModel(deem.Vision, ClipTextFor(deem, tokenizer), generator);
+        results.Add(ClipTrainer.Train(clip, data, options, callbacks));
+        ComponentWriters.WriteClip(outDir, clip, options.Resolution);
+
+        var llmConfig = LlmFor(deem);
+        using (var llm = new LlamaForCausalLM(llmConfig, generator: generator))
+        {
+            results.Add(LlmTrainer.Train(llm, data, options, callbacks));
+            ComponentWriters.WriteLlm(outDir, llm, llmConfig, tokenizer);
+        }
+
+        using var vae = new AutoencoderKL(deem.Vae);
+        results.Add(VaeTrainer.Train(vae, data, options, callbacks));
+        vae.eval();
+        var scaling = VaeTrainer.ScalingFactor(vae, data.VaeImages, options.Seed);
+        using var trainedVae = WithScaling(vae, scaling);
+
+        var scheduler = new DdpmScheduler(deem.Scheduler);
+        var unetConfig = deem.UNet with { SampleSize = options.Resolution / deem.Vae.DownsampleFactor };
+        using (var unet = new UNet2DConditionModel(unetConfig))
+        {
+            results.Add(UNetTrainer.Train(unet, trainedVae, scaling, clip.Text, scheduler, data, options, callbacks));
+            ComponentWriters.WriteDiffusion(outDir, unet, trainedVae, deem.Scheduler, clip.Text, tokenizer);
+        }
+
+        var resolved = ComponentLoader.ResolveConfig(deem, ComponentFolders.Under(outDir));
+        resolved.Save(Path.Combine(outDir, ConfigFile));
+        var summary = new Stage0Summary(results, resolved, scaling, outDir);
+        WriteSummary(summary);
+        return summary;
+    }
+
+    /// <summary>A copy of <paramref name="vae"/> whose config carries the measured scaling factor.</summary>
+    static AutoencoderKL WithScaling(AutoencoderKL vae, double scaling)
+    {
+        var copy = new AutoencoderKL(vae.Config with { ScalingFactor = scaling });
+        using var noGrad = no_grad();
+        var src = vae.state_dict();
+        foreach (var (key, dst) in copy.state_dict()) dst.copy_(src[key]);
+        copy.eval();
+        return copy;
+    }
+
+    static void WriteSummary(Stage0Summary s)
+    {
+        var rows = s.Components.Select(c => new Dictionary<string, object>
+        {
+            ["component"] = c.Component, ["steps"] = c.Steps, ["first_loss"] = c.FirstLoss, ["last_loss"] = c.LastLoss,
+            ["first_mean_10"] = c.HeadMean(10), ["last_mean_10"] = c.TailMean(10), ["seconds"] = Math.Round(c.Seconds, 2),
+        }).ToList();
+        var json = JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["components"] = rows, ["vae_scaling_factor"] = s.VaeScalingFactor,
+        }, new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals });
+        AtomicFile.WriteAllText(Path.Combine(s.OutDir, SummaryFile), json);
+    }
+}

@@ -1,0 +1,77 @@
+using Deem.Config;
+using Deem.Diffusion;
+using Deem.Diffusion.Schedulers;
+using Deem.Vision;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Deem.World.Pretraining;
+
+/// <summary>
+/// Stage 0d: the text-conditioned UNet standing in for SD 2.1's (reference §1.9), trained as SD is:
+/// x₀ = scaled posterior sample of the frozen VAE, t ~ U{0, …, T−1}, x_t from the DDPM schedule,
+/// ε-prediction (or v, as the scheduler config says) with MSE. The condition is the frozen CLIP text
+/// tower's per-token last states of the caption; with probability <c>UNetUncondProb</c> a caption is
+/// replaced by the empty prompt, so classifier-free guidance (and DEEM's null embedding, §1.8) works.
+/// </summary>
+public static class UNetTrainer
+{
+    public const string Name = "unet";
+
+    public static ComponentResult Train(UNet2DConditionModel unet, AutoencoderKL vae, double scalingFactor, ClipTextEncoder text,
+        DdpmScheduler scheduler, Stage0Data data, Stage0Options options, Stage0Callbacks callbacks)
+    {
+        unet.train();
+        vae.eval();
+        text.eval();
+        // Frozen towers: the conditions and the latent posteriors are computed once.
+        using var cache = NewDisposeScope();
+        Tensor states, nullState, latentMean, latentStd;
+        using (no_grad())
+        {
+            states = text.forward(ClipTextEncoder.Tokenize(data.CaptionIds, text.Config)).LastHiddenState;   // [N, ctx, W]
+            nullState = EmptyPromptStates(text);                                                              // [1, ctx, W]
+            var means = new List<Tensor>();
+            var stds = new List<Tensor>();
+            var images = data.PairImages;
+            for (long i = 0; i < images.shape[0]; i += 32)
+            {
+                var dist = vae.Encode(images.narrow(0, i, Math.Min(32, images.shape[0] - i)) * 2.0 - 1.0);
+                means.Add(dist.Mean);
+                stds.Add(dist.Std);
+            }
+            latentMean = cat(means, 0);                                                           // [N, 4, h, w]
+            latentStd = cat(stds, 0);                                                             // [N, 4, h, w]
+        }
+
+        var batches = new Stage0Batches((int)states.shape[0], options.BatchSize, options.Seed * 7919 + 6);
+        var generator = new Generator((ulong)(options.Seed * 7919 + 7));
+        var T = scheduler.Config.NumTrainTimesteps;
+        Tensor LossOf(int step)
+        {
+            var idx = batches.Next();
+            var B = idx.shape[0];
+            var mean = latentMean.index_select(0, idx);
+            var x0 = (mean + latentStd.index_select(0, idx) * randn(mean.shape, generator: generator)) * scalingFactor;  // [B, 4, h, w]
+            var noise = randn(x0.shape, generator: generator);
+            var t = randint(0, T, new[] { B }, generator: generator, dtype: ScalarType.Int64);    // [B]
+            var xt = scheduler.AddNoise(x0, noise, t);
+            var drop = rand(new[] { B }, generator: generator).lt(options.UNetUncondProb);       // [B]
+            var cond = where(drop.view(B, 1, 1), nullState, states.index_select(0, idx));         // [B, ctx, W]
+            var pred = unet.forward(new UNet2DConditionInput(xt, t, cond));                       // [B, 4, h, w]
+            var target = scheduler.Config.PredictionType == SchedulerConfig.VPrediction ? scheduler.GetVelocity(x0, noise, t) : noise;
+            return nn.functional.mse_loss(pred, target);
+        }
+        return Stage0Loop.Run(Name, unet.parameters().ToList(), Stage0LoopSettings.From(options, options.UNetSteps, options.UNetLearningRate),
+            LossOf, callbacks);
+    }
+
+    /// <summary>The text tower's last states [1, ctx, W] on the empty prompt (bos, eos, padding).</summary>
+    public static Tensor EmptyPromptStates(ClipTextEncoder text)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var ids = ClipTextEncoder.Tokenize([Array.Empty<int>()], text.Config);                  // [1, ctx]
+        return text.forward(ids).LastHiddenState.MoveToOuterDisposeScope();
+    }
+}

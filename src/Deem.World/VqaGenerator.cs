@@ -1,0 +1,147 @@
+using Deem.Text;
+using static Deem.World.WorldVocabulary;
+
+namespace Deem.World;
+
+/// <summary>The kind of perception a question tests (paper §1: orientation, quantity, colour, structure;
+/// plus position, POPE-style existence, and RobustVQA-style main-object yes/no).</summary>
+public enum VqaKind { Colour, Count, Shape, Orientation, Position, Exists, MainObject, ExistsObject }
+
+/// <summary>One question with its one-word (or two-word position) answer; in the two-option form the question ends "(a) … (b) …" and the answer is the right option's text.</summary>
+public sealed record VqaItem(VqaKind Kind, string Question, string Answer);
+
+/// <summary>
+/// Question–answer pairs about a scene, answerable from the pixels alone. Existence questions are
+/// balanced yes/no, and the "no" ones are adversarial in the POPE sense: an absent object that shares
+/// the shape or the colour of a present one (reference §6.2).
+/// </summary>
+public static class VqaGenerator
+{
+    /// <summary>Probability that an open question is asked in the two-option form.</summary>
+    public const double TwoOptionProbability = 0.25;
+
+    /// <summary>Probability that another open question ends with the VQA evaluation prompt's one-word instruction.</summary>
+    public const double OneWordInstructionProbability = 0.25;
+
+    /// <summary>
+    /// Up to <paramref name="count"/> questions of distinct kinds (in random order). An open question
+    /// (colour, count, shape, orientation, position) is asked in MMVP's two-option form with
+    /// probability <see cref="TwoOptionProbability"/>, else ends with the VQA evaluation prompt's
+    /// "Please provide an accurate answer within one word." with probability
+    /// <see cref="OneWordInstructionProbability"/>: the SFT data holds the formats the benchmarks ask
+    /// in, as LLaVA-1.5's mixture holds those of its benchmarks.
+    /// </summary>
+    public static List<VqaItem> Sample(WorldRng rng, Scene scene, int count)
+    {
+        var kinds = Enum.GetValues<VqaKind>().ToList();
+        rng.Shuffle(kinds);
+        var items = new List<VqaItem>();
+        foreach (var k in kinds)
+        {
+            if (items.Count >= count) break;
+            if (Make(rng, scene, k) is not { } item) continue;
+            bool open = !IsYesNo(item.Kind);
+            if (open && rng.Chance(TwoOptionProbability) && TwoOptions(rng, item) is { } options) item = options;
+            else if (open && rng.Chance(OneWordInstructionProbability)) item = item with { Question = $"{item.Question} {PromptTemplates.OneWordInstruction}" };
+            items.Add(item);
+        }
+        return items;
+    }
+
+    /// <summary>Whether questions of this kind are answered yes or no (existence, main object).</summary>
+    public static bool IsYesNo(VqaKind kind) => kind is VqaKind.Exists or VqaKind.MainObject or VqaKind.ExistsObject;
+
+    /// <summary>
+    /// The item as "{question} (a) {x} (b) {y}" with a wrong answer of the same kind in random order,
+    /// answered with the right option's text (which the MMVP option parser maps to its letter); null
+    /// for yes/no kinds.
+    /// </summary>
+    public static VqaItem? TwoOptions(WorldRng rng, VqaItem item)
+    {
+        IEnumerable<string>? pool = item.Kind switch
+        {
+            VqaKind.Colour => Colours.Select(c => c.Name),
+            VqaKind.Count => NumberWords.Skip(1),
+            VqaKind.Shape => Shapes.Select(Name),
+            VqaKind.Orientation => Directions.Select(Word),
+            VqaKind.Position => CellWords,
+            _ => null,
+        };
+        var wrong = pool?.Where(x => x != item.Answer).ToList();
+        if (wrong is null || wrong.Count == 0) return null;
+        string other = rng.Pick(wrong);
+        var (a, b) = rng.Chance(0.5) ? (item.Answer, other) : (other, item.Answer);
+        return item with { Question = $"{item.Question} (a) {a} (b) {b}" };
+    }
+
+    /// <summary>A question of kind <paramref name="kind"/>, or null if the scene has none (e.g. no asymmetric shape).</summary>
+    public static VqaItem? Make(WorldRng rng, Scene scene, VqaKind kind)
+    {
+        var objs = scene.Objects;
+        int i = rng.Next(objs.Count);
+        var o = objs[i];
+        switch (kind)
+        {
+            case VqaKind.Colour:
+                return new(kind, $"what colour is {SceneText.Refer(scene, i, useColour: false)}?", o.Colour);
+            case VqaKind.Count:
+                if (rng.Chance(0.5))
+                    return new(kind, $"how many {Plural(o.Shape)} are there?", NumberWords[objs.Count(x => x.Shape == o.Shape)]);
+                return new(kind, $"how many {o.Colour} {Plural(o.Shape)} are there?",
+                    NumberWords[objs.Count(x => x.Shape == o.Shape && x.Colour == o.Colour)]);
+            case VqaKind.Shape:
+                return new(kind, $"what shape is {SceneText.Where(o.Cell)}?", Name(o.Shape));
+            case VqaKind.Orientation:
+            {
+                var asym = Enumerable.Range(0, objs.Count).Where(j => IsAsymmetric(objs[j].Shape)).ToList();
+                if (asym.Count == 0) return null;
+                int j = rng.Pick(asym);
+                return new(kind, $"which way does {SceneText.Refer(scene, j)} point?", Word(objs[j].Orientation));
+            }
+            case VqaKind.Position:
+            {
+                var unique = Enumerable.Range(0, objs.Count)
+                    .Where(j => objs.Count(x => x.Shape == objs[j].Shape && x.Colour == objs[j].Colour) == 1).ToList();
+                if (unique.Count == 0) return null;
+                int j = rng.Pick(unique);
+                return new(kind, $"where is the {objs[j].Colour} {Name(objs[j].Shape)}?", CellWords[objs[j].Cell]);
+            }
+            case VqaKind.MainObject:
+            {
+                // The benchmark's own phrasing (reference §6.1, typo included): a scene has a main
+                // object when exactly one object is large. "no" uses a small object's shape when there
+                // is one (a hard negative), else any other shape.
+                var large = objs.Where(x => x.Size == SizeClass.Large).ToList();
+                if (large.Count != 1) return null;
+                var main = large[0].Shape;
+                if (rng.Chance(0.5)) return new(kind, PromptTemplates.RobustVqaQuestion(Name(main)), "yes");
+                var small = objs.Where(x => x.Shape != main).Select(x => x.Shape).Distinct().ToList();
+                var other = small.Count > 0 && rng.Chance(0.5) ? rng.Pick(small) : rng.Pick(Shapes.Where(x => x != main).ToList());
+                return new(kind, PromptTemplates.RobustVqaQuestion(Name(other)), "no");
+            }
+            case VqaKind.ExistsObject:
+            {
+                // POPE's phrasing: "Is there a {object} in the image?" + " Please anwser yes or no".
+                if (rng.Chance(0.5)) return new(kind, PromptTemplates.PopeQuestion($"Is there a {Name(o.Shape)} in the image?"), "yes");
+                var absent = Shapes.Where(x => objs.All(y => y.Shape != x)).ToList();
+                if (absent.Count == 0) return null;
+                return new(kind, PromptTemplates.PopeQuestion($"Is there a {Name(rng.Pick(absent))} in the image?"), "no");
+            }
+            case VqaKind.Exists:
+                if (rng.Chance(0.5)) return new(kind, $"is there {Article(o.Colour)} {o.Colour} {Name(o.Shape)}?", "yes");
+                for (int attempt = 0; attempt < 20; attempt++)
+                {
+                    // Same shape in another colour, or same colour on another shape.
+                    var (shape, colour) = rng.Chance(0.5)
+                        ? (o.Shape, rng.Pick(Colours).Name)
+                        : (rng.Pick(Shapes), o.Colour);
+                    if (objs.Any(x => x.Shape == shape && x.Colour == colour)) continue;
+                    return new(kind, $"is there {Article(colour)} {colour} {Name(shape)}?", "no");
+                }
+                return null;
+        }
+        return null;
+    }
+
+    static string Article(string w) => SceneText.Article(w);
+}

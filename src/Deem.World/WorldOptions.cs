@@ -1,0 +1,52 @@
+using System.Text.Json.Serialization;
+
+namespace Deem.World;
+
+/// <summary>How many items each part of the world holds. The defaults write in a few seconds at 64 px.</summary>
+public sealed record WorldCounts
+{
+    /// <summary>MMC4-style interleaved documents (2–4 images each).</summary>
+    [JsonPropertyName("mmc4_docs")] public int Mmc4Docs { get; init; } = 48;
+    /// <summary>BLIP-LAION-style image–caption pairs in webdataset shards.</summary>
+    [JsonPropertyName("caption_pairs")] public int CaptionPairs { get; init; } = 256;
+    /// <summary>LLaVA-style instruction items (3 questions each).</summary>
+    [JsonPropertyName("vqa_images")] public int VqaImages { get; init; } = 128;
+    /// <summary>COCO-style images with per-object masks and region descriptions.</summary>
+    [JsonPropertyName("region_images")] public int RegionImages { get; init; } = 64;
+    /// <summary>Images in each of the A, R and V test splits (classes cycle, so a multiple of 13 is balanced).</summary>
+    [JsonPropertyName("test_images_per_split")] public int TestImagesPerSplit { get; init; } = 52;
+}
+
+/// <summary>
+/// Options of the procedural world (<see cref="WorldWriter.Make"/>): the seed, the image size and
+/// the counts. Everything written is a function of these alone.
+/// </summary>
+public sealed record WorldOptions
+{
+    [JsonPropertyName("seed")] public int Seed { get; init; } = 0;
+    [JsonPropertyName("image_size")] public int ImageSize { get; init; } = 64;
+    [JsonPropertyName("counts")] public WorldCounts Counts { get; init; } = new();
+    /// <summary>Samples per webdataset tar shard.</summary>
+    [JsonPropertyName("shard_size")] public int ShardSize { get; init; } = 100;
+    /// <summary>Questions per LLaVA item.</summary>
+    [JsonPropertyName("questions_per_image")] public int QuestionsPerImage { get; init; } = 3;
+
+    /// <summary>A small world for tests (a few dozen images).</summary>
+    public static WorldOptions Tiny => new()
+    {
+        ImageSize = 48,
+        ShardSize = 8,
+        Counts = new WorldCounts { Mmc4Docs = 4, CaptionPairs = 12, VqaImages = 6, RegionImages = 4, TestImagesPerSplit = 13 },
+    };
+
+    public void Validate(string source)
+    {
+        if (ImageSize < 16 || ImageSize > 4096) throw new DeemConfigException(source, "image_size", $"must be in [16, 4096], found {ImageSize}");
+        if (ShardSize <= 0) throw new DeemConfigException(source, "shard_size", $"must be positive, found {ShardSize}");
+        if (QuestionsPerImage <= 0) throw new DeemConfigException(source, "questions_per_image", $"must be positive, found {QuestionsPerImage}");
+        var c = Counts;
+        foreach (var (name, v) in new[] { ("mmc4_docs", c.Mmc4Docs), ("caption_pairs", c.CaptionPairs), ("vqa_images", c.VqaImages),
+                     ("region_images", c.RegionImages), ("test_images_per_split", c.TestImagesPerSplit) })
+            if (v < 0) throw new DeemConfigException(source, $"counts.{name}", $"must not be negative, found {v}");
+    }
+}

@@ -1,0 +1,102 @@
+using Deem.Benchmarks;
+
+namespace Deem.Tests.World.Benchmarks;
+
+public class StatsTests
+{
+    [Fact]
+    public void Mean_std_and_interval_of_three_seeds()
+    {
+        double[] v = [1, 2, 3];
+        Assert.Equal(2.0, Stats.Mean(v), 12);
+        Assert.Equal(1.0, Stats.SampleStd(v), 12); // √(((1−2)² + 0 + (3−2)²) / 2)
+        var s = Stats.Summarize(v);
+        Assert.Equal(3, s.N);
+        Assert.Equal(4.303 / Math.Sqrt(3), s.HalfWidth, 12); // t(0.975, 2) = 4.303
+        Assert.Equal(2 - 2.484338, s.Lower, 5);
+        Assert.Equal(2 + 2.484338, s.Upper, 5);
+        Assert.Equal("2.00 ± 2.48", s.Format());
+    }
+
+    [Fact]
+    public void Interval_of_eight_values_uses_df_7()
+    {
+        double[] v = [2, 4, 4, 4, 5, 5, 7, 9];
+        var s = Stats.Summarize(v);
+        Assert.Equal(5.0, s.Mean, 12);
+        Assert.Equal(Math.Sqrt(32.0 / 7), s.Std, 12);          // Σ(x − 5)² = 32
+        Assert.Equal(2.365 * Math.Sqrt(32.0 / 7) / Math.Sqrt(8), s.HalfWidth, 12); // t(0.975, 7) = 2.365
+    }
+
+    [Theory]
+    [InlineData(1, 12.706)]
+    [InlineData(2, 4.303)]
+    [InlineData(3, 3.182)]
+    [InlineData(4, 2.776)]
+    [InlineData(9, 2.262)]
+    [InlineData(30, 2.042)]
+    public void Table_values(int df, double t) => Assert.Equal(t, Stats.TCritical95(df), 12);
+
+    [Theory]
+    [InlineData(1, 12.706)]
+    [InlineData(2, 4.303)]
+    [InlineData(4, 2.776)]
+    [InlineData(10, 2.228)]
+    [InlineData(30, 2.042)]
+    public void The_cdf_agrees_with_the_table(int df, double t) => Assert.Equal(0.975, Stats.StudentCdf(t, df), 4);
+
+    [Fact]
+    public void Cdf_special_cases()
+    {
+        Assert.Equal(0.5, Stats.StudentCdf(0, 3), 12);
+        Assert.Equal(0.75, Stats.StudentCdf(1, 1), 10);                 // Cauchy: ½ + atan(1)/π
+        Assert.Equal(0.5 + 1 / (2 * Math.Sqrt(3)), Stats.StudentCdf(1, 2), 10); // df 2: ½ + t / (2√(2 + t²))
+        Assert.Equal(1 - Stats.StudentCdf(1.7, 6), Stats.StudentCdf(-1.7, 6), 12);
+    }
+
+    [Theory]
+    [InlineData(2.5, 3.5747)]   // values from numerical integration of the t density
+    [InlineData(50.0 / 17, 3.2187)]
+    [InlineData(35, 2.0301)]
+    [InlineData(1000, 1.9623)]
+    public void Fractional_and_large_df_solve_the_cdf(double df, double t) => Assert.Equal(t, Stats.TCritical95(df), 3);
+
+    [Fact]
+    public void Welch_difference_by_hand()
+    {
+        // a: mean 2, s² = 1; b: mean 6, s² = 4; SE² = 1/3 + 4/3 = 5/3; df = (5/3)² / ((1/3)²/2 + (4/3)²/2) = 50/17
+        var d = Stats.WelchDifference([1, 2, 3], [4, 6, 8]);
+        Assert.Equal(-4.0, d.Difference, 12);
+        Assert.Equal(Math.Sqrt(5.0 / 3), d.StdError, 12);
+        Assert.Equal(50.0 / 17, d.Df, 12);
+        Assert.Equal(Stats.TCritical95(50.0 / 17) * Math.Sqrt(5.0 / 3), d.HalfWidth, 12);
+        Assert.InRange(d.HalfWidth, 4.150, 4.160); // 3.2187 · 1.29099 = 4.1554
+        Assert.Equal(-4 - d.HalfWidth, d.Lower, 12);
+        Assert.False(d.Significant); // −4 ± 4.155 still covers 0 with three seeds each
+        Assert.True(Stats.WelchDifference([1, 2, 3], [11, 12, 13]).Significant);
+    }
+
+    [Fact]
+    public void Equal_variances_and_sizes_give_the_pooled_df()
+    {
+        // equal n and s²: Welch's df is 2(n − 1)
+        var d = Stats.WelchDifference([1, 2, 3], [11, 12, 13]);
+        Assert.Equal(4.0, d.Df, 12);
+        Assert.Equal(2.776 * Math.Sqrt(2.0 / 3), d.HalfWidth, 12);
+    }
+
+    [Fact]
+    public void Degenerate_inputs()
+    {
+        var one = Stats.Summarize([3.5]);
+        Assert.True(double.IsNaN(one.Std) && double.IsNaN(one.HalfWidth));
+        Assert.Equal("3.50", one.Format());
+        Assert.Throws<ArgumentException>(() => Stats.SampleStd([1.0]));
+        Assert.Throws<ArgumentException>(() => Stats.Mean([]));
+        Assert.Throws<ArgumentException>(() => Stats.Mean([1, double.NaN]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Stats.TCritical95(0.5));
+        var flat = Stats.WelchDifference([2, 2], [1, 1]);
+        Assert.Equal(1.0, flat.Difference);
+        Assert.Equal(0.0, flat.HalfWidth);
+    }
+}

@@ -1,0 +1,84 @@
+using Deem.Benchmarks;
+using Deem.World.Benchmarks;
+using Deem.World;
+
+namespace Deem.Tests.World.Benchmarks;
+
+public class WorldRobustVqaTests : IClassFixture<TinyWorld>
+{
+    readonly TinyWorld _world;
+    public WorldRobustVqaTests(TinyWorld world) => _world = world;
+
+    [Fact]
+    public void Mines_the_classifiers_strongest_wrong_class_over_the_worlds_folders()
+    {
+        using var d = new Scratch();
+        var classifier = new FolderClassifier();
+        var built = WorldRobustVqa.Build(_world.Root, classifier, d["robustvqa_test.json"], batchSize: 5);
+        int perSplit = WorldOptions.Tiny.Counts.TestImagesPerSplit;
+        Assert.Equal(["imagenet_a", "imagenet_r", "imagenet_v2"], built.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(3 * (int)Math.Ceiling(perSplit / 5.0), classifier.ImageCalls); // batched per split
+        var shapes = WorldVocabulary.Shapes;
+        foreach (var (split, entries) in built)
+        {
+            Assert.Equal(perSplit, entries.Count);
+            foreach (var e in entries)
+            {
+                Assert.StartsWith(split + "/", e.FileName);
+                Assert.True(File.Exists(Path.Combine(WorldRobustVqa.RobustRoot(_world.Root), e.FileName)));
+                int cls = Array.FindIndex(shapes, s => WorldVocabulary.ClassName(s) == e.GtCaption);
+                Assert.Equal(WorldWriter.Wnid(cls), e.FileName.Split('/')[1]); // the caption is the folder's class
+                Assert.Equal(WorldVocabulary.ClassName(shapes[(cls + 1) % shapes.Length]), e.ErrorCaption);
+            }
+        }
+        // the real reader reads it; same images and captions as the world's own rule-mined file
+        var again = RobustVqa.Load(d["robustvqa_test.json"]);
+        var own = RobustVqa.Load(Path.Combine(WorldRobustVqa.RobustRoot(_world.Root), "robustvqa_test.json"));
+        foreach (var split in RobustVqa.Splits)
+        {
+            Assert.Equal(built[split], again[split]);
+            Assert.Equal(own[split].Select(e => (e.FileName, e.GtCaption)).Order(), again[split].Select(e => (e.FileName, e.GtCaption)).Order());
+        }
+    }
+
+    [Fact]
+    public void Building_twice_gives_identical_bytes()
+    {
+        using var d = new Scratch();
+        WorldRobustVqa.Build(_world.Root, new FolderClassifier(), d["one.json"]);
+        WorldRobustVqa.Build(_world.Root, new FolderClassifier(), d["two.json"]);
+        Assert.Equal(File.ReadAllBytes(d["one.json"]), File.ReadAllBytes(d["two.json"]));
+    }
+
+    [Fact]
+    public void Not_a_world_folder_is_a_format_error()
+    {
+        using var d = new Scratch();
+        Assert.Throws<DeemFormatException>(() => WorldRobustVqa.Build(d.Path, new FolderClassifier(), d["x.json"]));
+        Assert.Throws<DeemFormatException>(() => WorldSource.ReadOptions(d.Path));
+    }
+
+    [Fact]
+    public void Reads_the_worlds_options_back_from_its_manifest()
+    {
+        var options = WorldSource.ReadOptions(_world.Root);
+        Assert.Equal(WorldOptions.Tiny.ImageSize, options.ImageSize);
+        Assert.Equal(WorldOptions.Tiny.Counts, options.Counts);
+    }
+
+    [Fact]
+    public void Always_yes_scores_half_oracle_scores_all()
+    {
+        using var d = new Scratch();
+        string json = d["robustvqa_test.json"], root = WorldRobustVqa.RobustRoot(_world.Root);
+        WorldRobustVqa.Build(_world.Root, new FolderClassifier(), json);
+        var yes = RobustVqaRunner.Run(new AlwaysYes(), json, root, d["yes"]);
+        Assert.Equal((50.0, 50.0, 50.0, 50.0), (yes.A, yes.R, yes.V, yes.Scores.Overall));
+        var oracle = RobustVqaRunner.Run(new SceneOracle(), json, root, d["oracle"]);
+        Assert.Equal((100.0, 100.0, 100.0, 100.0), (oracle.A, oracle.R, oracle.V, oracle.Scores.Overall));
+        Assert.Equal(6 * WorldOptions.Tiny.Counts.TestImagesPerSplit, oracle.Questions);
+        var scores = ScoresFile.Read(oracle.ScoresPath);
+        Assert.Equal(100.0, (double)scores["imagenet_r"]!);
+        Assert.Equal(oracle.Questions, (int)scores["questions"]!);
+    }
+}

@@ -1,0 +1,53 @@
+using Deem.World.Experiments;
+using Deem.Benchmarks;
+
+namespace Deem.Tests.World.Experiments;
+
+public class CsrExperimentReportTests
+{
+    static ArmRun Run(int seed, double rvqa, double pope, double mmvp, double s) => new(seed,
+        new Dictionary<string, double>
+        {
+            ["RVQA-A"] = rvqa, ["RVQA-R"] = rvqa, ["RVQA-V"] = rvqa,
+            ["POPE-R"] = pope, ["POPE-P"] = pope, ["POPE-A"] = pope, ["MMVP"] = mmvp,
+        }, s, 10 * s);
+
+    [Fact]
+    public void ReportHasTheTablesTheDifferencesAndTheStepRatio()
+    {
+        var baseline = new ExperimentArm("baseline", "deem", false, [Run(0, 50, 60, 10, 0.2), Run(1, 52, 62, 12, 0.2), Run(2, 54, 64, 14, 0.2)]);
+        var deem = new ExperimentArm("DEEM", "deem", true, [Run(0, 60, 60, 20, 0.3), Run(1, 62, 62, 22, 0.3), Run(2, 64, 64, 24, 0.3)]);
+        var md = CsrExperimentReport.Markdown([baseline, deem], [("DEEM", "baseline")], "setup text");
+
+        Assert.Contains("setup text", md);
+        // Mean ± t(0.975, 2)·s/√3 with s = 2: 52 ± 4.303·2/√3 = 52 ± 4.97.
+        Assert.Contains("| baseline | 3 | 52.00 ± 4.97", md);
+        // RobustVQA: +10 points; Welch SE = √(4/3 + 4/3) = 1.633, df = 4, t = 2.776 → ±4.53.
+        Assert.Contains("| DEEM − baseline | RobustVQA | +10.00 | [5.47, 14.53] | yes | +4.0 |", md);
+        Assert.Contains("| DEEM − baseline | POPE | +0.00 | [-4.53, 4.53] | no | +12.8 |", md);
+        Assert.Contains("**1.50×**", md);
+    }
+
+    [Fact]
+    public void PerSeedRowsCarryTheYesRatioAndTheImageGap()
+    {
+        var r = Run(0, 50, 50, 0, 0.2);
+        var metrics = new Dictionary<string, double>(r.Metrics)
+        {
+            [CsrExperimentReport.YesRatioColumn] = 100, [CsrExperimentReport.ImageGapColumn] = -0.00004,
+        };
+        var arm = new ExperimentArm("DEEM", "deem", true, [r with { Metrics = metrics }]);
+        var md = CsrExperimentReport.Markdown([arm], [], "setup");
+        Assert.Contains("| POPE yes % | image gap (nats) | s/step |", md);
+        Assert.Contains("| 100.00 | 0.00 | 0.200 |", md);
+    }
+
+    [Fact]
+    public void ChartIsAPng()
+    {
+        var arm = new ExperimentArm("DEEM", "deem", true, [Run(0, 60, 60, 20, 0.3), Run(1, 62, 61, 22, 0.3)]);
+        var png = CsrExperimentReport.ChartPng([arm], 300, 200);
+        Assert.True(png.Length > 100);
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png[..4]);
+    }
+}

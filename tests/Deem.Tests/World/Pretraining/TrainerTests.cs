@@ -1,0 +1,88 @@
+using Deem.Diffusion;
+using Deem.Diffusion.Schedulers;
+using Deem.Language;
+using Deem.World.Pretraining;
+using Deem.Vision;
+using TorchSharp;
+using static TorchSharp.torch;
+using S0 = Deem.World.Pretraining.Stage0;
+
+namespace Deem.Tests.World.Pretraining;
+
+/// <summary>Each stage-0 loop lowers its loss in a short run on the tiny world, and reports every step.</summary>
+[Collection(Stage0Collection.Name)]
+public class TrainerTests(Stage0Fixture world)
+{
+    static void AssertFalls(ComponentResult r, int steps)
+    {
+        Assert.Equal(steps, r.Losses.Count);
+        Assert.All(r.Losses, l => Assert.True(double.IsFinite(l)));
+        Assert.True(r.TailMean(3) < r.HeadMean(3), $"{r.Component}: first-3 mean {r.HeadMean(3):F4}, last-3 mean {r.TailMean(3):F4}");
+    }
+
+    Stage0Options Opts(int steps, int batch = 8) => Stage0Fixture.Options with
+    {
+        ClipSteps = steps, LlmSteps = steps, VaeSteps = steps, UNetSteps = steps, BatchSize = batch, LlmBatchSize = batch, VaeBatchSize = batch,
+    };
+
+    [Fact]
+    public void ClipLossFallsAndCallbacksSeeEveryStep()
+    {
+        var deem = S0.TinyConfig(world.Tokenizer);
+        manual_seed(0);
+        using var clip = new ClipModel(deem.Vision, S0.ClipTextFor(deem, world.Tokenizer), new Generator(0));
+        var seen = new List<Stage0Step>();
+        var r = ClipTrainer.Train(clip, world.Data, Opts(20), new Stage0Callbacks(Metrics: seen.Add));
+        AssertFalls(r, 20);
+        Assert.Equal(Enumerable.Range(1, 20), seen.Select(s => s.Step));
+        Assert.All(seen, s => Assert.True(s.ItPerSec > 0 && s.LearningRate > 0 && s.Component == "clip"));
+        Assert.True(clip.LogitScale.item<float>() <= ClipModel.MaxLogitScale + 1e-6);
+    }
+
+    [Fact]
+    public void LiveTensorCountIsFlatAcrossSteps()
+    {
+        var deem = S0.TinyConfig(world.Tokenizer);
+        using var clip = new ClipModel(deem.Vision, S0.ClipTextFor(deem, world.Tokenizer), new Generator(0));
+        var counts = new List<long>();
+        var before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        ClipTrainer.Train(clip, world.Data, Opts(6, batch: 4), new Stage0Callbacks(Progress: _ => counts.Add(DisposeScopeManager.Statistics.ThreadTotalLiveCount)));
+        Assert.Equal(6, counts.Count);
+        Assert.All(counts.Skip(2), c => Assert.Equal(counts[1], c));   // optimizer state appears at the first step
+        Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+    }
+
+    [Fact]
+    public void LlmLossFalls()
+    {
+        var deem = S0.TinyConfig(world.Tokenizer);
+        manual_seed(0);
+        using var llm = new LlamaForCausalLM(S0.LlmFor(deem), generator: new Generator(0));
+        AssertFalls(LlmTrainer.Train(llm, world.Data, Opts(15), Stage0Callbacks.None), 15);
+    }
+
+    [Fact]
+    public void VaeLossFalls()
+    {
+        var deem = S0.TinyConfig(world.Tokenizer);
+        manual_seed(0);
+        using var vae = new AutoencoderKL(deem.Vae);
+        AssertFalls(VaeTrainer.Train(vae, world.Data, Opts(15), Stage0Callbacks.None), 15);
+        var s = VaeTrainer.ScalingFactor(vae, world.Data.VaeImages, 0);
+        Assert.True(s > 0 && double.IsFinite(s));
+    }
+
+    [Fact]
+    public void UNetLossFallsOnFrozenTextStates()
+    {
+        var deem = S0.TinyConfig(world.Tokenizer);
+        manual_seed(0);
+        using var text = new ClipTextEncoder(S0.ClipTextFor(deem, world.Tokenizer), new Generator(1));
+        using var vae = new AutoencoderKL(deem.Vae);
+        using var unet = new UNet2DConditionModel(deem.UNet);
+        var before = text.state_dict()["token_embedding.weight"].clone();
+        var r = UNetTrainer.Train(unet, vae, deem.Vae.ScalingFactor, text, new DdpmScheduler(deem.Scheduler), world.Data, Opts(30), Stage0Callbacks.None);
+        AssertFalls(r, 30);
+        Assert.True(before.allclose(text.state_dict()["token_embedding.weight"], 0, 0));
+    }
+}
