@@ -113,7 +113,7 @@ public static class StepFlops
         Add(StepProfiler.Mmfs, Mmfs(config.MmfsNet with { DQuery = u.MidChannels, DOut = u.MidChannels }, samples * midPx * midPx, samples * netValues)
                                + 2.0 * samples * midPx * midPx * u.MidChannels * u.MidChannels);
 
-        Add(StepProfiler.UNet, UNet(diffusion.UNet, samples, latent, config.ImageTokens));
+        Add(StepProfiler.UNet, UNetForward(diffusion.UNet, samples, latent, config.ImageTokens));
         Add(StepProfiler.Vae, vaeEncodes * VaeEncoder(diffusion.Vae, I, shape.DecoderSide));
         return f;
     }
@@ -142,8 +142,12 @@ public static class StepFlops
                        + m.InnerDim * m.DOut)
         + 2 * valueTokens * m.DValue * m.InnerDim;
 
-    /// <summary>Every conv and linear of the UNet at the resolution it runs at, plus the attention products.</summary>
-    static double UNet(UNet2DConditionModel unet, long batch, long latent, long conditionTokens)
+    /// <summary>Forward FLOPs of one UNet call: every conv and linear at the resolution it runs at, plus the attention products.</summary>
+    /// <param name="unet">The UNet.</param>
+    /// <param name="batch">Samples in the call.</param>
+    /// <param name="latent">Latent side.</param>
+    /// <param name="conditionTokens">Condition tokens (cross-attention keys).</param>
+    public static double UNetForward(UNet2DConditionModel unet, long batch, long latent, long conditionTokens)
     {
         int n = unet.Config.BlockOutChannels.Length;
         long Side(string name)
