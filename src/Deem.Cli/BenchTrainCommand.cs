@@ -21,7 +21,7 @@ public static class BenchTrainCommand
         var warmup = new Option<int>("--warmup") { Description = "untimed rounds first", DefaultValueFactory = _ => 3 };
         var variants = new Option<string[]>("--variants")
         {
-            Description = $"variants to interleave: {string.Join(", ", TrainStepBenchmark.VariantNames)}", AllowMultipleArgumentsPerToken = true,
+            Description = $"variants to interleave: {string.Join(", ", TrainStepBenchmark.VariantNames)}; NAME@N runs it with N torch threads", AllowMultipleArgumentsPerToken = true,
             DefaultValueFactory = _ => TrainStepBenchmark.VariantNames.ToArray(),
         };
         var batchSize = new Option<int?>("--batch-size") { Description = "sequences per step (default: the stage's)" };

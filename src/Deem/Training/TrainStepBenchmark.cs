@@ -108,8 +108,12 @@ public static class TrainStepBenchmark
             var p => throw new DeemConfigException("--preset", "preset", $"the step benchmark runs on CPU: tiny or {WidePreset}, found '{p}'"),
         };
         var names = options.Variants ?? VariantNames;
-        if (names.Count < 2 || names.Distinct().Count() != names.Count || names.Any(n => !VariantNames.Contains(n)))
-            throw new DeemConfigException("--variants", "variants", $"need two or more distinct of {string.Join(", ", VariantNames)}, found '{string.Join(",", names)}'");
+        // A variant may carry its own thread count, "csr-fused@2": torch's intra-op threads are set for its steps only.
+        static string Kind(string name) => name.Split('@')[0];
+        static int? ThreadsOf(string name) => name.Contains('@') && int.TryParse(name.Split('@')[1], out var t) && t > 0 ? t : null;
+        if (names.Count < 2 || names.Distinct().Count() != names.Count || names.Any(n => !VariantNames.Contains(Kind(n)) || (n.Contains('@') && ThreadsOf(n) is null)))
+            throw new DeemConfigException("--variants", "variants",
+                $"need two or more distinct of {string.Join(", ", VariantNames)} (each optionally @threads), found '{string.Join(",", names)}'");
         if (options.Pairs < 1 || options.Warmup < 0) throw new DeemConfigException("--pairs/--warmup", "pairs", "need --pairs ≥ 1 and --warmup ≥ 0");
         if (options.Threads is < 1) throw new DeemConfigException("--threads", "threads", $"must be ≥ 1, found {options.Threads}");
         if (options.Threads is int threads) set_num_threads(threads);
@@ -141,10 +145,11 @@ public static class TrainStepBenchmark
             foreach (var name in names)
             {
                 manual_seed(options.Seed);
-                var m = new DeemModel(TrainingSetup.ModelConfigFor(model, stages[name]), new Generator((ulong)options.Seed)) { FuseDiffusionTerms = name != Separate };
+                var stage = stages[Kind(name)];
+                var m = new DeemModel(TrainingSetup.ModelConfigFor(model, stage), new Generator((ulong)options.Seed)) { FuseDiffusionTerms = Kind(name) != Separate };
                 string dir = Path.Combine(Path.GetTempPath(), "deem-bench-run-" + Guid.NewGuid().ToString("N"));
                 runs.Add(dir);
-                var trainer = new Trainer(m, WorldTokenizer.Default, stages[name], new ReplayStream(batches),
+                var trainer = new Trainer(m, WorldTokenizer.Default, stage, new ReplayStream(batches),
                     new TrainerOptions { OutDir = dir, Seed = options.Seed, TensorBoard = false });
                 m.train();
                 variants.Add((name, m, trainer, new StepProfiler(), new List<double>()));
@@ -157,13 +162,19 @@ public static class TrainStepBenchmark
                 for (int k = 0; k < variants.Count; k++)
                 {
                     var v = variants[(round + k) % variants.Count];
+                    int threadsBefore = get_num_threads();
+                    if (ThreadsOf(v.Name) is int t) set_num_threads(t);
                     if (timed) StepProfiler.Start(v.Profiler);
                     try
                     {
                         var step = v.Trainer.TrainStep();
                         if (timed) v.Times.Add(step.StepSeconds);
                     }
-                    finally { StepProfiler.Stop(); }
+                    finally
+                    {
+                        StepProfiler.Stop();
+                        set_num_threads(threadsBefore);
+                    }
                 }
                 if (round == options.Warmup - 1) foreach (var v in variants) v.Profiler.Reset();
                 progress?.Invoke(timed ? $"round {round - options.Warmup + 1}/{options.Pairs}" : $"warm-up {round + 1}/{options.Warmup}");
@@ -176,13 +187,13 @@ public static class TrainStepBenchmark
                 int steps = v.Times.Count;
                 var seconds = v.Profiler.Seconds.ToDictionary(kv => kv.Key, kv => kv.Value / steps, StringComparer.Ordinal);
                 seconds["other"] = Math.Max(0, v.Times.Average() - seconds.Values.Sum());
-                var stage = stages[v.Name];
+                var stage = stages[Kind(v.Name)];
                 var flops = new Dictionary<string, double>(StringComparer.Ordinal);
                 foreach (var b in timedBatches)
                 {
                     var shape = StepShape.Of(b.Ids, b.ImageCount, stage.EncoderResolution, stage.DecoderResolution, model.Tokens.Bos, model.Tokens.Soi);
                     var forward = StepFlops.Forward(v.Model.Config, v.Model.Diffusion, shape, nip: stage.NipWeight > 0, csr: stage.CsrWeight > 0,
-                        vaeEncodes: v.Name == Separate ? 2 : 1);
+                        vaeEncodes: Kind(v.Name) == Separate ? 2 : 1);
                     foreach (var (k, f) in StepFlops.Training(forward)) flops[k] = flops.GetValueOrDefault(k) + f / timedBatches.Count;
                 }
                 long trainable = v.Trainer.Groups.Sum(g => g.Parameters.Sum(p => p.Parameter.numel()));
@@ -203,6 +214,7 @@ public static class TrainStepBenchmark
             Ratio(Separate, NoCsr);
             Ratio(Separate, Baseline);
             Ratio(Fused, Separate);
+            foreach (var name in names.Where(n => n.Contains('@'))) Ratio(name, Kind(name));
             return new TrainStepBenchmarkResult(options, deem, get_num_threads(), results, ratios, (gemmBefore, gemmAfter));
         }
         finally
