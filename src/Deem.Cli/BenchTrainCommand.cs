@@ -75,7 +75,8 @@ public static class BenchTrainCommand
         foreach (var q in r.Ratios) ratios.AddRow($"{q.A} / {q.B}", $"{q.Median:F3}×", $"{q.Q1:F3} – {q.Q3:F3}");
         AnsiConsole.Write(ratios);
         AnsiConsole.MarkupLine($"batches of {r.Stage.BatchSize} × ≤{r.Stage.MaxLength} tokens, {r.Options.Warmup} untimed rounds, {r.Threads} torch threads; " +
-            $"fp32 GEMM {r.Options.MatmulSize}³: {r.MatmulGflops.Before:F1} GFLOP/s before, {r.MatmulGflops.After:F1} after (MFU against the better)");
+            $"fp32 GEMM {r.Options.MatmulSize}³: {r.MatmulGflops.Before:F1} GFLOP/s before, {r.MatmulGflops.After:F1} after (MFU against the better, " +
+            $"per thread count: {string.Join(", ", r.PeakByThreads.Select(kv => $"{kv.Key} → {kv.Value:F1}"))})");
         AnsiConsole.MarkupLine("Backward counted as 2 × forward on the gradient path (the VAE runs without gradient); " +
             $"paper Table 3, stage 1: DEEM / DEEM* = 1.14×. Variants: {TrainStepBenchmark.Fused}, {TrainStepBenchmark.Separate} = DEEM stage 1 with NIP+CSR " +
             $"in one / two UNet calls; {TrainStepBenchmark.NoCsr} = the same recipe with λ_CSR = 0; {TrainStepBenchmark.Baseline} = DEEM* (ConvNeXt frozen, UNet trained, no CSR).");

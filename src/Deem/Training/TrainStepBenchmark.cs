@@ -28,8 +28,9 @@ public sealed record TrainStepBenchmarkOptions(string Preset = "tiny", int Pairs
 /// <param name="StepSeconds">Every timed step, in round order.</param>
 /// <param name="ModuleSeconds">Mean seconds per step per module (own time; "other" = the rest of the step).</param>
 /// <param name="TrainingFlops">Mean training FLOPs per step per module.</param>
+/// <param name="Threads">torch intra-op threads of its steps.</param>
 public sealed record TrainStepVariantResult(string Name, long Trainable, IReadOnlyList<double> StepSeconds,
-    IReadOnlyDictionary<string, double> ModuleSeconds, IReadOnlyDictionary<string, double> TrainingFlops)
+    IReadOnlyDictionary<string, double> ModuleSeconds, IReadOnlyDictionary<string, double> TrainingFlops, int Threads)
 {
     public double Median => TrainStepBenchmark.Median(StepSeconds);
     public double Flops => TrainingFlops.Values.Sum();
@@ -44,15 +45,14 @@ public sealed record StepRatio(string A, string B, double Median, double Q1, dou
 /// <param name="Threads">torch's intra-op threads.</param>
 /// <param name="Variants">Per variant, its step times, module times and FLOPs.</param>
 /// <param name="Ratios">The per-round ratios' medians.</param>
-/// <param name="MatmulGflops">fp32 GEMM rate measured before and after the steps, in this process.</param>
+/// <param name="MatmulGflops">fp32 GEMM rate measured before and after the steps, in this process, at the run's thread count.</param>
+/// <param name="PeakByThreads">The better GEMM rate of the two measurements per thread count the variants use.</param>
 public sealed record TrainStepBenchmarkResult(TrainStepBenchmarkOptions Options, StageConfig Stage, int Threads,
-    IReadOnlyList<TrainStepVariantResult> Variants, IReadOnlyList<StepRatio> Ratios, (double Before, double After) MatmulGflops)
+    IReadOnlyList<TrainStepVariantResult> Variants, IReadOnlyList<StepRatio> Ratios, (double Before, double After) MatmulGflops,
+    IReadOnlyDictionary<int, double> PeakByThreads)
 {
-    /// <summary>The peak the MFU is measured against: the better of the two GEMM measurements.</summary>
-    public double PeakGflops => Math.Max(MatmulGflops.Before, MatmulGflops.After);
-
-    /// <summary>Model FLOPs per median step over the peak GEMM rate.</summary>
-    public double Mfu(TrainStepVariantResult v) => v.Flops / v.Median / (PeakGflops * 1e9);
+    /// <summary>Model FLOPs per median step over the peak GEMM rate at the variant's thread count.</summary>
+    public double Mfu(TrainStepVariantResult v) => v.Flops / v.Median / (PeakByThreads[v.Threads] * 1e9);
 }
 
 /// <summary>
@@ -155,7 +155,15 @@ public static class TrainStepBenchmark
                 variants.Add((name, m, trainer, new StepProfiler(), new List<double>()));
             }
 
-            var gemmBefore = Doctor.MeasureMatmulGflops(options.MatmulSize, 1.0);
+            int defaultThreads = get_num_threads();
+            var threadCounts = variants.Select(v => ThreadsOf(v.Name) ?? defaultThreads).Distinct().ToList();
+            Dictionary<int, double> Gemm() => threadCounts.ToDictionary(t => t, t =>
+            {
+                set_num_threads(t);
+                try { return Doctor.MeasureMatmulGflops(options.MatmulSize, 1.0); }
+                finally { set_num_threads(defaultThreads); }
+            });
+            var gemmBefore = Gemm();
             for (int round = 0; round < options.Warmup + options.Pairs; round++)
             {
                 bool timed = round >= options.Warmup;
@@ -179,7 +187,7 @@ public static class TrainStepBenchmark
                 if (round == options.Warmup - 1) foreach (var v in variants) v.Profiler.Reset();
                 progress?.Invoke(timed ? $"round {round - options.Warmup + 1}/{options.Pairs}" : $"warm-up {round + 1}/{options.Warmup}");
             }
-            var gemmAfter = Doctor.MeasureMatmulGflops(options.MatmulSize, 1.0);
+            var gemmAfter = Gemm();
 
             var timedBatches = batches.Skip(options.Warmup).ToList();
             var results = variants.Select(v =>
@@ -197,7 +205,7 @@ public static class TrainStepBenchmark
                     foreach (var (k, f) in StepFlops.Training(forward)) flops[k] = flops.GetValueOrDefault(k) + f / timedBatches.Count;
                 }
                 long trainable = v.Trainer.Groups.Sum(g => g.Parameters.Sum(p => p.Parameter.numel()));
-                return new TrainStepVariantResult(v.Name, trainable, v.Times, seconds, flops);
+                return new TrainStepVariantResult(v.Name, trainable, v.Times, seconds, flops, ThreadsOf(v.Name) ?? defaultThreads);
             }).ToList();
 
             var ratios = new List<StepRatio>();
@@ -215,7 +223,8 @@ public static class TrainStepBenchmark
             Ratio(Separate, Baseline);
             Ratio(Fused, Separate);
             foreach (var name in names.Where(n => n.Contains('@'))) Ratio(name, Kind(name));
-            return new TrainStepBenchmarkResult(options, deem, get_num_threads(), results, ratios, (gemmBefore, gemmAfter));
+            return new TrainStepBenchmarkResult(options, deem, defaultThreads, results, ratios, (gemmBefore[defaultThreads], gemmAfter[defaultThreads]),
+                threadCounts.ToDictionary(t => t, t => Math.Max(gemmBefore[t], gemmAfter[t])));
         }
         finally
         {
