@@ -45,7 +45,8 @@ public static class BenchCommand
                     $"{d.TokensPerSecond:F1}", $"{d.RooflineTokensPerSecond:F1}", d.Fraction.ToString("P0"));
             AnsiConsole.Write(roof);
             AnsiConsole.MarkupLine($"bandwidth in this run: GEMV {r.Bandwidth.GemvBytesPerSecond / 1e9:F2} GB/s (after the rows {r.BandwidthAfter.GemvBytesPerSecond / 1e9:F2}), " +
-                $"copy {r.Bandwidth.CopyBytesPerSecond / 1e9:F2} GB/s (after {r.BandwidthAfter.CopyBytesPerSecond / 1e9:F2}); roofline = batch × GEMV bandwidth / bytes per step; {r.Threads} torch threads");
+                $"copy {r.Bandwidth.CopyBytesPerSecond / 1e9:F2} GB/s (after {r.BandwidthAfter.CopyBytesPerSecond / 1e9:F2}), " +
+                $"F.linear on one row {r.Bandwidth.LinearBytesPerSecond / 1e9:F2} GB/s (after {r.BandwidthAfter.LinearBytesPerSecond / 1e9:F2}); roofline = batch × GEMV bandwidth / bytes per step; {r.Threads} torch threads");
             var s = r.Sampling;
             AnsiConsole.MarkupLine($"image generation, tiny preset, {DeemConfig.Tiny.DecoderResolution} px, DDIM-{parse.GetValue(ddimSteps)} with CFG: " +
                 $"[bold]{s.ImagesPerSecond:F2} images/s[/] ({1 / s.ImagesPerSecond:F2} s per image); UNet {s.UNetCalls} calls, " +

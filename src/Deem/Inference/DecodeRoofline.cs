@@ -8,7 +8,8 @@ namespace Deem.Inference;
 /// <summary>Memory bandwidth measured in this process: fp32 GEMV (the kernel a decode step runs) and a plain copy.</summary>
 /// <param name="GemvBytesPerSecond">Matrix bytes read per second by y = W·x with W far larger than the caches.</param>
 /// <param name="CopyBytesPerSecond">Bytes read + written per second by a large tensor copy.</param>
-public sealed record Bandwidth(double GemvBytesPerSecond, double CopyBytesPerSecond)
+/// <param name="LinearBytesPerSecond">Weight bytes read per second by <c>F.linear</c> on one row (what nn.Linear runs in a batch-1 decode step).</param>
+public sealed record Bandwidth(double GemvBytesPerSecond, double CopyBytesPerSecond, double LinearBytesPerSecond)
 {
     /// <summary>Measures both for about <paramref name="seconds"/> each over <paramref name="megabytes"/> MB buffers.</summary>
     public static Bandwidth Measure(int megabytes = 64, double seconds = 1.0)
@@ -19,10 +20,12 @@ public sealed record Bandwidth(double GemvBytesPerSecond, double CopyBytesPerSec
         var w = randn(new[] { n, n }, generator: gen);
         var x = randn(new[] { n }, generator: gen);
         double gemv = Rate(() => w.mv(x).Dispose(), 4.0 * n * n, seconds);
+        var row = x.view(1, 1, n);
+        double linear = Rate(() => nn.functional.linear(row, w).Dispose(), 4.0 * n * n, seconds);
         var a = randn(new[] { n * n }, generator: gen);
         var b = empty_like(a);
         double copy = Rate(() => b.copy_(a), 2 * 4.0 * n * n, seconds);
-        return new Bandwidth(gemv, copy);
+        return new Bandwidth(gemv, copy, linear);
     }
 
     static double Rate(Action op, double bytes, double seconds)
