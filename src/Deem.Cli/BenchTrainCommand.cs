@@ -1,114 +1,85 @@
+using Deem.World.Experiments;
 using System.CommandLine;
-using Deem.Config;
-using Deem.Data.Formats;
-using Deem.Data.Pipeline;
-using Deem.World;
+using Deem.Diagnostics;
 using Deem.Training;
-using Deem.Text;
 using Spectre.Console;
-using static TorchSharp.torch;
 
 namespace Deem.Cli;
 
 /// <summary>
 /// `deem bench train-step`: the cost of CSR (paper Table 3: DEEM's stage-1 step takes 1.14× the
-/// baseline's). In one process and on the same batches, the median optimiser-step time of DEEM stage 1
-/// (NTP + λ·NIP + λ·CSR; LLM and UNet frozen, ConvNeXt trained) and of the DEEM* baseline (CSR weight 0;
-/// ConvNeXt frozen, UNet trained), and their ratio.
+/// baseline's), measured with the variants interleaved step by step on the same batches; per module
+/// time and share, FLOPs and MFU against the fp32 GEMM rate of the same process.
 /// </summary>
 public static class BenchTrainCommand
 {
     /// <summary>The `train-step` subcommand of `deem bench`.</summary>
     public static Command TrainStep()
     {
-        var preset = new Option<string>("--preset") { Description = "tiny (CPU)", DefaultValueFactory = _ => "tiny" };
+        var preset = new Option<string>("--preset") { Description = $"tiny or {TrainStepBenchmark.WidePreset} (CPU)", DefaultValueFactory = _ => "tiny" };
         var world = new Option<string?>("--world") { Description = "world folder; default: a small world written to a temp folder" };
-        var steps = new Option<int>("--steps") { Description = "timed optimiser steps per variant", DefaultValueFactory = _ => 8 };
-        var warmup = new Option<int>("--warmup") { Description = "untimed steps first", DefaultValueFactory = _ => 2 };
+        var pairs = new Option<int>("--pairs", "--steps") { Description = "timed rounds (each runs every variant once on the same batch)", DefaultValueFactory = _ => 40 };
+        var warmup = new Option<int>("--warmup") { Description = "untimed rounds first", DefaultValueFactory = _ => 3 };
+        var variants = new Option<string[]>("--variants")
+        {
+            Description = $"variants to interleave: {string.Join(", ", TrainStepBenchmark.VariantNames)}; NAME@N runs it with N torch threads", AllowMultipleArgumentsPerToken = true,
+            DefaultValueFactory = _ => TrainStepBenchmark.VariantNames.ToArray(),
+        };
         var batchSize = new Option<int?>("--batch-size") { Description = "sequences per step (default: the stage's)" };
         var maxLength = new Option<int?>("--max-length") { Description = "tokens per sequence (default: the stage's)" };
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 0 };
-        var trainStep = new Command("train-step", "Median stage-1 step time with CSR on and off") { preset, world, steps, warmup, batchSize, maxLength, seed };
-        trainStep.SetAction(parse =>
+        var matmul = new Option<int>("--matmul-size") { Description = "side of the fp32 GEMM that sets the MFU's peak", DefaultValueFactory = _ => 512 };
+        var threads = new Option<int?>("--threads") { Description = "torch intra-op threads (default: torch's)" };
+        var cmd = new Command("train-step", "Stage-1 step time with and without CSR, interleaved; per-module time, FLOPs and MFU")
+            { preset, world, pairs, warmup, variants, batchSize, maxLength, seed, matmul, threads };
+        cmd.SetAction(parse => CliErrors.Run(parse, () =>
         {
-            string presetName = parse.GetValue(preset)!;
-            if (presetName != "tiny") throw new DeemConfigException("--preset", "preset", "the step benchmark runs on CPU and needs the tiny preset");
-            int timed = parse.GetValue(steps), untimed = parse.GetValue(warmup), s = parse.GetValue(seed);
-            if (timed < 1 || untimed < 0) throw new DeemConfigException("--steps/--warmup", "steps", "need --steps ≥ 1 and --warmup ≥ 0");
-            StageConfig Shape(StageConfig c) => c with
-            {
-                BatchSize = parse.GetValue(batchSize) ?? c.BatchSize, MaxLength = parse.GetValue(maxLength) ?? c.MaxLength,
-                // A constant LR past warm-up: both variants update their weights at every timed step.
-                Schedule = "constant", WarmupSteps = 0,
-            };
-            var deem = Shape(TrainingSetup.StageConfigFor(presetName, 1));
-            var baseline = Shape(TrainingSetup.StageConfigFor(presetName, 1, noCsr: true));
-
-            string? temp = null;
-            string root = parse.GetValue(world) ?? (temp = Path.Combine(Path.GetTempPath(), "deem-bench-world-" + Guid.NewGuid().ToString("N")));
-            try
-            {
-                if (temp is not null) WorldWriter.Make(temp, WorldOptions.Tiny with { ImageSize = 64 });
-                var tokenizer = WorldTokenizer.Default;
-                var batches = new List<DeemBatch>();
-                using (var stream = TrainingSetup.OpenStream(deem, DataPaths.FromWorld(root), tokenizer, WorldPresets.Tiny.ImageTokens, strict: false))
-                    for (int i = 0; i < untimed + timed; i++) batches.Add(stream.Next());
-
-                var table = new Table().AddColumn("variant").AddColumn(new TableColumn("trainable").RightAligned())
-                    .AddColumn(new TableColumn("median step (s)").RightAligned()).AddColumn(new TableColumn("min / max (s)").RightAligned());
-                var medians = new List<double>();
-                foreach (var (name, config) in new[] { ("DEEM stage 1 (CSR on)", deem), ("baseline DEEM* (CSR off)", baseline) })
-                {
-                    var (model, tok, _) = TrainingSetup.BuildModel(presetName, config, init: null, s, WorldTokenizer.Default);
-                    using var _m = model;
-                    using var replay = new ReplayStream(batches);
-                    string runDir = Path.Combine(Path.GetTempPath(), "deem-bench-run-" + Guid.NewGuid().ToString("N"));
-                    using var trainer = new Trainer(model, tok, config, replay, new TrainerOptions { OutDir = runDir, Seed = s, TensorBoard = false });
-                    var times = new List<double>();
-                    for (int i = 0; i < untimed + timed; i++)
-                    {
-                        var m = trainer.TrainStep();
-                        if (i >= untimed) times.Add(m.StepSeconds);
-                    }
-                    times.Sort();
-                    double median = times.Count % 2 == 1 ? times[times.Count / 2] : (times[times.Count / 2 - 1] + times[times.Count / 2]) / 2;
-                    medians.Add(median);
-                    long trainable = trainer.Groups.Sum(g => g.Parameters.Sum(p => p.Parameter.numel()));
-                    table.AddRow(name, trainable.ToString("N0"), median.ToString("F3"), $"{times[0]:F3} / {times[^1]:F3}");
-                }
-                AnsiConsole.Write(table);
-                AnsiConsole.MarkupLine($"{timed} timed steps after {untimed} untimed, batches of {deem.BatchSize} × ≤{deem.MaxLength} tokens, {get_num_threads()} torch threads");
-                AnsiConsole.MarkupLine($"CSR on / off: [bold]{medians[0] / medians[1]:F2}×[/]   (paper Table 3, stage 1: 1.14×)");
-                foreach (var batch in batches) batch.Dispose();
-            }
-            finally
-            {
-                if (temp is not null && Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
-            }
+            var options = new TrainStepBenchmarkOptions(parse.GetValue(preset)!, parse.GetValue(pairs), parse.GetValue(warmup),
+                parse.GetValue(variants)!.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries)).ToArray(),
+                parse.GetValue(world), parse.GetValue(batchSize), parse.GetValue(maxLength), parse.GetValue(seed), parse.GetValue(matmul),
+                parse.GetValue(threads));
+            var r = TrainStepBenchmark.Run(options, line => Console.Error.Write($"\r{line}   "));
+            Console.Error.WriteLine();
+            Print(r);
             return 0;
-        });
-        return trainStep;
+        }));
+        return cmd;
     }
 
-    /// <summary>Serves copies of recorded batches in order, again and again.</summary>
-    sealed class ReplayStream(IReadOnlyList<DeemBatch> batches) : IBatchStream
+    static void Print(TrainStepBenchmarkResult r)
     {
-        int _next;
+        var steps = new Table().Title($"stage-1 steps, preset {r.Options.Preset}")
+            .AddColumn("variant").AddColumn(new TableColumn("trainable").RightAligned())
+            .AddColumn(new TableColumn("median step (s)").RightAligned()).AddColumn(new TableColumn("min / max (s)").RightAligned())
+            .AddColumn(new TableColumn("GFLOP/step").RightAligned()).AddColumn(new TableColumn("GFLOP/s").RightAligned())
+            .AddColumn(new TableColumn("MFU").RightAligned());
+        foreach (var v in r.Variants)
+            steps.AddRow(v.Name, v.Trainable.ToString("N0"), v.Median.ToString("F3"), $"{v.StepSeconds.Min():F3} / {v.StepSeconds.Max():F3}",
+                (v.Flops / 1e9).ToString("F3"), (v.Flops / v.Median / 1e9).ToString("F2"), r.Mfu(v).ToString("P2"));
+        AnsiConsole.Write(steps);
 
-        public DeemBatch Next()
-        {
-            var b = batches[_next++ % batches.Count];
-            return new DeemBatch
+        var modules = new Table().Title("per module: ms per step (share) and training GFLOP per step").AddColumn("module");
+        foreach (var v in r.Variants) modules.AddColumn(new TableColumn(v.Name).RightAligned());
+        var names = new[] { StepProfiler.Data, StepProfiler.Encoder, StepProfiler.QFormer, StepProfiler.Llm, StepProfiler.Mmfs,
+            StepProfiler.UNet, StepProfiler.Vae, StepProfiler.Backward, StepProfiler.Optimizer, "other" };
+        foreach (var name in names)
+            modules.AddRow([name, .. r.Variants.Select(v =>
             {
-                Ids = b.Ids.clone(), AttentionMask = b.AttentionMask.clone(), ImagesEnc = b.ImagesEnc.clone(), ImagesDec = b.ImagesDec.clone(),
-                ImagesPerSequence = b.ImagesPerSequence, RegionMasks = b.RegionMasks?.clone(), PromptOffsets = b.PromptOffsets,
-                GtTextIds = b.GtTextIds?.clone(), NtpWeight = b.NtpWeight, NipWeight = b.NipWeight, Sources = b.Sources,
-            };
-        }
+                double s = v.ModuleSeconds.GetValueOrDefault(name), total = v.ModuleSeconds.Values.Sum();
+                string flops = v.TrainingFlops.TryGetValue(name, out var f) ? $" · {f / 1e9:F3}" : "";
+                return $"{s * 1e3:F1} ({s / total:P0}){flops}";
+            })]);
+        AnsiConsole.Write(modules);
 
-        public DataPosition Position => new() { Stage = 1, Batches = _next };
-        public SkipCounter Skips { get; } = new();
-        public IReadOnlyDictionary<string, int> SkipTotals => Skips.Counts;
-        public void Dispose() { }
+        var ratios = new Table().Title($"median of per-round ratios over {r.Options.Pairs} rounds (same batch per round)")
+            .AddColumn("ratio").AddColumn(new TableColumn("median").RightAligned()).AddColumn(new TableColumn("IQR").RightAligned());
+        foreach (var q in r.Ratios) ratios.AddRow($"{q.A} / {q.B}", $"{q.Median:F3}×", $"{q.Q1:F3} – {q.Q3:F3}");
+        AnsiConsole.Write(ratios);
+        AnsiConsole.MarkupLine($"batches of {r.Stage.BatchSize} × ≤{r.Stage.MaxLength} tokens, {r.Options.Warmup} untimed rounds, {r.Threads} torch threads; " +
+            $"fp32 GEMM {r.Options.MatmulSize}³: {r.MatmulGflops.Before:F1} GFLOP/s before, {r.MatmulGflops.After:F1} after (MFU against the better, " +
+            $"per thread count: {string.Join(", ", r.PeakByThreads.Select(kv => $"{kv.Key} → {kv.Value:F1}"))})");
+        AnsiConsole.MarkupLine("Backward counted as 2 × forward on the gradient path (the VAE runs without gradient); " +
+            $"paper Table 3, stage 1: DEEM / DEEM* = 1.14×. Variants: {TrainStepBenchmark.Fused}, {TrainStepBenchmark.Separate} = DEEM stage 1 with NIP+CSR " +
+            $"in one / two UNet calls; {TrainStepBenchmark.NoCsr} = the same recipe with λ_CSR = 0; {TrainStepBenchmark.Baseline} = DEEM* (ConvNeXt frozen, UNet trained, no CSR).");
     }
 }

@@ -4,6 +4,8 @@ using Deem.Cli;
 using Spectre.Console;
 
 // deem: the DeemSharp command line. One file per verb; each builds its System.CommandLine Command.
+// Before libtorch loads: OpenMP threads wait passively (spinning threads stall on shared cores).
+Deem.Diagnostics.ThreadSettings.UsePassiveOpenMpWait();
 // Redirected output (logs, CI) gets wide tables instead of 80 columns.
 if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 160;
 

@@ -1,4 +1,5 @@
 using Deem.Config;
+using Deem.Diagnostics;
 using Deem.Diffusion.Schedulers;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -48,15 +49,36 @@ public sealed class StableDiffusion : nn.Module
     /// (<c>image.sub_(0.5).div_(0.5)</c>), so when CSR runs first NIP sees 4x − 3 (reference §0 item 12).
     /// </summary>
     /// <param name="images">[I, 3, H, W] in [0, 1]; never modified.</param>
-    /// <param name="generator">Random source of the latent-distribution sample (null: the global RNG).</param>
+    /// <param name="generator">Source of the posterior sample's ε_z (the global generator when null).</param>
     public Tensor EncodeLatents(Tensor images, Generator? generator = null)
     {
         using var scope = NewDisposeScope();
+        var eps = randn(LatentShape(images), dtype: ScalarType.Float32, device: images.device, generator: generator);
+        return EncodeLatents(images, [eps])[0].MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// One VAE encode of the images and one posterior sample x₀ = (μ + σ·ε_z) · scaling_factor per
+    /// given ε_z: terms that denoise the same images share the encoder pass, each with its own sample.
+    /// </summary>
+    /// <param name="images">[I, 3, H, W] in [0, 1]; never modified.</param>
+    /// <param name="latentNoises">Each [I, Cz, h, w].</param>
+    public Tensor[] EncodeLatents(Tensor images, IReadOnlyList<Tensor> latentNoises)
+    {
+        using var scope = NewDisposeScope();
         using var noGrad = torch.no_grad();
+        using var section = StepProfiler.Time(StepProfiler.Vae);
         var x = images.to_type(ScalarType.Float32) * 2.0 - 1.0;                 // [I, 3, H, W] in [−1, 1]
         using var dist = vae.Encode(x);
-        var z = dist.Sample(generator) * vae.ScalingFactor;                       // [I, 4, H/8, W/8]
-        return z.MoveToOuterDisposeScope();
+        return latentNoises.Select(eps => ((dist.Mean + dist.Std * eps) * vae.ScalingFactor)   // [I, 4, H/8, W/8]
+            .MoveToOuterDisposeScope()).ToArray();
+    }
+
+    /// <summary>[I, Cz, H/f, W/f]: the latent shape of [I, 3, H, W] images.</summary>
+    public long[] LatentShape(Tensor images)
+    {
+        long f = vae.Config.DownsampleFactor;
+        return [images.shape[0], vae.Config.LatentChannels, images.shape[2] / f, images.shape[3] / f];
     }
 
     /// <summary>Image in [0, 1] from a scaled latent (clamped), for generation.</summary>
@@ -80,10 +102,12 @@ public sealed class StableDiffusion : nn.Module
             var mask = featureMask ?? ones(features[0].shape[0], features[0].shape[1], device: sample.device);
             hook = skips =>
             {
+                using var section = StepProfiler.Time(StepProfiler.Mmfs);
                 var r = mmfs_module.forward(new MmfsNetInput(skips.Down.ToArray(), skips.Mid, features, mask));
                 return new UNetResiduals(r.DownBlockResiduals, r.MidBlockResidual);
             };
         }
+        using var unetSection = StepProfiler.Time(StepProfiler.UNet);
         return unet.forward(new UNet2DConditionInput(sample, timesteps, condition, ResidualHook: hook));
     }
 
@@ -97,11 +121,58 @@ public sealed class StableDiffusion : nn.Module
         bool squeezeTimesteps, Generator? generator = null)
     {
         using var scope = NewDisposeScope();
-        var x0 = EncodeLatents(images, generator);                                                     // [I, 4, h, w]
-        var noise = randn(x0.shape, generator: generator, device: x0.device);
-        var t = randint(0, scheduler.Config.NumTrainTimesteps, new[] { x0.shape[0] }, generator: generator,
-            dtype: ScalarType.Int64, device: x0.device);                                               // [I]
-        if (squeezeTimesteps) t = CsrTimesteps.Squeeze(t);
+        var draws = DenoisingDraws.Sample(LatentShape(images), scheduler.Config.NumTrainTimesteps, squeezeTimesteps, generator, images.device);
+        return DenoisingErrors(images, [new DenoisingTerm(condition, features, featureMask, draws)], fused: false)[0]
+            .MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The per-element squared errors [I, 4, h, w] of several denoising terms over the same I images
+    /// (NIP and CSR), one per term, each with its own draws. <paramref name="fused"/>: the images are
+    /// encoded once and all terms go through ONE batched UNet call ([K·I, …], per-sample timesteps,
+    /// conditions and MMFSNet features); every op of the UNet and MMFSNet acts per sample, so each
+    /// term's error and gradient are those of its own call. Otherwise each term encodes and denoises
+    /// on its own (the authors' order). Terms whose conditions or features do not stack are run apart.
+    /// </summary>
+    public Tensor[] DenoisingErrors(Tensor images, IReadOnlyList<DenoisingTerm> terms, bool fused)
+    {
+        using var scope = NewDisposeScope();
+        Tensor[] errors;
+        if (fused && terms.Count > 1 && Stackable(terms))
+        {
+            var x0 = EncodeLatents(images, terms.Select(t => t.Draws.LatentNoise).ToList());            // K × [I, 4, h, w]
+            var cat0 = (Func<DenoisingTerm, Tensor> part) => torch.cat(terms.Select(part).ToArray(), 0);
+            Tensor[]? features = terms[0].Features is null ? null
+                : Enumerable.Range(0, terms[0].Features!.Length)
+                    .Select(l => torch.cat(terms.Select(t => t.Features![l]).ToArray(), 0)).ToArray(); // [K·I, N, C, h_l, w_l]
+            var mask = features is null ? null : torch.cat(terms.Select(t => MaskOf(t)).ToArray(), 0);  // [K·I, N]
+            var err = Error(torch.cat(x0, 0), cat0(t => t.Condition), features, mask,
+                cat0(t => t.Draws.Noise), cat0(t => t.Draws.Timesteps));                                 // [K·I, 4, h, w]
+            errors = err.chunk(terms.Count, 0);                                                          // K × [I, 4, h, w]
+        }
+        else
+            errors = terms.Select(t => Error(EncodeLatents(images, [t.Draws.LatentNoise])[0], t.Condition, t.Features,
+                t.FeatureMask, t.Draws.Noise, t.Draws.Timesteps)).ToArray();
+        return errors.Select(e => e.MoveToOuterDisposeScope()).ToArray();
+    }
+
+    static Tensor MaskOf(DenoisingTerm t) =>
+        t.FeatureMask?.to(ScalarType.Float32) ?? ones(t.Features![0].shape[0], t.Features[0].shape[1], device: t.Features[0].device);
+
+    static bool Stackable(IReadOnlyList<DenoisingTerm> terms)
+    {
+        var first = terms[0];
+        return terms.All(t =>
+            t.Condition.shape[1] == first.Condition.shape[1] && t.Condition.dtype == first.Condition.dtype
+            && (t.Features is null) == (first.Features is null)
+            && (t.Features is null || (t.Features.Length == first.Features!.Length
+                && t.Features.Zip(first.Features).All(p => p.First.shape.Skip(1).SequenceEqual(p.Second.shape.Skip(1))))));
+    }
+
+    /// <summary>(UNet(x_t, t, c) − target)² in fp32 for scaled latents x₀ and the draws ε, t.</summary>
+    Tensor Error(Tensor x0, Tensor condition, Tensor[]? features, Tensor? featureMask, Tensor noise, Tensor t)
+    {
+        using var scope = NewDisposeScope();
         var xt = scheduler.AddNoise(x0, noise, t);
         var target = scheduler.Config.PredictionType switch
         {

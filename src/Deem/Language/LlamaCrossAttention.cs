@@ -1,4 +1,5 @@
 using Deem.Attention;
+using Deem.Diagnostics;
 using Deem.Config;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -56,6 +57,7 @@ public sealed class LlamaCrossAttention : nn.Module<LlamaCrossAttentionInput, Te
             throw new ArgumentException($"Hidden: expected [B, L, {_config.DQuery}], found [{string.Join(", ", hidden.shape)}]");
         var (B, L) = (hidden.shape[0], hidden.shape[1]);
 
+        using var section = StepProfiler.Time(StepProfiler.Mmfs);
         var reference = torch.full(new[] { 1L, L, 2L }, 0.5, dtype: hidden.dtype, device: hidden.device); // [1, L, 2]
         var update = attn.forward(new MmfsInput(
             norm1.forward(hidden),                                                            // [B, L, D]

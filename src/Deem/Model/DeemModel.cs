@@ -1,4 +1,5 @@
 using Deem.Config;
+using Deem.Diagnostics;
 using Deem.Diffusion;
 using Deem.Language;
 using Deem.Text;
@@ -99,6 +100,13 @@ public sealed class DeemModel : nn.Module<DeemInput, DeemOutput>
     public StableDiffusion? Diffusion => visual_tokenizer.Diffusion;
 
     /// <summary>
+    /// NIP and CSR in one VAE encode and one batched UNet call (default), or each on its own as the
+    /// authors run them. Both give the same losses and gradients on the same draws; the separate
+    /// path stays for the equivalence test and the step benchmark.
+    /// </summary>
+    public bool FuseDiffusionTerms { get; set; } = true;
+
+    /// <summary>
     /// <c>context_feat_proj</c> applied to extracted image-decoder context [B_I, L_max, D] (reference §1.8
     /// step 3), for generation; throws when the model was built without diffusion.
     /// </summary>
@@ -153,16 +161,19 @@ public sealed class DeemModel : nn.Module<DeemInput, DeemOutput>
         var vis = I > 0 ? visual_tokenizer.forward(new VisualTokenizerInput(input.ImagesEnc, input.RegionMasks)) : null;
 
         // 2. LLM over the interleaved embeddings, MMFS cross-attention on the visible images (§1.5-1.6).
-        var (embeds, vision) = PrepareInputs(ids, vis);
-        var hidden = mm_decoder.forward(new LlamaModelInput(InputsEmbeds: embeds, AttentionMask: input.AttentionMask,
-            Vision: vision));                                                                             // [B, L, D]
-
         // 3. NTP, Eq. 2 (ignore rules of §2.1).
-        var logits = text_decoder.forward(hidden);                                                        // [B, L, V]
-        var labels = input.GtTextIds is not null
-            ? NextTokenLoss.ShiftGiven(input.GtTextIds)
-            : NextTokenLoss.Labels(ids, input.AttentionMask, tokens, input.PromptOffsets);               // [B, L-1]
-        var ntp = wNtp > 0 ? NextTokenLoss.Compute(logits, labels) : zero;
+        Tensor hidden, logits, ntp;
+        using (StepProfiler.Time(StepProfiler.Llm))
+        {
+            var (embeds, vision) = PrepareInputs(ids, vis);
+            hidden = mm_decoder.forward(new LlamaModelInput(InputsEmbeds: embeds, AttentionMask: input.AttentionMask,
+                Vision: vision));                                                                         // [B, L, D]
+            logits = text_decoder.forward(hidden);                                                        // [B, L, V]
+            var labels = input.GtTextIds is not null
+                ? NextTokenLoss.ShiftGiven(input.GtTextIds)
+                : NextTokenLoss.Labels(ids, input.AttentionMask, tokens, input.PromptOffsets);           // [B, L-1]
+            ntp = wNtp > 0 ? NextTokenLoss.Compute(logits, labels) : zero;
+        }
 
         var sd = visual_tokenizer.Diffusion;
         var nip = zero;
@@ -173,31 +184,45 @@ public sealed class DeemModel : nn.Module<DeemInput, DeemOutput>
             //    (reversed, projected, + 1-D sin-cos; 10 % null swap in training), MMFS features of
             //    the previous image in the document. First-image / no-context images weigh 0, and
             //    the mean runs over all elements (reference §2.2).
-            if (wNip > 0 && image_decoder is not null)
-            {
-                var ctx = ImageDecoderContext.Extract(hidden, ids, tokens.Bos, tokens.Soi);
-                var feats = context_feat_proj!.forward(ctx.Features);                                    // [I, Lmax, D]
-                var dec = image_decoder!.forward(new ImageDecoderInput(feats, ctx.Mask, input.Generator));
-                var hasPrev = ctx.PreviousImage.ge(0);                                                   // [I]
-                var prevIndex = ctx.PreviousImage.clamp_min(0);
-                var prevFeatures = vis.Maps.Select(m =>
-                    (m.index_select(0, prevIndex) * hasPrev.to(m.dtype).view(-1, 1, 1, 1)).unsqueeze(1))  // [I, 1, C, h, w]
-                    .ToArray();
-                var err = sd.DenoisingError(input.ImagesDec, dec.Condition, prevFeatures,
-                    hasPrev.to(ScalarType.Float32).unsqueeze(1), squeezeTimesteps: false, input.Generator);  // [I, 4, h, w]
-                nip = (err * dec.IsCondImage.to(err.dtype).view(-1, 1, 1, 1)).mean();
-            }
-
             // 5. CSR, Eq. 5: the same frozen UNet must rebuild each image from the encoder's own
             //    tokens proj_i(perceiver(encoder)) plus the image's own multi-scale maps through
             //    MMFSNet; t squeezed to [200, 799]; masked mean in region mode (§2.3). No CFG swap.
+            // Both terms denoise the same images: one VAE encode, one batched UNet call [2I, …]
+            // (FuseDiffusionTerms), each term with its own draws, in the order NIP then CSR.
+            var terms = new List<DenoisingTerm>();
+            var latentShape = sd.LatentShape(input.ImagesDec);
+            long T = sd.Scheduler.Config.NumTrainTimesteps;
+            Tensor? isCondImage = null;
+            if (wNip > 0 && image_decoder is not null)
+            {
+                ImageDecoderOutput dec;
+                Tensor hasPrev, prevIndex;
+                using (StepProfiler.Time(StepProfiler.QFormer))
+                {
+                    var ctx = ImageDecoderContext.Extract(hidden, ids, tokens.Bos, tokens.Soi);
+                    var feats = context_feat_proj!.forward(ctx.Features);                                // [I, Lmax, D]
+                    dec = image_decoder!.forward(new ImageDecoderInput(feats, ctx.Mask, input.Generator));
+                    hasPrev = ctx.PreviousImage.ge(0);                                                   // [I]
+                    prevIndex = ctx.PreviousImage.clamp_min(0);
+                }
+                var prevFeatures = vis.Maps.Select(m =>
+                    (m.index_select(0, prevIndex) * hasPrev.to(m.dtype).view(-1, 1, 1, 1)).unsqueeze(1))  // [I, 1, C, h, w]
+                    .ToArray();
+                isCondImage = dec.IsCondImage;
+                terms.Add(new DenoisingTerm(dec.Condition, prevFeatures, hasPrev.to(ScalarType.Float32).unsqueeze(1),
+                    DenoisingDraws.Sample(latentShape, T, squeeze: false, input.Generator, ids.device)));
+            }
             if (wCsr > 0)
             {
                 var ownFeatures = vis.Maps.Select(m => m.unsqueeze(1)).ToArray();                       // [I, 1, C, h, w]
-                var err = sd.DenoisingError(input.ImagesDec, vis.DiffusionCond, ownFeatures,
-                    ones(I, 1, device: ids.device), squeezeTimesteps: true, input.Generator);           // [I, 4, h, w]
-                csr = DeemLosses.MaskedMean(err, input.RegionMasks);
+                terms.Add(new DenoisingTerm(vis.DiffusionCond, ownFeatures, ones(I, 1, device: ids.device),
+                    DenoisingDraws.Sample(latentShape, T, squeeze: true, input.Generator, ids.device)));
             }
+            var errors = sd.DenoisingErrors(input.ImagesDec, terms, FuseDiffusionTerms);                // each [I, 4, h, w]
+            if (isCondImage is not null)
+                nip = (errors[0] * isCondImage.to(errors[0].dtype).view(-1, 1, 1, 1)).mean();
+            if (wCsr > 0)
+                csr = DeemLosses.MaskedMean(errors[^1], input.RegionMasks);
         }
 
         var loss = wNtp * ntp + wNip * nip + wCsr * csr;

@@ -1,4 +1,5 @@
 using Deem.Config;
+using Deem.Diagnostics;
 using Deem.Diffusion;
 using Deem.Perceiver;
 using Deem.Vision;
@@ -66,6 +67,7 @@ public sealed class VisualTokenizer : nn.Module<VisualTokenizerInput, VisualToke
     public override VisualTokenizerOutput forward(VisualTokenizerInput input)
     {
         using var scope = NewDisposeScope();
+        var encoderSection = StepProfiler.Time(StepProfiler.Encoder);
         var enc = sniffer.forward(input.Images);                     // Tokens [I, 1+hw, C], Maps 4×[I, C, h_l, w_l]
         var maps = enc.Maps;
         Tensor? maskTokens = null;
@@ -77,6 +79,8 @@ public sealed class VisualTokenizer : nn.Module<VisualTokenizerInput, VisualToke
                 maskTokens = feature_extractor.forward(new MaskPoolingInput(maps, input.RegionMasks));   // [I, 5, C]
             maps = maps.Select(m => MaskPooling.GateMap(m, input.RegionMasks)).ToArray();
         }
+        encoderSection.Dispose();
+        using var qformerSection = StepProfiler.Time(StepProfiler.QFormer);
         var h = headRef.Head.forward(new VisualTokenizerHeadInput(enc.Tokens, enc.TokenPosEmbed, input.RegionMasks, maskTokens));
         return new VisualTokenizerOutput(h.VisEmbed.MoveToOuterDisposeScope(), h.TextTokens.MoveToOuterDisposeScope(),
             h.DiffusionCond.MoveToOuterDisposeScope(), maps.Select(m => m.MoveToOuterDisposeScope()).ToArray(),

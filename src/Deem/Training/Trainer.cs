@@ -19,6 +19,7 @@ using System.Globalization;
 using System.Text.Json;
 using Deem.Config;
 using Deem.Data.Pipeline;
+using Deem.Diagnostics;
 using Deem.IO;
 using Deem.Model;
 using Deem.Text;
@@ -210,7 +211,7 @@ public sealed class Trainer : IDisposable
             (images, tokens) = (images + r.Images, tokens + r.Tokens);
         }
         double gradNorm = ClipGradients(_stage.MaxGradNorm);
-        using (NewDisposeScope()) _optimizer.step();
+        using (NewDisposeScope()) using (StepProfiler.Time(StepProfiler.Optimizer)) _optimizer.step();
         Step++;
         return new StepMetrics
         {
@@ -230,7 +231,7 @@ public sealed class Trainer : IDisposable
             batch.PromptOffsets, batch.GtTextIds, NtpWeight: batch.NtpWeight ?? _stage.NtpWeight,
             NipWeight: batch.NipWeight ?? _stage.NipWeight, CsrWeight: _stage.CsrWeight, Generator: _generator);
         var output = _model.forward(input);
-        (output.Loss * scale).backward();
+        using (StepProfiler.Time(StepProfiler.Backward)) (output.Loss * scale).backward();
         return new MicroStepResult(output.Loss.item<float>(), output.Ntp.item<float>(), output.Nip.item<float>(), output.Csr.item<float>(),
             batch.ImageCount, batch.AttentionMask.sum().item<long>());
     }

@@ -1,0 +1,118 @@
+using Deem.World;
+using Deem.Config;
+using Deem.Diagnostics;
+using Deem.Model;
+using Deem.Training;
+using Deem.Vision;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Deem.Tests.Model;
+
+/// <summary>
+/// NIP and CSR in one VAE encode and one batched UNet call give the losses and gradients of the two
+/// separate calls on the same draws, term by term, so each term still reaches only its own parameters.
+/// </summary>
+public class FusedDiffusionTermsTests
+{
+    // Q-Former dropout draws from torch's global generator; without it every draw comes from the input's generator.
+    static DeemConfig Config => WorldPresets.Tiny with
+    {
+        Perceiver = WorldPresets.Tiny.Perceiver with { HiddenDropoutProb = 0, AttentionProbsDropoutProb = 0 },
+    };
+
+    static DeemModel Model()
+    {
+        var model = new DeemModel(Config, new Generator(8));
+        FreezeSchedule.DeemStage1.Apply(model);
+        // The LLM and text head trainable too, so that a stray CSR gradient into them would show.
+        foreach (var (name, p) in model.named_parameters())
+            if (name.StartsWith("mm_decoder.") || name.StartsWith("text_decoder.")) p.requires_grad = true;
+        // MMFSNet's 1×1 output convs start at zero, which would hide the features each term reads.
+        using (no_grad())
+        {
+            var g = new Generator(9);
+            foreach (var (name, p) in model.named_parameters())
+                if (name.StartsWith("visual_tokenizer.encoder.mmfs_module.") && name.EndsWith(".conv.weight")) p.normal_(0.0, 0.05, g);
+        }
+        model.train();
+        return model;
+    }
+
+    /// <summary>Loss terms and, per term, the gradient of every trainable parameter (null where the term does not reach it).</summary>
+    static (float[] Losses, Dictionary<string, Tensor?>[] Grads, IReadOnlyDictionary<string, int> Calls) Run(DeemModel model, DeemInput batch, bool fused)
+    {
+        model.FuseDiffusionTerms = fused;
+        var losses = new float[3];
+        var grads = new Dictionary<string, Tensor?>[3];
+        var profiler = new StepProfiler();
+        for (int term = 0; term < 3; term++)
+        {
+            // The same draws every time: CFG swap, ε_z, ε, t and stochastic depth from one fresh generator.
+            var gen = new Generator(10);
+            foreach (var m in model.modules()) if (m is DropPath d) d.Generator = gen;
+            foreach (var p in model.parameters()) p.grad = null;
+            StepProfiler.Start(profiler);
+            profiler.Reset();
+            try
+            {
+                var o = model.forward(batch with { Generator = gen });
+                var t = new[] { o.Ntp, o.Nip, o.Csr }[term];
+                losses[term] = t.item<float>();
+                t.backward();
+            }
+            finally { StepProfiler.Stop(); }
+            grads[term] = model.named_parameters().Where(p => p.parameter.requires_grad)
+                .ToDictionary(p => p.name, p => p.parameter.grad?.detach().clone());
+        }
+        return (losses, grads, new Dictionary<string, int>(profiler.Calls));
+    }
+
+    [Fact]
+    public void FusedStepEqualsSeparateStepTermByTerm()
+    {
+        using var scope = NewDisposeScope();
+        using var model = Model();
+        var batch = SyntheticBatch.Interleaved(Config, new Generator(11));
+        var fused = Run(model, batch, fused: true);
+        var separate = Run(model, batch, fused: false);
+
+        Assert.Equal(1, fused.Calls[StepProfiler.UNet]);
+        Assert.Equal(1, fused.Calls[StepProfiler.Vae]);
+        Assert.Equal(2, separate.Calls[StepProfiler.UNet]);
+        Assert.Equal(2, separate.Calls[StepProfiler.Vae]);
+
+        for (int term = 0; term < 3; term++)
+        {
+            Assert.True(fused.Losses[term] > 0);
+            Assert.Equal(separate.Losses[term], fused.Losses[term], 1e-6 * Math.Abs(separate.Losses[term]) + 1e-7);
+            foreach (var (name, expected) in separate.Grads[term])
+            {
+                var actual = fused.Grads[term][name];
+                if (expected is null || actual is null)
+                {
+                    // A parameter one path leaves untouched must be untouched (or exactly zero) in the other.
+                    var other = expected ?? actual;
+                    Assert.True(other is null || other.abs().max().item<float>() == 0, $"term {term}: {name} reached by only one path");
+                    continue;
+                }
+                double scale = expected.abs().max().item<float>() + 1e-12;
+                double diff = (actual - expected).abs().max().item<float>();
+                Assert.True(diff <= 1e-4 * scale + 1e-9, $"term {term}: {name} differs by {diff:E2} (max |g| {scale:E2})");
+            }
+        }
+
+        // CSR's gradient: the encoder, perceiver, proj_i and MMFSNet; never the LLM, text head, image decoder, UNet or VAE.
+        var csr = fused.Grads[2];
+        bool Reached(string prefix) => csr.Any(kv => kv.Key.StartsWith(prefix) && kv.Value is not null && kv.Value.abs().sum().item<float>() > 0);
+        Assert.True(Reached("visual_tokenizer.sniffer.vision_model.visual.trunk."), "ConvNeXt trunk");
+        Assert.True(Reached("visual_tokenizer.perceiver_resampler."), "perceiver");
+        Assert.True(Reached("visual_tokenizer.proj_i."), "proj_i");
+        Assert.True(Reached("visual_tokenizer.encoder.mmfs_module."), "MMFSNet");
+        foreach (var prefix in new[] { "mm_decoder.", "text_decoder.", "image_decoder.", "context_feat_proj.", "visual_tokenizer.proj_t.", "soi_token" })
+            Assert.False(Reached(prefix), $"CSR reached {prefix}");
+        Assert.DoesNotContain(csr.Keys, k => k.StartsWith("visual_tokenizer.encoder.unet.") || k.StartsWith("visual_tokenizer.encoder.vae."));
+        // NIP's gradient reaches the image decoder, which CSR never does.
+        Assert.Contains(fused.Grads[1], kv => kv.Key.StartsWith("image_decoder.") && kv.Value is not null && kv.Value.abs().sum().item<float>() > 0);
+    }
+}
