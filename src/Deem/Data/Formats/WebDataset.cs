@@ -94,6 +94,12 @@ public static class WebDataset
     public static IEnumerable<WdsSample> ReadShard(string path, SkipCounter skips)
     {
         if (!File.Exists(path)) throw new DeemFormatException(path, "shard not found");
+        if (new FileInfo(path).Length == 0)
+        {
+            // Not a tar at all (a tar holds at least its end-of-archive blocks): a failed download or copy.
+            skips.Skip(path, null, "empty tar", "the shard is zero bytes");
+            yield break;
+        }
         using var fs = File.OpenRead(path);
         var reader = new TarReader(fs);
         string? key = null;
