@@ -19,6 +19,7 @@ root.Subcommands.Add(PlotCommand.Create());
 root.Subcommands.Add(ExperimentCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
+root.Subcommands.Add(FuzzCommand.Create());
 // `deem bench generate` (decode and DDIM speed) and `deem bench train-step` (CSR step-time overhead).
 var bench = BenchCommand.Create();
 bench.Subcommands.Add(BenchTrainCommand.TrainStep());

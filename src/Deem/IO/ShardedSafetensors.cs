@@ -74,6 +74,7 @@ public sealed class ShardedSafetensors : ICheckpointReader
         try
         {
             byte[] bytes = File.ReadAllBytes(indexPath);
+            if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new DeemFormatException(indexPath, "index is not valid UTF-8");
             using (var doc = JsonDocument.Parse(bytes))
                 if (FirstDuplicateKey(doc.RootElement, "") is { } dup)
                     throw new DeemFormatException(indexPath, "duplicate key in the index (a tensor may be listed once only)", dup);

@@ -59,43 +59,52 @@ public static class TorchCheckpoint
         }
         using (zip)
         {
-            var pkl = zip.Entries.Where(e => e.FullName.EndsWith("data.pkl", StringComparison.Ordinal)
-                                              && e.FullName.Count(c => c == '/') == 1).ToList();
-            if (pkl.Count != 1)
-                throw new DeemFormatException(path, $"expected exactly one '<root>/data.pkl' in the archive, found {pkl.Count}");
-            string root = pkl[0].FullName[..^"data.pkl".Length];
-            var byteorder = zip.GetEntry(root + "byteorder");
-            if (byteorder != null)
+            try { return LoadArchive(path, zip); }
+            catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException)
             {
-                using var r = new StreamReader(byteorder.Open());
-                string order = r.ReadToEnd().Trim();
-                if (order != "little") throw new DeemFormatException(path, $"byteorder '{order}' is not supported (only little)", "byteorder");
+                throw new DeemFormatException(path, $"corrupt zip archive: {ex.Message.ReplaceLineEndings(" ")}", null, ex);
             }
+        }
+    }
 
-            byte[] pickle;
-            using (var s = pkl[0].Open())
-            using (var ms = new MemoryStream())
-            {
-                s.CopyTo(ms);
-                pickle = ms.ToArray();
-            }
+    static Dictionary<string, Tensor> LoadArchive(string path, ZipArchive zip)
+    {
+        var pkl = zip.Entries.Where(e => e.FullName.EndsWith("data.pkl", StringComparison.Ordinal)
+                                          && e.FullName.Count(c => c == '/') == 1).ToList();
+        if (pkl.Count != 1)
+            throw new DeemFormatException(path, $"expected exactly one '<root>/data.pkl' in the archive, found {pkl.Count}");
+        string root = pkl[0].FullName[..^"data.pkl".Length];
+        var byteorder = zip.GetEntry(root + "byteorder");
+        if (byteorder != null)
+        {
+            using var r = new StreamReader(byteorder.Open());
+            string order = r.ReadToEnd().Trim();
+            if (order != "little") throw new DeemFormatException(path, $"byteorder '{order}' is not supported (only little)", "byteorder");
+        }
 
-            var storages = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-            try
-            {
-                var unpickler = new RestrictedUnpickler(pickle, path + ":" + pkl[0].FullName, IsAllowedGlobal,
-                    (fn, args) => Reduce(path, zip, root, storages, fn, args),
-                    pid => PersistentLoad(path, pid),
-                    (obj, state) => Build(path, obj, state));
-                var top = unpickler.Load();
-                var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-                Flatten(path, top, "", result);
-                return result;
-            }
-            finally
-            {
-                foreach (var t in storages.Values) t.Dispose();
-            }
+        byte[] pickle;
+        using (var s = pkl[0].Open())
+        using (var ms = new MemoryStream())
+        {
+            s.CopyTo(ms);
+            pickle = ms.ToArray();
+        }
+
+        var storages = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        try
+        {
+            var unpickler = new RestrictedUnpickler(pickle, path + ":" + pkl[0].FullName, IsAllowedGlobal,
+                (fn, args) => Reduce(path, zip, root, storages, fn, args),
+                pid => PersistentLoad(path, pid),
+                (obj, state) => Build(path, obj, state));
+            var top = unpickler.Load();
+            var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+            Flatten(path, top, "", result);
+            return result;
+        }
+        finally
+        {
+            foreach (var t in storages.Values) t.Dispose();
         }
     }
 

@@ -13,7 +13,9 @@ internal static class OfficialJson
     public static JsonDocument Load(string path, string what)
     {
         if (!File.Exists(path)) throw new DeemFormatException(path, $"{what} file not found");
-        try { return JsonDocument.Parse(File.ReadAllBytes(path)); }
+        byte[] bytes = File.ReadAllBytes(path);
+        if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new DeemFormatException(path, $"{what} is not valid UTF-8");
+        try { return JsonDocument.Parse(bytes); }
         catch (JsonException e) { throw new DeemFormatException(path, $"{what} is not valid JSON: {e.Message}", null, e); }
     }
 

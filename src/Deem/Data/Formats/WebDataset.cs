@@ -140,6 +140,7 @@ public static class WebDataset
         int w = 0, h = 0;
         if (parts.TryGetValue("json", out var jb))
         {
+            if (!System.Text.Unicode.Utf8.IsValid(jb)) { skips.Skip(shard, key, "bad json", "the .json entry is not valid UTF-8"); return null; }
             try
             {
                 using var doc = JsonDocument.Parse(jb);
@@ -151,7 +152,11 @@ public static class WebDataset
             }
             catch (JsonException ex) { skips.Skip(shard, key, "bad json", ex.Message, ex); return null; }
         }
-        if (parts.TryGetValue("txt", out var tb)) caption = Encoding.UTF8.GetString(tb);
+        if (parts.TryGetValue("txt", out var tb))
+        {
+            if (!System.Text.Unicode.Utf8.IsValid(tb)) { skips.Skip(shard, key, "invalid utf-8", "the .txt entry is not valid UTF-8"); return null; }
+            caption = Encoding.UTF8.GetString(tb);
+        }
         if (caption.Length == 0) { skips.Skip(shard, key, "missing field", "no caption in .txt or .json"); return null; }
         return new WdsSample(key, jpg, caption, url, w, h) { Source = Path.GetFileName(shard) };
     }
