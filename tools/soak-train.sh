@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# kill -9 soak of `deem train --resume`: a reference run trains uninterrupted; a second run of the same
+# stage, seed and steps is killed with SIGKILL at random moments (seeded), resumed from its last complete
+# checkpoint each time, and finally run to the end. Prints, per kill, the step reached, the checkpoint
+# resumed from and the steps lost, then whether the final weights equal the reference bit for bit.
+#
+#   tools/soak-train.sh --world W [--kills 3] [--seed 1] [--stage 2] [--steps 6] [--save-every 1] [--out DIR]
+#
+# The deem command defaults to the Debug build; set DEEM to override (e.g. DEEM="dotnet path/deem.dll").
+set -euo pipefail
+
+world="" kills=3 seed=1 stage=2 steps=6 save_every=1 out=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --world) world="$2"; shift 2 ;;
+    --kills) kills="$2"; shift 2 ;;
+    --seed) seed="$2"; shift 2 ;;
+    --stage) stage="$2"; shift 2 ;;
+    --steps) steps="$2"; shift 2 ;;
+    --save-every) save_every="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    *) echo "error: unknown option '$1'" >&2; exit 2 ;;
+  esac
+done
+[[ -n "$world" && -d "$world" ]] || { echo "error: --world: world folder '$world' not found (deem world make --out W)" >&2; exit 2; }
+root="$(cd "$(dirname "$0")/.." && pwd)"
+read -r -a deem <<< "${DEEM:-dotnet $root/src/Deem.Cli/bin/Debug/net10.0/deem.dll}"
+out="${out:-$(mktemp -d /tmp/deem-soak.XXXXXX)}"
+mkdir -p "$out"
+ref="$out/reference" soak="$out/soak"
+rm -rf "$ref" "$soak"
+common=(--stage "$stage" --world "$world" --steps "$steps" --save-every "$save_every" --eval-every 0 --log-every 1000000 --seed 5)
+
+last_step() {  # last step logged in metrics.jsonl (complete lines only), 0 when none
+  local f="$1/metrics.jsonl"
+  [[ -f "$f" ]] || { echo 0; return; }
+  grep -o '^{"step":[0-9]*' "$f" | tail -n 1 | grep -o '[0-9]*$' || echo 0
+}
+last_checkpoint() {  # step of the newest complete checkpoint (one with trainer_state.json), 0 when none
+  local best=0 d s
+  for d in "$1"/checkpoints/step-*; do
+    [[ -f "$d/trainer_state.json" ]] || continue
+    s=$((10#${d##*step-})); (( s > best )) && best=$s
+  done
+  echo "$best"
+}
+
+echo "reference: ${deem[*]} train ${common[*]} --out $ref"
+t0=$(date +%s)
+"${deem[@]}" train "${common[@]}" --out "$ref" > "$out/reference.log" 2>&1
+ref_seconds=$(( $(date +%s) - t0 ))
+echo "reference run: $ref_seconds s"
+
+RANDOM=$seed
+lost_total=0 done_early=0
+for ((k = 1; k <= kills; k++)); do
+  resume=()
+  [[ $(last_checkpoint "$soak") -gt 0 ]] && resume=(--resume)
+  "${deem[@]}" train "${common[@]}" --out "$soak" "${resume[@]}" >> "$out/soak.log" 2>&1 &
+  pid=$!
+  delay=$(( 2 + RANDOM % (ref_seconds > 2 ? ref_seconds : 2) ))
+  for ((t = 0; t < delay * 10; t++)); do kill -0 "$pid" 2> /dev/null || break; sleep 0.1; done
+  if ! kill -0 "$pid" 2> /dev/null; then
+    wait "$pid" || true
+    echo "kill $k: the run finished before the kill ($delay s)"; done_early=1; break
+  fi
+  kill -9 "$pid"; wait "$pid" 2> /dev/null || true
+  reached=$(last_step "$soak") ckpt=$(last_checkpoint "$soak")
+  lost=$(( reached - ckpt )); lost_total=$(( lost_total + lost ))
+  echo "kill $k after $delay s: step reached $reached, resumes from checkpoint $ckpt, steps lost $lost"
+done
+
+if (( ! done_early )); then
+  resume=()
+  [[ $(last_checkpoint "$soak") -gt 0 ]] && resume=(--resume)
+  "${deem[@]}" train "${common[@]}" --out "$soak" "${resume[@]}" >> "$out/soak.log" 2>&1
+fi
+echo "steps lost in total: $lost_total"
+if cmp -s "$ref/model.safetensors" "$soak/model.safetensors"; then
+  echo "final weights: EQUAL bit for bit ($ref/model.safetensors vs $soak/model.safetensors)"
+else
+  echo "final weights: UNEQUAL ($ref/model.safetensors vs $soak/model.safetensors)"; exit 1
+fi
