@@ -52,7 +52,7 @@ ref_seconds=$(( $(date +%s) - t0 ))
 echo "reference run: $ref_seconds s"
 
 RANDOM=$seed
-lost_total=0 done_early=0
+lost_total=0 done_early=0 died=0
 for ((k = 1; k <= kills; k++)); do
   resume=()
   [[ $(last_checkpoint "$soak") -gt 0 ]] && resume=(--resume)
@@ -61,8 +61,11 @@ for ((k = 1; k <= kills; k++)); do
   delay=$(( 2 + RANDOM % (ref_seconds > 2 ? ref_seconds : 2) ))
   for ((t = 0; t < delay * 10; t++)); do kill -0 "$pid" 2> /dev/null || break; sleep 0.1; done
   if ! kill -0 "$pid" 2> /dev/null; then
-    wait "$pid" || true
-    echo "kill $k: the run finished before the kill ($delay s)"; done_early=1; break
+    status=0; wait "$pid" || status=$?
+    if (( status == 0 )); then echo "kill $k: the run finished before the kill ($delay s)"; done_early=1; break; fi
+    died=$(( died + 1 ))
+    echo "kill $k: the run died by itself with exit status $status before the kill ($delay s); resuming"
+    continue
   fi
   kill -9 "$pid"; wait "$pid" 2> /dev/null || true
   reached=$(last_step "$soak") ckpt=$(last_checkpoint "$soak")
@@ -73,9 +76,10 @@ done
 if (( ! done_early )); then
   resume=()
   [[ $(last_checkpoint "$soak") -gt 0 ]] && resume=(--resume)
-  "${deem[@]}" train "${common[@]}" --out "$soak" "${resume[@]}" >> "$out/soak.log" 2>&1
+  "${deem[@]}" train "${common[@]}" --out "$soak" "${resume[@]}" >> "$out/soak.log" 2>&1 \
+    || { echo "the final resumed run failed; see $out/soak.log" >&2; exit 1; }
 fi
-echo "steps lost in total: $lost_total"
+echo "steps lost in total: $lost_total; runs that died by themselves: $died"
 if cmp -s "$ref/model.safetensors" "$soak/model.safetensors"; then
   echo "final weights: EQUAL bit for bit ($ref/model.safetensors vs $soak/model.safetensors)"
 else

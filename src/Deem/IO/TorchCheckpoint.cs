@@ -149,7 +149,8 @@ public static class TorchCheckpoint
         if (size.All(d => d > 0))
         {
             long last = offset;
-            for (int i = 0; i < size.Length; i++) last += (size[i] - 1) * stride[i];
+            try { for (int i = 0; i < size.Length; i++) last = checked(last + (size[i] - 1) * stride[i]); }
+            catch (OverflowException) { last = long.MaxValue; }
             if (last >= st.Numel)
                 throw new DeemFormatException(path,
                     $"view (offset {offset}, size [{string.Join(", ", size)}], stride [{string.Join(", ", stride)}]) reaches element {last} of a {st.Numel}-element storage", st.Key);
@@ -174,7 +175,7 @@ public static class TorchCheckpoint
         string name = root + "data/" + st.Key;
         var entry = zip.GetEntry(name) ?? throw new DeemFormatException(path, $"archive has no storage record '{name}'", st.Key);
         long elem = SafetensorsDtype.SizeOf(st.Dtype);
-        if (entry.Length != st.Numel * elem)
+        if (st.Numel > long.MaxValue / elem || entry.Length != st.Numel * elem)
             throw new DeemFormatException(path, $"storage record is {entry.Length} bytes, expected {st.Numel} x {elem}", st.Key);
         var t = torch.empty(st.Numel, st.Dtype, torch.CPU);
         if (st.Numel == 0) return t;

@@ -4,19 +4,20 @@ namespace Deem.Diagnostics.Fuzz;
 public static class FuzzTargets
 {
     /// <summary>Every target, in the order <c>deem fuzz --target all</c> runs them.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["safetensors", "zip-pickle", "index", "jsonl", "image", "config"];
+    public static IReadOnlyList<string> Names { get; } = ["safetensors", "zip-pickle", "pickle", "index", "jsonl", "image", "config"];
 
     /// <summary>
     /// The targets the suite asserts zero crashes and wrong results on. "image" and "config" join once their
     /// input validation (decode budgets and completeness, null sections and ranges) is in place.
     /// </summary>
-    public static IReadOnlyList<string> Guarded { get; } = ["safetensors", "zip-pickle", "index", "jsonl"];
+    public static IReadOnlyList<string> Guarded { get; } = ["safetensors", "zip-pickle", "pickle", "index", "jsonl"];
 
     /// <summary>A fresh target (it owns a scratch folder; dispose it).</summary>
     public static FuzzTarget Create(string name) => name switch
     {
         "safetensors" => new SafetensorsFuzzTarget(),
         "zip-pickle" => new TorchZipFuzzTarget(),
+        "pickle" => new TorchPickleFuzzTarget(),
         "index" => new ShardedIndexFuzzTarget(),
         "jsonl" => new JsonlFuzzTarget(),
         "image" => new ImageFuzzTarget(),

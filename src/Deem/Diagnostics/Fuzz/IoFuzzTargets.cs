@@ -154,3 +154,62 @@ public sealed class ShardedIndexFuzzTarget : FuzzTarget
         return true;
     }
 }
+
+/// <summary>
+/// The pickle inside a <c>torch.save</c> archive: the input is <c>data.pkl</c>, zipped with a valid seed's
+/// storages before <see cref="TorchCheckpoint.Load"/>, so mutations reach the restricted unpickler instead of
+/// stopping at the zip's checksums. Same oracle as <see cref="TorchZipFuzzTarget"/>.
+/// </summary>
+public sealed class TorchPickleFuzzTarget : FuzzTarget
+{
+    readonly Dictionary<string, byte[]> _entries = new(StringComparer.Ordinal);
+    public override string Name => "pickle";
+    public override IReadOnlyList<byte[]> Seeds { get; }
+
+    public TorchPickleFuzzTarget()
+    {
+        var pickles = new List<byte[]>();
+        for (int v = 0; v < 2; v++)
+        {
+            var sd = FuzzTensors.StateDict(v);
+            using var zip = new System.IO.Compression.ZipArchive(new MemoryStream(TorchCheckpointWriter.ToBytes(sd)));
+            FuzzTensors.Dispose(sd.Values);
+            foreach (var e in zip.Entries)
+            {
+                using var s = e.Open();
+                using var ms = new MemoryStream();
+                s.CopyTo(ms);
+                if (e.FullName.EndsWith("data.pkl", StringComparison.Ordinal)) pickles.Add(ms.ToArray());
+                else if (v == 0) _entries[e.FullName] = ms.ToArray();
+            }
+        }
+        Seeds = pickles;
+    }
+
+    public override bool Check(byte[] input)
+    {
+        string path = Path.Combine(Scratch, "case.bin"), back = Path.Combine(Scratch, "back.bin");
+        using (var zip = System.IO.Compression.ZipFile.Open(path, System.IO.Compression.ZipArchiveMode.Create))
+        {
+            foreach (var (name, bytes) in _entries.Prepend(new("archive/data.pkl", input)))
+            {
+                using var s = zip.CreateEntry(name, System.IO.Compression.CompressionLevel.NoCompression).Open();
+                s.Write(bytes);
+            }
+        }
+        try
+        {
+            var loaded = TorchCheckpoint.Load(path);
+            try
+            {
+                File.WriteAllBytes(back, TorchCheckpointWriter.ToBytes(loaded));
+                var reread = TorchCheckpoint.Load(back);
+                bool same = FuzzTensors.Same(loaded, reread);
+                FuzzTensors.Dispose(reread.Values);
+                return same;
+            }
+            finally { FuzzTensors.Dispose(loaded.Values); }
+        }
+        finally { File.Delete(path); }
+    }
+}
