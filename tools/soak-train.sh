@@ -24,9 +24,14 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -n "$world" && -d "$world" ]] || { echo "error: --world: world folder '$world' not found (deem world make --out W)" >&2; exit 2; }
 root="$(cd "$(dirname "$0")/.." && pwd)"
-read -r -a deem <<< "${DEEM:-dotnet $root/src/Deem.Cli/bin/Debug/net10.0/deem.dll}"
 out="${out:-$(mktemp -d /tmp/deem-soak.XXXXXX)}"
 mkdir -p "$out"
+if [[ -z "${DEEM:-}" ]]; then
+  # a private copy of the build, so a rebuild during the soak cannot swap the binaries under a run
+  rm -rf "$out/bin"; cp -r "$root/src/Deem.Cli/bin/Debug/net10.0" "$out/bin"
+  DEEM="dotnet $out/bin/deem.dll"
+fi
+read -r -a deem <<< "$DEEM"
 ref="$out/reference" soak="$out/soak"
 rm -rf "$ref" "$soak"
 common=(--stage "$stage" --world "$world" --steps "$steps" --save-every "$save_every" --eval-every 0 --log-every 1000000 --seed 5)
