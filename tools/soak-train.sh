@@ -34,12 +34,10 @@ fi
 read -r -a deem <<< "$DEEM"
 ref="$out/reference" soak="$out/soak"
 rm -rf "$ref" "$soak"
-common=(--stage "$stage" --world "$world" --steps "$steps" --save-every "$save_every" --eval-every 0 --log-every 1000000 --seed 5)
+common=(--stage "$stage" --world "$world" --steps "$steps" --save-every "$save_every" --eval-every 0 --log-every 1 --seed 5)
 
-last_step() {  # last step logged in metrics.jsonl (complete lines only), 0 when none
-  local f="$1/metrics.jsonl"
-  [[ -f "$f" ]] || { echo 0; return; }
-  grep -o '^{"step":[0-9]*' "$f" | tail -n 1 | grep -o '[0-9]*$' || echo 0
+last_step() {  # last step a run's log reports ("step N/M ..."), 0 when none
+  grep -o '^step [0-9]*/' "$1" 2> /dev/null | tail -n 1 | grep -o '[0-9]*' || echo 0
 }
 last_checkpoint() {  # step of the newest complete checkpoint (one with trainer_state.json), 0 when none
   local best=0 d s
@@ -57,32 +55,37 @@ ref_seconds=$(( $(date +%s) - t0 ))
 echo "reference run: $ref_seconds s"
 
 RANDOM=$seed
+step_seconds=$(( ref_seconds / steps + 1 ))
 lost_total=0 done_early=0 died=0
 for ((k = 1; k <= kills; k++)); do
-  resume=()
-  [[ $(last_checkpoint "$soak") -gt 0 ]] && resume=(--resume)
-  "${deem[@]}" train "${common[@]}" --out "$soak" "${resume[@]}" >> "$out/soak.log" 2>&1 &
+  resume=() ckpt=$(last_checkpoint "$soak")
+  (( ckpt > 0 )) && resume=(--resume)
+  (( ckpt >= steps - 1 )) && break
+  # kill once the run reports a random step past its checkpoint, a random fraction of a step later
+  target=$(( ckpt + RANDOM % (steps - 1 - ckpt) )) extra=$(( RANDOM % (step_seconds * 10) ))
+  log="$out/attempt-$k.log"
+  "${deem[@]}" train "${common[@]}" --out "$soak" "${resume[@]}" > "$log" 2>&1 &
   pid=$!
-  delay=$(( 2 + RANDOM % (ref_seconds > 2 ? ref_seconds : 2) ))
-  for ((t = 0; t < delay * 10; t++)); do kill -0 "$pid" 2> /dev/null || break; sleep 0.1; done
+  while kill -0 "$pid" 2> /dev/null && (( $(last_step "$log") < target )); do sleep 0.1; done
+  for ((t = 0; t < extra; t++)); do kill -0 "$pid" 2> /dev/null || break; sleep 0.1; done
   if ! kill -0 "$pid" 2> /dev/null; then
     status=0; wait "$pid" || status=$?
-    if (( status == 0 )); then echo "kill $k: the run finished before the kill ($delay s)"; done_early=1; break; fi
+    if (( status == 0 )); then echo "kill $k: the run finished before the kill"; done_early=1; break; fi
     died=$(( died + 1 ))
-    echo "kill $k: the run died by itself with exit status $status before the kill ($delay s); resuming"
+    echo "kill $k: the run died by itself with exit status $status; resuming (see $log)"
     continue
   fi
   kill -9 "$pid"; wait "$pid" 2> /dev/null || true
-  reached=$(last_step "$soak") ckpt=$(last_checkpoint "$soak")
-  lost=$(( reached - ckpt )); lost_total=$(( lost_total + lost ))
-  echo "kill $k after $delay s: step reached $reached, resumes from checkpoint $ckpt, steps lost $lost"
+  reached=$(last_step "$log") after=$(last_checkpoint "$soak")
+  lost=$(( reached > after ? reached - after : 0 )); lost_total=$(( lost_total + lost ))
+  echo "kill $k at step $reached + $(( extra / 10 )).$(( extra % 10 )) s: resumes from checkpoint $after, steps lost $lost"
 done
 
 if (( ! done_early )); then
   resume=()
   [[ $(last_checkpoint "$soak") -gt 0 ]] && resume=(--resume)
-  "${deem[@]}" train "${common[@]}" --out "$soak" "${resume[@]}" >> "$out/soak.log" 2>&1 \
-    || { echo "the final resumed run failed; see $out/soak.log" >&2; exit 1; }
+  "${deem[@]}" train "${common[@]}" --out "$soak" "${resume[@]}" > "$out/final.log" 2>&1 \
+    || { echo "the final resumed run failed; see $out/final.log" >&2; exit 1; }
 fi
 echo "steps lost in total: $lost_total; runs that died by themselves: $died"
 if cmp -s "$ref/model.safetensors" "$soak/model.safetensors"; then
