@@ -33,8 +33,10 @@ if [[ -z "${DEEM:-}" ]]; then
 fi
 read -r -a deem <<< "$DEEM"
 ref="$out/reference" soak="$out/soak"
-rm -rf "$ref" "$soak"
 common=(--stage "$stage" --world "$world" --steps "$steps" --save-every "$save_every" --eval-every 0 --log-every 1 --seed 5)
+rm -rf "$soak" "$out"/attempt-*.log
+# a reference run of the same settings in the same --out folder is reused
+if [[ "$(cat "$out/reference.args" 2> /dev/null)" != "${common[*]}" || ! -f "$ref/model.safetensors" ]]; then rm -rf "$ref"; fi
 
 last_step() {  # last step a run's log reports ("step N/M ..."), 0 when none
   grep -o '^step [0-9]*/' "$1" 2> /dev/null | tail -n 1 | grep -o '[0-9]*' || echo 0
@@ -48,14 +50,20 @@ last_checkpoint() {  # step of the newest complete checkpoint (one with trainer_
   echo "$best"
 }
 
-echo "reference: ${deem[*]} train ${common[*]} --out $ref"
-t0=$(date +%s)
-"${deem[@]}" train "${common[@]}" --out "$ref" > "$out/reference.log" 2>&1
-ref_seconds=$(( $(date +%s) - t0 ))
-echo "reference run: $ref_seconds s"
+if [[ -f "$ref/model.safetensors" ]]; then
+  ref_seconds=$(cat "$out/reference.seconds")
+  echo "reference: reusing $ref ($ref_seconds s)"
+else
+  echo "reference: ${deem[*]} train ${common[*]} --out $ref"
+  t0=$(date +%s)
+  "${deem[@]}" train "${common[@]}" --out "$ref" > "$out/reference.log" 2>&1
+  ref_seconds=$(( $(date +%s) - t0 ))
+  echo "$ref_seconds" > "$out/reference.seconds"; echo "${common[*]}" > "$out/reference.args"
+  echo "reference run: $ref_seconds s"
+fi
 
 RANDOM=$seed
-step_seconds=$(( ref_seconds / steps + 1 ))
+step_seconds=$(( ref_seconds / (steps + 2) + 1 ))  # the run's time also holds its start-up
 lost_total=0 done_early=0 died=0
 for ((k = 1; k <= kills; k++)); do
   resume=() ckpt=$(last_checkpoint "$soak")
