@@ -64,7 +64,7 @@ public static class EvalCommand
             Console.WriteLine(result.ToMarkdown(Path.GetFileName(parse.GetValue(model)!.TrimEnd('/'))));
             return 0;
         });
-        return new Command("eval", "Build and run the RobustVQA, POPE and MMVP benchmarks; measure image reliance") { build, run, ImageUse() };
+        return new Command("eval", "Build and run the RobustVQA, POPE and MMVP benchmarks; measure image reliance") { build, run, ImageUse(), EvalOfficialCommands.VqaV2(), EvalOfficialCommands.Captions() };
     }
 
     /// <summary>

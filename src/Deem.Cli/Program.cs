@@ -26,6 +26,7 @@ root.Subcommands.Add(InterleaveCommand.Create());
 root.Subcommands.Add(TokenizeCommand.Create());
 root.Subcommands.Add(InspectCommand.Create());
 root.Subcommands.Add(ImportCommand.Create());
+root.Subcommands.Add(FuzzCommand.Create());
 // `deem bench generate` (decode and DDIM speed) and `deem bench train-step` (CSR step-time overhead).
 var bench = BenchCommand.Create();
 bench.Subcommands.Add(BenchTrainCommand.TrainStep());

@@ -187,7 +187,7 @@ public sealed class SafetensorsFile : ICheckpointReader
                     throw new DeemFormatException(path, "duplicate tensor name in header", prop.Name);
                 entries[prop.Name] = ParseEntry(path, prop.Name, prop.Value, dataLength);
             }
-            CheckNoOverlap(path, entries.Values);
+            CheckContiguous(path, entries.Values, dataLength);
             return (entries, metadata);
         }
     }
@@ -262,16 +262,25 @@ public sealed class SafetensorsFile : ICheckpointReader
         return x;
     }
 
-    /// <summary>Byte ranges of distinct tensors must not overlap (empty ranges overlap nothing).</summary>
-    static void CheckNoOverlap(string path, IEnumerable<SafetensorsEntry> entries)
+    /// <summary>
+    /// The reference's <c>Metadata::validate</c> + <c>read_metadata</c>: sorted by (begin, end), every tensor
+    /// starts where the previous one ended (no gap, no overlap; the first at 0), and the last ends at the end of
+    /// the data section (no trailing bytes).
+    /// </summary>
+    static void CheckContiguous(string path, IEnumerable<SafetensorsEntry> entries, long dataLength)
     {
-        SafetensorsEntry? prev = null;
-        foreach (var e in entries.Where(e => e.ByteLength > 0).OrderBy(e => e.Begin).ThenBy(e => e.Name, StringComparer.Ordinal))
+        long start = 0;
+        string? prev = null;
+        foreach (var e in entries.OrderBy(e => e.Begin).ThenBy(e => e.End).ThenBy(e => e.Name, StringComparer.Ordinal))
         {
-            if (prev != null && e.Begin < prev.End)
-                throw new DeemFormatException(path,
-                    $"data_offsets [{e.Begin}, {e.End}] overlap those of '{prev.Name}' [{prev.Begin}, {prev.End}]", e.Name);
-            prev = e;
+            if (e.Begin != start)
+                throw new DeemFormatException(path, e.Begin > start
+                    ? $"data_offsets [{e.Begin}, {e.End}] leave a gap of {e.Begin - start} unreferenced bytes after {(prev is null ? "the header" : $"'{prev}'")}"
+                    : $"data_offsets [{e.Begin}, {e.End}] overlap those of '{prev}' (which end at {start})", e.Name);
+            start = e.End;
+            prev = e.Name;
         }
+        if (start != dataLength)
+            throw new DeemFormatException(path, $"the tensors cover {start} of the {dataLength} data bytes; the rest is unreferenced");
     }
 }

@@ -59,8 +59,8 @@ public sealed class ShardedSafetensors : ICheckpointReader
 
     /// <summary>
     /// Opens a sharded checkpoint from its index file (or the folder holding <see cref="IndexFileName"/>).
-    /// Fails on a malformed index, a shard that is missing or outside the folder, or a listed tensor
-    /// that its shard does not hold.
+    /// Fails on a malformed index, a duplicate key, a shard that is missing or outside the folder, a listed
+    /// tensor that its shard does not hold, or a tensor a shard holds that the index does not list there.
     /// </summary>
     public static ShardedSafetensors Open(string indexPathOrFolder)
     {
@@ -71,7 +71,15 @@ public sealed class ShardedSafetensors : ICheckpointReader
         string folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(indexPath))!;
 
         JsonNode? root;
-        try { root = JsonNode.Parse(File.ReadAllText(indexPath)); }
+        try
+        {
+            byte[] bytes = File.ReadAllBytes(indexPath);
+            if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new DeemFormatException(indexPath, "index is not valid UTF-8");
+            using (var doc = JsonDocument.Parse(bytes))
+                if (FirstDuplicateKey(doc.RootElement, "") is { } dup)
+                    throw new DeemFormatException(indexPath, "duplicate key in the index (a tensor may be listed once only)", dup);
+            root = JsonNode.Parse(bytes);
+        }
         catch (JsonException ex) { throw new DeemFormatException(indexPath, $"index is not valid JSON: {ex.Message}", null, ex); }
         if (root is not JsonObject obj) throw new DeemFormatException(indexPath, "index must be a JSON object");
         if (obj["weight_map"] is not JsonObject wm)
@@ -107,6 +115,11 @@ public sealed class ShardedSafetensors : ICheckpointReader
                 if (!file.Contains(key))
                     throw new DeemFormatException(indexPath, $"weight_map puts the tensor in '{shard}', which does not hold it", key);
             }
+            // The converse: a tensor a shard holds but the index does not list (or lists in another shard).
+            foreach (var (shard, file) in shards.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+                foreach (var key in file.Keys)
+                    if (weightMap.GetValueOrDefault(key) != shard)
+                        throw new DeemFormatException(indexPath, $"shard '{shard}' holds a tensor that the weight_map does not list there", key);
         }
         catch
         {
@@ -114,6 +127,22 @@ public sealed class ShardedSafetensors : ICheckpointReader
             throw;
         }
         return new ShardedSafetensors(indexPath, shards, weightMap, metadata);
+    }
+
+    /// <summary>The path ("weight_map.w") of the first key that appears twice in one JSON object, or null.</summary>
+    static string? FirstDuplicateKey(JsonElement e, string path)
+    {
+        if (e.ValueKind == JsonValueKind.Array)
+            return e.EnumerateArray().Select((x, i) => FirstDuplicateKey(x, $"{path}[{i}]")).FirstOrDefault(d => d is not null);
+        if (e.ValueKind != JsonValueKind.Object) return null;
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var p in e.EnumerateObject())
+        {
+            string at = path.Length == 0 ? p.Name : $"{path}.{p.Name}";
+            if (!names.Add(p.Name)) return at;
+            if (FirstDuplicateKey(p.Value, at) is { } inner) return inner;
+        }
+        return null;
     }
 
     /// <summary>

@@ -59,43 +59,52 @@ public static class TorchCheckpoint
         }
         using (zip)
         {
-            var pkl = zip.Entries.Where(e => e.FullName.EndsWith("data.pkl", StringComparison.Ordinal)
-                                              && e.FullName.Count(c => c == '/') == 1).ToList();
-            if (pkl.Count != 1)
-                throw new DeemFormatException(path, $"expected exactly one '<root>/data.pkl' in the archive, found {pkl.Count}");
-            string root = pkl[0].FullName[..^"data.pkl".Length];
-            var byteorder = zip.GetEntry(root + "byteorder");
-            if (byteorder != null)
+            try { return LoadArchive(path, zip); }
+            catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException)
             {
-                using var r = new StreamReader(byteorder.Open());
-                string order = r.ReadToEnd().Trim();
-                if (order != "little") throw new DeemFormatException(path, $"byteorder '{order}' is not supported (only little)", "byteorder");
+                throw new DeemFormatException(path, $"corrupt zip archive: {ex.Message.ReplaceLineEndings(" ")}", null, ex);
             }
+        }
+    }
 
-            byte[] pickle;
-            using (var s = pkl[0].Open())
-            using (var ms = new MemoryStream())
-            {
-                s.CopyTo(ms);
-                pickle = ms.ToArray();
-            }
+    static Dictionary<string, Tensor> LoadArchive(string path, ZipArchive zip)
+    {
+        var pkl = zip.Entries.Where(e => e.FullName.EndsWith("data.pkl", StringComparison.Ordinal)
+                                          && e.FullName.Count(c => c == '/') == 1).ToList();
+        if (pkl.Count != 1)
+            throw new DeemFormatException(path, $"expected exactly one '<root>/data.pkl' in the archive, found {pkl.Count}");
+        string root = pkl[0].FullName[..^"data.pkl".Length];
+        var byteorder = zip.GetEntry(root + "byteorder");
+        if (byteorder != null)
+        {
+            using var r = new StreamReader(byteorder.Open());
+            string order = r.ReadToEnd().Trim();
+            if (order != "little") throw new DeemFormatException(path, $"byteorder '{order}' is not supported (only little)", "byteorder");
+        }
 
-            var storages = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-            try
-            {
-                var unpickler = new RestrictedUnpickler(pickle, path + ":" + pkl[0].FullName, IsAllowedGlobal,
-                    (fn, args) => Reduce(path, zip, root, storages, fn, args),
-                    pid => PersistentLoad(path, pid),
-                    (obj, state) => Build(path, obj, state));
-                var top = unpickler.Load();
-                var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-                Flatten(path, top, "", result);
-                return result;
-            }
-            finally
-            {
-                foreach (var t in storages.Values) t.Dispose();
-            }
+        byte[] pickle;
+        using (var s = pkl[0].Open())
+        using (var ms = new MemoryStream())
+        {
+            s.CopyTo(ms);
+            pickle = ms.ToArray();
+        }
+
+        var storages = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        try
+        {
+            var unpickler = new RestrictedUnpickler(pickle, path + ":" + pkl[0].FullName, IsAllowedGlobal,
+                (fn, args) => Reduce(path, zip, root, storages, fn, args),
+                pid => PersistentLoad(path, pid),
+                (obj, state) => Build(path, obj, state));
+            var top = unpickler.Load();
+            var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+            Flatten(path, top, "", result);
+            return result;
+        }
+        finally
+        {
+            foreach (var t in storages.Values) t.Dispose();
         }
     }
 
@@ -140,7 +149,8 @@ public static class TorchCheckpoint
         if (size.All(d => d > 0))
         {
             long last = offset;
-            for (int i = 0; i < size.Length; i++) last += (size[i] - 1) * stride[i];
+            try { for (int i = 0; i < size.Length; i++) last = checked(last + (size[i] - 1) * stride[i]); }
+            catch (OverflowException) { last = long.MaxValue; }
             if (last >= st.Numel)
                 throw new DeemFormatException(path,
                     $"view (offset {offset}, size [{string.Join(", ", size)}], stride [{string.Join(", ", stride)}]) reaches element {last} of a {st.Numel}-element storage", st.Key);
@@ -165,7 +175,7 @@ public static class TorchCheckpoint
         string name = root + "data/" + st.Key;
         var entry = zip.GetEntry(name) ?? throw new DeemFormatException(path, $"archive has no storage record '{name}'", st.Key);
         long elem = SafetensorsDtype.SizeOf(st.Dtype);
-        if (entry.Length != st.Numel * elem)
+        if (st.Numel > long.MaxValue / elem || entry.Length != st.Numel * elem)
             throw new DeemFormatException(path, $"storage record is {entry.Length} bytes, expected {st.Numel} x {elem}", st.Key);
         var t = torch.empty(st.Numel, st.Dtype, torch.CPU);
         if (st.Numel == 0) return t;

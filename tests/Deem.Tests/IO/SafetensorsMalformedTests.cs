@@ -67,7 +67,40 @@ public class SafetensorsMalformedTests
     public void OverlappingOffsets()
     {
         string header = "{" + Entry("a", "F32", "[2]", "[0,8]") + "," + Entry("b", "F32", "[2]", "[4,12]") + "}";
-        OpenBad(Safetensors(header, F32(1, 2, 3)), "'b'", "overlap those of 'a' [0, 8]");
+        OpenBad(Safetensors(header, F32(1, 2, 3)), "'b'", "overlap those of 'a' (which end at 8)");
+    }
+
+    // The reference (Metadata::validate, read_metadata) rejects every byte of the data section that no
+    // tensor references: a gap before, between or after the tensors.
+    [Fact]
+    public void GapBetweenTensors()
+    {
+        string header = "{" + Entry("a", "F32", "[1]", "[0,4]") + "," + Entry("b", "F32", "[1]", "[8,12]") + "}";
+        OpenBad(Safetensors(header, F32(1, 2, 3)), "'b'", "gap of 4 unreferenced bytes after 'a'");
+    }
+
+    [Fact]
+    public void GapBeforeTheFirstTensor() =>
+        OpenBad(Safetensors("{" + Entry("w", "F32", "[1]", "[4,8]") + "}", F32(1, 2)), "'w'", "gap of 4 unreferenced bytes after the header");
+
+    [Fact]
+    public void TrailingUnreferencedBytes() =>
+        OpenBad(Safetensors("{" + Entry("w", "F32", "[1]", "[0,4]") + "}", F32(1, 2)), "the tensors cover 4 of the 8 data bytes");
+
+    [Fact]
+    public void EmptyTensorOutsideTheSequence() =>
+        OpenBad(Safetensors("{" + Entry("w", "F32", "[1]", "[0,4]") + "," + Entry("e", "F32", "[0]", "[8,8]") + "}", F32(1, 2)),
+            "'e'", "gap of 4");
+
+    [Fact]
+    public void EmptyTensorsInSequenceAreAccepted()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("ok.safetensors");
+        string header = "{" + Entry("e0", "F32", "[0]", "[0,0]") + "," + Entry("w", "F32", "[1]", "[0,4]") + "," + Entry("e1", "F32", "[0,3]", "[4,4]") + "}";
+        File.WriteAllBytes(path, Safetensors(header, F32(5)));
+        using var f = SafetensorsFile.Open(path);
+        Assert.Equal(3, f.Keys.Count);
     }
 
     [Fact]

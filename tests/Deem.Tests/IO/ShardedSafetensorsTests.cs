@@ -100,4 +100,35 @@ public class ShardedSafetensorsTests
         Assert.Equal("pos", ex.Key);
         Assert.Contains("which does not hold it", ex.Message);
     }
+
+    [Fact]
+    public void DuplicateKeyInTheIndexIsANamedError()
+    {
+        using var dir = new TempDir();
+        ShardedSafetensors.Write(dir.Path, Tensors(), maxShardBytes: 100);
+        string index = dir.File(ShardedSafetensors.IndexFileName);
+        string text = File.ReadAllText(index);
+        // list "pos" a second time (same shard): a JSON object with a repeated key
+        text = text.Replace("\"pos\": \"model-00003-of-00003.safetensors\"",
+            "\"pos\": \"model-00003-of-00003.safetensors\", \"pos\": \"model-00003-of-00003.safetensors\"");
+        File.WriteAllText(index, text);
+        var ex = Assert.Throws<DeemFormatException>(() => ShardedSafetensors.Open(index));
+        Assert.Equal(index, ex.File);
+        Assert.Equal("weight_map.pos", ex.Key);
+        Assert.Contains("duplicate key", ex.Message);
+    }
+
+    [Fact]
+    public void IndexOmittingATensorOfAShardIsANamedError()
+    {
+        using var dir = new TempDir();
+        ShardedSafetensors.Write(dir.Path, Tensors(), maxShardBytes: 100);
+        string index = dir.File(ShardedSafetensors.IndexFileName);
+        var root = JsonNode.Parse(File.ReadAllText(index))!;
+        root["weight_map"]!.AsObject().Remove("layers.1.w");
+        File.WriteAllText(index, root.ToJsonString());
+        var ex = Assert.Throws<DeemFormatException>(() => ShardedSafetensors.Open(index));
+        Assert.Equal("layers.1.w", ex.Key);
+        Assert.Contains("holds a tensor that the weight_map does not list there", ex.Message);
+    }
 }

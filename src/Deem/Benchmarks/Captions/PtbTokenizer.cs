@@ -15,8 +15,9 @@ namespace Deem.Benchmarks;
 /// hyphens, '/', '&amp;' and ':' between digits ("10:30") stay inside the word;</item>
 /// <item>contractions split as PTB does: "don't" → "do n't", "it's" → "it 's", also 're 've 'll 'd 'm,
 /// and "cannot" → "can not";</item>
-/// <item>the punctuation tokens above are dropped; brackets of every kind are dropped too (PTB maps
-/// '[' ']' to -LSB- -RSB-, which pycocoevalcap's list misses, a rare difference we accept).</item>
+/// <item>the punctuation tokens above are dropped, with '(' ')' '{' '}' and '"' (PTB's -LRB- -RRB- -LCB- -RCB-
+/// and `` ''); '[' ']' become PTB's -lsb- -rsb-, which pycocoevalcap's list does not drop, so they stay
+/// as tokens just as they do there.</item>
 /// </list>
 /// Not reproduced: PTB's special cases for abbreviations list, emoticons, URLs, and American
 /// quote normalisation details; on ordinary captions the token sequences agree.
@@ -26,7 +27,7 @@ public static class PtbTokenizer
     static readonly HashSet<string> Dropped = new(StringComparer.Ordinal)
     {
         "''", "'", "``", "`", "-lrb-", "-rrb-", "-lcb-", "-rcb-", ".", "?", "!", ",", ":", "-", "--", "...", ";",
-        "(", ")", "[", "]", "{", "}", "\"",
+        "(", ")", "{", "}", "\"",
     };
 
     static readonly string[] Clitics = ["n't", "'s", "'re", "'ve", "'ll", "'d", "'m"];
@@ -43,7 +44,7 @@ public static class PtbTokenizer
         string text = caption.Replace('\n', ' ').ToLowerInvariant();
         foreach (string chunk in text.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries))
             SplitChunk(chunk, tokens);
-        return tokens.Where(t => t.Length > 0 && !Dropped.Contains(t)).ToList();
+        return tokens.Where(t => t.Length > 0 && !Dropped.Contains(t)).Select(t => t switch { "[" => "-lsb-", "]" => "-rsb-", _ => t }).ToList();
     }
 
     static void SplitChunk(string chunk, List<string> tokens)

@@ -3,65 +3,65 @@ using System.Text.RegularExpressions;
 namespace Deem.Benchmarks;
 
 /// <summary>
-/// The standard VQAv2 accuracy (reference §6.4; the official <c>vqaEval.py</c> of the VQA API that the
-/// authors ship as <c>vqav2_metrics_src</c>): answer normalisation (punctuation, number words, articles,
-/// contractions) and accuracy = mean over the 10 leave-one-out subsets of the human answers of
-/// min(1, #matches / 3).
-/// </summary>
-/// <remarks>
-/// Ported with the official script's quirks, so scores equal the official ones:
-/// <list type="bullet">
-/// <item>The period regex <c>(?!&lt;=\d)(\.)(?!\d)</c> has a mistyped look-behind; it removes every '.'
-/// not followed by a digit. The official call passes <c>re.UNICODE</c> (= 32) as the <c>count</c>
-/// argument, so at most 32 periods are removed; we keep that.</item>
-/// <item>A punctuation mark is deleted (not replaced by a space) when it touches a space somewhere in the
-/// text or when the text contains a digit-comma-digit group ("1,000" → "1000").</item>
-/// <item>The prediction gets punctuation + digit/article/contraction processing; the human answers get
-/// punctuation processing only, and only when they are not all identical.</item>
-/// <item>The contraction table is the official one, with its mix of straight and curly (U+2019)
-/// apostrophes ("dont" → "don’t" with U+2019, "cant" → "can't" straight).</item>
+/// The VQAv2 accuracy of the official evaluator (GT-Vision-Lab/VQA master,
+/// <c>PythonEvaluationTools/vqaEvaluation/vqaEval.py</c>; DEEM ships a copy as <c>vqav2_metrics_src</c>,
+/// reference §6.4). Per question:
+/// <list type="number">
+/// <item>every answer (prediction and the ten human answers) gets '\n' and '\t' replaced by spaces and is
+/// stripped of leading/trailing whitespace (Python's whitespace set);</item>
+/// <item>only when the stripped human answers are not all identical are the prediction and every human
+/// answer punctuation-processed and then digit/article-processed; when they are all identical the
+/// comparison is on the stripped text as is (so "yes." or "Yes" against ten "yes" scores 0);</item>
+/// <item>accuracy = mean over the humans h of min(1, #other humans whose answer equals the prediction / 3).</item>
 /// </list>
-/// DEEM first passes the generation through <see cref="AnswerExtractor.Extract"/>
-/// (<c>use_extract_answer=True</c>); <see cref="Score(string, IReadOnlyList{string}, bool)"/> does that when asked.
-/// </remarks>
+/// Quirks kept so scores equal the official ones: the period regex <c>(?!&lt;=\d)(\.)(?!\d)</c> has a
+/// mistyped look-behind and removes every '.' not followed by a digit, and its call passes
+/// <c>re.UNICODE</c> (= 32) as the count, so at most 32 periods go; a punctuation mark is deleted (not
+/// replaced by a space) when it touches a space anywhere in the text or the text holds a digit-comma-digit
+/// group; the apostrophe and ':' are not in the punctuation list; contractions use straight apostrophes
+/// and keys with capitals ("Im", "Ive") never match after lowercasing.
+/// Python 3 semantics (DEEM's copy runs on CPython 3.10): <c>str.strip</c>/<c>split</c> whitespace and
+/// Unicode <c>\d</c>; <c>str.lower</c> is approximated by invariant lowercasing (they differ only for a
+/// few characters such as U+0130, which lowercase to two code points in Python).
+/// </summary>
 public static class VqaAccuracy
 {
-    /// <summary>The official contractions map (keys with capitals never match after lowercasing; kept as published).</summary>
+    /// <summary>The official contractions map, as published.</summary>
     public static readonly IReadOnlyDictionary<string, string> Contractions = new Dictionary<string, string>(StringComparer.Ordinal)
     {
         ["aint"] = "ain't", ["arent"] = "aren't", ["cant"] = "can't", ["couldve"] = "could've",
-        ["couldnt"] = "couldn't", ["couldn'tve"] = "couldn\u2019t\u2019ve", ["couldnt\u2019ve"] = "couldn\u2019t\u2019ve", ["didnt"] = "didn\u2019t",
-        ["doesnt"] = "doesn\u2019t", ["dont"] = "don\u2019t", ["hadnt"] = "hadn\u2019t", ["hadnt\u2019ve"] = "hadn\u2019t\u2019ve",
-        ["hadn'tve"] = "hadn\u2019t\u2019ve", ["hasnt"] = "hasn\u2019t", ["havent"] = "haven\u2019t", ["hed"] = "he\u2019d",
-        ["hed\u2019ve"] = "he\u2019d\u2019ve", ["he\u2019dve"] = "he\u2019d\u2019ve", ["hes"] = "he\u2019s", ["howd"] = "how\u2019d",
-        ["howll"] = "how\u2019ll", ["hows"] = "how\u2019s", ["Id\u2019ve"] = "I\u2019d\u2019ve", ["I\u2019dve"] = "I\u2019d\u2019ve",
-        ["Im"] = "I\u2019m", ["Ive"] = "I\u2019ve", ["isnt"] = "isn\u2019t", ["itd"] = "it\u2019d",
-        ["itd\u2019ve"] = "it\u2019d\u2019ve", ["it\u2019dve"] = "it\u2019d\u2019ve", ["itll"] = "it\u2019ll", ["let\u2019s"] = "let\u2019s",
-        ["maam"] = "ma\u2019am", ["mightnt"] = "mightn\u2019t", ["mightnt\u2019ve"] = "mightn\u2019t\u2019ve", ["mightn\u2019tve"] = "mightn\u2019t\u2019ve",
-        ["mightve"] = "might\u2019ve", ["mustnt"] = "mustn\u2019t", ["mustve"] = "must\u2019ve", ["neednt"] = "needn\u2019t",
-        ["notve"] = "not\u2019ve", ["oclock"] = "o\u2019clock", ["oughtnt"] = "oughtn\u2019t", ["ow\u2019s\u2019at"] = "\u2019ow\u2019s\u2019at",
-        ["\u2019ows\u2019at"] = "\u2019ow\u2019s\u2019at", ["\u2019ow\u2019sat"] = "\u2019ow\u2019s\u2019at", ["shant"] = "shan\u2019t", ["shed\u2019ve"] = "she\u2019d\u2019ve",
-        ["she\u2019dve"] = "she\u2019d\u2019ve", ["she\u2019s"] = "she\u2019s", ["shouldve"] = "should\u2019ve", ["shouldnt"] = "shouldn\u2019t",
-        ["shouldnt\u2019ve"] = "shouldn\u2019t\u2019ve", ["shouldn\u2019tve"] = "shouldn\u2019t\u2019ve", ["somebody\u2019d"] = "somebodyd", ["somebodyd\u2019ve"] = "somebody\u2019d\u2019ve",
-        ["somebody\u2019dve"] = "somebody\u2019d\u2019ve", ["somebodyll"] = "somebody\u2019ll", ["somebodys"] = "somebody\u2019s", ["someoned"] = "someone\u2019d",
-        ["someoned\u2019ve"] = "someone\u2019d\u2019ve", ["someone\u2019dve"] = "someone\u2019d\u2019ve", ["someonell"] = "someone\u2019ll", ["someones"] = "someone\u2019s",
-        ["somethingd"] = "something\u2019d", ["somethingd\u2019ve"] = "something\u2019d\u2019ve", ["something\u2019dve"] = "something\u2019d\u2019ve", ["somethingll"] = "something\u2019ll",
-        ["thats"] = "that\u2019s", ["thered"] = "there\u2019d", ["thered\u2019ve"] = "there\u2019d\u2019ve", ["there\u2019dve"] = "there\u2019d\u2019ve",
-        ["therere"] = "there\u2019re", ["theres"] = "there\u2019s", ["theyd"] = "they\u2019d", ["theyd\u2019ve"] = "they\u2019d\u2019ve",
-        ["they\u2019dve"] = "they\u2019d\u2019ve", ["theyll"] = "they\u2019ll", ["theyre"] = "they\u2019re", ["theyve"] = "they\u2019ve",
-        ["twas"] = "\u2019twas", ["wasnt"] = "wasn\u2019t", ["wed\u2019ve"] = "we\u2019d\u2019ve", ["we\u2019dve"] = "we\u2019d\u2019ve",
-        ["weve"] = "we've", ["werent"] = "weren\u2019t", ["whatll"] = "what\u2019ll", ["whatre"] = "what\u2019re",
-        ["whats"] = "what\u2019s", ["whatve"] = "what\u2019ve", ["whens"] = "when\u2019s", ["whered"] = "where\u2019d",
-        ["wheres"] = "where's", ["whereve"] = "where\u2019ve", ["whod"] = "who\u2019d", ["whod\u2019ve"] = "who\u2019d\u2019ve",
-        ["who\u2019dve"] = "who\u2019d\u2019ve", ["wholl"] = "who\u2019ll", ["whos"] = "who\u2019s", ["whove"] = "who've",
-        ["whyll"] = "why\u2019ll", ["whyre"] = "why\u2019re", ["whys"] = "why\u2019s", ["wont"] = "won\u2019t",
-        ["wouldve"] = "would\u2019ve", ["wouldnt"] = "wouldn\u2019t", ["wouldnt\u2019ve"] = "wouldn\u2019t\u2019ve", ["wouldn\u2019tve"] = "wouldn\u2019t\u2019ve",
-        ["yall"] = "y\u2019all", ["yall\u2019ll"] = "y\u2019all\u2019ll", ["y\u2019allll"] = "y\u2019all\u2019ll", ["yall\u2019d\u2019ve"] = "y\u2019all\u2019d\u2019ve",
-        ["y\u2019alld\u2019ve"] = "y\u2019all\u2019d\u2019ve", ["y\u2019all\u2019dve"] = "y\u2019all\u2019d\u2019ve", ["youd"] = "you\u2019d", ["youd\u2019ve"] = "you\u2019d\u2019ve",
-        ["you\u2019dve"] = "you\u2019d\u2019ve", ["youll"] = "you\u2019ll", ["youre"] = "you\u2019re", ["youve"] = "you\u2019ve",
+        ["couldnt"] = "couldn't", ["couldn'tve"] = "couldn't've", ["couldnt've"] = "couldn't've", ["didnt"] = "didn't",
+        ["doesnt"] = "doesn't", ["dont"] = "don't", ["hadnt"] = "hadn't", ["hadnt've"] = "hadn't've",
+        ["hadn'tve"] = "hadn't've", ["hasnt"] = "hasn't", ["havent"] = "haven't", ["hed"] = "he'd",
+        ["hed've"] = "he'd've", ["he'dve"] = "he'd've", ["hes"] = "he's", ["howd"] = "how'd",
+        ["howll"] = "how'll", ["hows"] = "how's", ["Id've"] = "I'd've", ["I'dve"] = "I'd've",
+        ["Im"] = "I'm", ["Ive"] = "I've", ["isnt"] = "isn't", ["itd"] = "it'd",
+        ["itd've"] = "it'd've", ["it'dve"] = "it'd've", ["itll"] = "it'll", ["let's"] = "let's",
+        ["maam"] = "ma'am", ["mightnt"] = "mightn't", ["mightnt've"] = "mightn't've", ["mightn'tve"] = "mightn't've",
+        ["mightve"] = "might've", ["mustnt"] = "mustn't", ["mustve"] = "must've", ["neednt"] = "needn't",
+        ["notve"] = "not've", ["oclock"] = "o'clock", ["oughtnt"] = "oughtn't", ["ow's'at"] = "'ow's'at",
+        ["'ows'at"] = "'ow's'at", ["'ow'sat"] = "'ow's'at", ["shant"] = "shan't", ["shed've"] = "she'd've",
+        ["she'dve"] = "she'd've", ["she's"] = "she's", ["shouldve"] = "should've", ["shouldnt"] = "shouldn't",
+        ["shouldnt've"] = "shouldn't've", ["shouldn'tve"] = "shouldn't've", ["somebody'd"] = "somebodyd", ["somebodyd've"] = "somebody'd've",
+        ["somebody'dve"] = "somebody'd've", ["somebodyll"] = "somebody'll", ["somebodys"] = "somebody's", ["someoned"] = "someone'd",
+        ["someoned've"] = "someone'd've", ["someone'dve"] = "someone'd've", ["someonell"] = "someone'll", ["someones"] = "someone's",
+        ["somethingd"] = "something'd", ["somethingd've"] = "something'd've", ["something'dve"] = "something'd've", ["somethingll"] = "something'll",
+        ["thats"] = "that's", ["thered"] = "there'd", ["thered've"] = "there'd've", ["there'dve"] = "there'd've",
+        ["therere"] = "there're", ["theres"] = "there's", ["theyd"] = "they'd", ["theyd've"] = "they'd've",
+        ["they'dve"] = "they'd've", ["theyll"] = "they'll", ["theyre"] = "they're", ["theyve"] = "they've",
+        ["twas"] = "'twas", ["wasnt"] = "wasn't", ["wed've"] = "we'd've", ["we'dve"] = "we'd've",
+        ["weve"] = "we've", ["werent"] = "weren't", ["whatll"] = "what'll", ["whatre"] = "what're",
+        ["whats"] = "what's", ["whatve"] = "what've", ["whens"] = "when's", ["whered"] = "where'd",
+        ["wheres"] = "where's", ["whereve"] = "where've", ["whod"] = "who'd", ["whod've"] = "who'd've",
+        ["who'dve"] = "who'd've", ["wholl"] = "who'll", ["whos"] = "who's", ["whove"] = "who've",
+        ["whyll"] = "why'll", ["whyre"] = "why're", ["whys"] = "why's", ["wont"] = "won't",
+        ["wouldve"] = "would've", ["wouldnt"] = "wouldn't", ["wouldnt've"] = "wouldn't've", ["wouldn'tve"] = "wouldn't've",
+        ["yall"] = "y'all", ["yall'll"] = "y'all'll", ["y'allll"] = "y'all'll", ["yall'd've"] = "y'all'd've",
+        ["y'alld've"] = "y'all'd've", ["y'all'dve"] = "y'all'd've", ["youd"] = "you'd", ["youd've"] = "you'd've",
+        ["you'dve"] = "you'd've", ["youll"] = "you'll", ["youre"] = "you're", ["youve"] = "you've",
     };
 
-    /// <summary>Number words mapped to digits ("none" → "0").</summary>
+    /// <summary>The official <c>manualMap</c>: number words to digits ("none" → "0").</summary>
     public static readonly IReadOnlyDictionary<string, string> NumberWords = new Dictionary<string, string>(StringComparer.Ordinal)
     {
         ["none"] = "0", ["zero"] = "0", ["one"] = "1", ["two"] = "2", ["three"] = "3", ["four"] = "4",
@@ -70,18 +70,35 @@ public static class VqaAccuracy
 
     static readonly HashSet<string> Articles = new(StringComparer.Ordinal) { "a", "an", "the" };
 
-    static readonly string[] Punct = [";", ":", "/", "'", "[", "]", "\"", "(", ")", "=", "+", "\\", "_", ">", "<", "@", "`", ",", "?"];
+    /// <summary>The official punctuation list, in its order (no apostrophe, no ':').</summary>
+    public static readonly IReadOnlyList<string> Punctuation =
+        [";", "/", "[", "]", "\"", "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`", ",", "?", "!"];
 
     static readonly Regex PeriodStrip = new(@"(?!<=\d)(\.)(?!\d)", RegexOptions.CultureInvariant);
     static readonly Regex CommaStrip = new(@"(\d)(\,)(\d)", RegexOptions.CultureInvariant);
     const int PeriodStripCount = 32; // re.UNICODE passed as count in the official call
+
+    /// <summary>Python's <c>str.isspace</c>: the characters <c>strip()</c> and <c>split()</c> treat as whitespace.</summary>
+    public static bool IsPythonSpace(char c) =>
+        c is ' ' or (>= '\t' and <= '\r') or (>= '\x1c' and <= '\x1f') or '\x85' or '\xa0' or '\u1680'
+            or (>= '\u2000' and <= '\u200a') or '\u2028' or '\u2029' or '\u202f' or '\u205f' or '\u3000';
+
+    /// <summary>'\n' and '\t' → ' ', then Python's <c>strip()</c>: what every answer gets first.</summary>
+    public static string Clean(string answer)
+    {
+        string s = answer.Replace('\n', ' ').Replace('\t', ' ');
+        int start = 0, end = s.Length;
+        while (start < end && IsPythonSpace(s[start])) start++;
+        while (end > start && IsPythonSpace(s[end - 1])) end--;
+        return s[start..end];
+    }
 
     /// <summary>The official <c>processPunctuation</c>.</summary>
     public static string ProcessPunctuation(string inText)
     {
         string outText = inText;
         bool digitComma = CommaStrip.IsMatch(inText);
-        foreach (string p in Punct)
+        foreach (string p in Punctuation)
         {
             bool touchesSpace = inText.Contains(p + " ", StringComparison.Ordinal) || inText.Contains(" " + p, StringComparison.Ordinal);
             outText = outText.Replace(p, touchesSpace || digitComma ? "" : " ", StringComparison.Ordinal);
@@ -89,11 +106,11 @@ public static class VqaAccuracy
         return PeriodStrip.Replace(outText, "", PeriodStripCount);
     }
 
-    /// <summary>The official <c>processDigitArticle</c>: lowercase, number words → digits, drop articles, contractions.</summary>
+    /// <summary>The official <c>processDigitArticle</c>: lowercase, split, number words → digits, drop articles, contractions.</summary>
     public static string ProcessDigitArticle(string inText)
     {
         var words = new List<string>();
-        foreach (string raw in inText.ToLowerInvariant().Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries))
+        foreach (string raw in SplitPython(inText.ToLowerInvariant()))
         {
             string word = NumberWords.TryGetValue(raw, out string? digit) ? digit : raw;
             if (!Articles.Contains(word)) words.Add(word);
@@ -103,30 +120,58 @@ public static class VqaAccuracy
         return string.Join(' ', words);
     }
 
-    /// <summary>The prediction's normalisation: newlines/tabs → spaces, strip, punctuation, digits/articles.</summary>
-    public static string NormalizePrediction(string answer)
+    /// <summary>Both processing steps, as applied when the human answers differ.</summary>
+    public static string Normalize(string cleaned) => ProcessDigitArticle(ProcessPunctuation(cleaned));
+
+    static IEnumerable<string> SplitPython(string s)
     {
-        string s = answer.Replace('\n', ' ').Replace('\t', ' ').Trim();
-        return ProcessDigitArticle(ProcessPunctuation(s));
+        int i = 0;
+        while (i < s.Length)
+        {
+            while (i < s.Length && IsPythonSpace(s[i])) i++;
+            int start = i;
+            while (i < s.Length && !IsPythonSpace(s[i])) i++;
+            if (i > start) yield return s[start..i];
+        }
     }
 
     /// <summary>
-    /// VQA accuracy in [0, 1] of one prediction against the human answers (10 in VQAv2): for each human,
-    /// min(1, #other humans that gave the prediction / 3), averaged over the humans.
+    /// VQA accuracy in [0, 1] of one prediction against the human answers (10 in VQAv2), each human answer
+    /// a distinct record. With <paramref name="useExtractor"/> the prediction first goes through
+    /// <see cref="AnswerExtractor.Extract"/>, as DEEM does (<c>use_extract_answer=True</c>).
     /// </summary>
     public static double Score(string prediction, IReadOnlyList<string> humanAnswers, bool useExtractor = false)
     {
         ArgumentNullException.ThrowIfNull(prediction);
+        return Score(useExtractor ? AnswerExtractor.Extract(prediction) : prediction, humanAnswers,
+            Enumerable.Range(0, humanAnswers.Count).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray());
+    }
+
+    /// <summary>
+    /// The official per-question accuracy. <paramref name="answerRecords"/> holds, per human answer, the rest of
+    /// its annotation record (answer_id, answer_confidence): the official code leaves out every record equal to
+    /// the left-out one (dict equality), which with the real files' distinct answer_ids is exactly one.
+    /// </summary>
+    public static double Score(string prediction, IReadOnlyList<string> humanAnswers, IReadOnlyList<string> answerRecords)
+    {
         if (humanAnswers.Count == 0) throw new ArgumentException("No human answers.", nameof(humanAnswers));
-        string res = NormalizePrediction(useExtractor ? AnswerExtractor.Extract(prediction) : prediction);
-        bool differ = humanAnswers.Distinct(StringComparer.Ordinal).Skip(1).Any();
-        string[] gts = humanAnswers.Select(a => differ ? ProcessPunctuation(a) : a).ToArray();
+        if (answerRecords.Count != humanAnswers.Count) throw new ArgumentException("One record per human answer.", nameof(answerRecords));
+        string res = Clean(prediction);
+        string[] gts = humanAnswers.Select(Clean).ToArray();
+        if (gts.Distinct(StringComparer.Ordinal).Skip(1).Any())
+        {
+            gts = gts.Select(Normalize).ToArray();
+            res = Normalize(res);
+        }
         double sum = 0;
         for (int leaveOut = 0; leaveOut < gts.Length; leaveOut++)
         {
             int matches = 0;
             for (int j = 0; j < gts.Length; j++)
-                if (j != leaveOut && gts[j] == res) matches++;
+            {
+                bool sameRecord = gts[j] == gts[leaveOut] && answerRecords[j] == answerRecords[leaveOut];
+                if (!sameRecord && gts[j] == res) matches++;
+            }
             sum += Math.Min(1.0, matches / 3.0);
         }
         return sum / gts.Length;

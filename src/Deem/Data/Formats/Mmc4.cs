@@ -81,23 +81,19 @@ public static class Mmc4
             using var zip = ZipFile.OpenRead(path);
             foreach (var entry in zip.Entries.Where(e => e.FullName.EndsWith(".jsonl", StringComparison.Ordinal)))
             {
-                using var reader = new StreamReader(entry.Open(), Encoding.UTF8);
-                foreach (var r in ReadLines(reader, $"{path}!{entry.FullName}", imageDir, skips)) yield return r;
+                using var stream = entry.Open();
+                foreach (var r in ReadLines(stream, $"{path}!{entry.FullName}", imageDir, skips)) yield return r;
             }
             yield break;
         }
-        using (var reader = new StreamReader(path, Encoding.UTF8))
-            foreach (var r in ReadLines(reader, path, imageDir, skips)) yield return r;
+        using (var stream = File.OpenRead(path))
+            foreach (var r in ReadLines(stream, path, imageDir, skips)) yield return r;
     }
 
-    static IEnumerable<Mmc4Record> ReadLines(TextReader reader, string file, string imageDir, SkipCounter skips)
+    static IEnumerable<Mmc4Record> ReadLines(Stream stream, string file, string imageDir, SkipCounter skips)
     {
-        int lineNo = 0;
-        string? line;
-        while ((line = reader.ReadLine()) is not null)
+        foreach (var (lineNo, line) in JsonLines.Read(stream, file, skips))
         {
-            lineNo++;
-            if (string.IsNullOrWhiteSpace(line)) continue;
             string key = $"line {lineNo}";
             Mmc4Document doc;
             try
@@ -136,10 +132,10 @@ public static class Mmc4
         var infos = new List<Mmc4ImageInfo>();
         foreach (var im in JsonFields.Arr(root, "image_info").EnumerateArray())
         {
-            int idx = (int)JsonFields.Long(im, "matched_text_index");
+            long idx = JsonFields.Long(im, "matched_text_index");
             if (idx < 0 || idx >= texts.Count)
                 throw new RecordException("bad index", $"matched_text_index {idx} outside text_list of {texts.Count}");
-            infos.Add(new Mmc4ImageInfo(JsonFields.Str(im, "image_name"), idx, JsonFields.Num(im, "matched_sim"),
+            infos.Add(new Mmc4ImageInfo(JsonFields.Str(im, "image_name"), (int)idx, JsonFields.Num(im, "matched_sim"),
                 JsonFields.OptStr(im, "raw_url") ?? ""));
         }
         double[][] sim = root.TryGetProperty("similarity_matrix", out var sm) && sm.ValueKind == JsonValueKind.Array

@@ -94,6 +94,12 @@ public static class WebDataset
     public static IEnumerable<WdsSample> ReadShard(string path, SkipCounter skips)
     {
         if (!File.Exists(path)) throw new DeemFormatException(path, "shard not found");
+        if (new FileInfo(path).Length == 0)
+        {
+            // Not a tar at all (a tar holds at least its end-of-archive blocks): a failed download or copy.
+            skips.Skip(path, null, "empty tar", "the shard is zero bytes");
+            yield break;
+        }
         using var fs = File.OpenRead(path);
         var reader = new TarReader(fs);
         string? key = null;
@@ -134,6 +140,7 @@ public static class WebDataset
         int w = 0, h = 0;
         if (parts.TryGetValue("json", out var jb))
         {
+            if (!System.Text.Unicode.Utf8.IsValid(jb)) { skips.Skip(shard, key, "bad json", "the .json entry is not valid UTF-8"); return null; }
             try
             {
                 using var doc = JsonDocument.Parse(jb);
@@ -145,7 +152,11 @@ public static class WebDataset
             }
             catch (JsonException ex) { skips.Skip(shard, key, "bad json", ex.Message, ex); return null; }
         }
-        if (parts.TryGetValue("txt", out var tb)) caption = Encoding.UTF8.GetString(tb);
+        if (parts.TryGetValue("txt", out var tb))
+        {
+            if (!System.Text.Unicode.Utf8.IsValid(tb)) { skips.Skip(shard, key, "invalid utf-8", "the .txt entry is not valid UTF-8"); return null; }
+            caption = Encoding.UTF8.GetString(tb);
+        }
         if (caption.Length == 0) { skips.Skip(shard, key, "missing field", "no caption in .txt or .json"); return null; }
         return new WdsSample(key, jpg, caption, url, w, h) { Source = Path.GetFileName(shard) };
     }

@@ -14,6 +14,7 @@ public class CaptionMetricsTests
     [InlineData("Costs $1,000 at 10:30 in the U.S.", "costs $ 1,000 at 10:30 in the u.s.")]
     [InlineData("A well-known street sign; cannot  miss\nit", "a well-known street sign can not miss it")]
     [InlineData("red,white and blue", "red white and blue")]
+    [InlineData("A sign [in red] (small)", "a sign -lsb- in red -rsb- small")] // PTB -LSB-/-RSB- are not in the dropped list
     public void Ptb_style_tokenisation(string caption, string expected)
     {
         Assert.Equal(expected, PtbTokenizer.Tokenize(caption));
