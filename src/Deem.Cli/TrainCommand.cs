@@ -86,6 +86,8 @@ public static class TrainCommand
             {
                 string checkpoint = TrainingCheckpoint.FindLatest(parse.GetValue(resume) ?? run);
                 var state = TrainingCheckpoint.LoadState(checkpoint);
+                // Resuming on another number of ranks: --grad-accum / --batch-size keep the global batch.
+                state = state with { Stage = WithBatch(state.Stage, parse.GetValue(batchSize), parse.GetValue(gradAccum)) };
                 (model, var tokenizer) = DeemCheckpoint.Load(checkpoint);
                 data = TrainingSetup.OpenStream(state.Stage, paths, tokenizer, model.Config.ImageTokens, isStrict, state.Data);
                 eval = EvalFor(state.Stage, tokenizer, model.Config.ImageTokens);

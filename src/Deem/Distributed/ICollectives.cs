@@ -61,7 +61,7 @@ static class CollectiveChecks
         long n = output.numel();
         if (input.numel() != n * world)
             throw new ArgumentException($"{what}: input has {input.numel()} elements, expected world size {world} × {n}");
-        if (input.device != output.device) throw new ArgumentException($"{what}: input on {input.device}, output on {output.device}");
+        if (input.device_type != output.device_type || input.device_index != output.device_index) throw new ArgumentException($"{what}: input on {input.device}, output on {output.device}");
         return n;
     }
 }

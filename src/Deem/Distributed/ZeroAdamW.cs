@@ -93,12 +93,12 @@ public sealed class ZeroAdamW : IDisposable
         for (int i = 0; i < _segments.Count; i++)
         {
             var s = _segments[i];
+            long step = presentFlags[i] == 0f ? _steps[i] : ++_steps[i];   // every rank counts every parameter's steps
             var (inParam, inShard, length) = Overlap(s);
             if (length == 0) continue;
             var p = slice.narrow(0, inShard, length);
             p.copy_(s.Parameter.detach().reshape(-1).narrow(0, inParam, length));
             if (presentFlags[i] == 0f) continue;
-            long step = ++_steps[i];
             double lr = s.Group.Lr * lrMultiplier, wd = s.Group.WeightDecay;
             var g = grad.narrow(0, inShard, length);
             var m = _expAvg.narrow(0, inShard, length);
