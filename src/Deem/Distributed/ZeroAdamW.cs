@@ -12,7 +12,9 @@ namespace Deem.Distributed;
 /// kept only for this rank's slice [rank·N/W, (rank+1)·N/W). A step: gradients reduce-scattered (each
 /// rank gets the global sum of its slice), the global norm from the slices' squared sums, clipping,
 /// AdamW on the slice (PyTorch's update, per parameter with its group's lr and decay and its own step
-/// count), and the updated slices all-gathered into every rank's parameters.
+/// count), and the updated slices all-gathered into every rank's parameters. Both collectives go in
+/// buckets of W × ⌈25 M / W⌉ elements gathered from (scattered to) the parameters, so no rank ever holds
+/// a flat copy of all gradients or parameters.
 /// Checkpoints hold the whole state by parameter name, in the format of the unsharded optimiser, so a
 /// run resumes on any number of ranks (re-sharded on load) or without ZeRO.
 /// </summary>
@@ -27,9 +29,15 @@ public sealed class ZeroAdamW : IDisposable
     readonly double _beta1, _beta2, _eps;
     readonly Tensor _expAvg, _expAvgSq;                                       // [S] this rank's slice
 
-    public ZeroAdamW(IReadOnlyList<OptimizerGroup> groups, StageConfig stage, ICollectives comm)
+    readonly long _bucketElements;
+
+    /// <param name="groups">The trainable parameters, laid out in group order.</param>
+    /// <param name="stage">Betas and eps.</param>
+    /// <param name="comm">The ranks.</param>
+    /// <param name="bucketElements">Elements of one collective bucket over all ranks.</param>
+    public ZeroAdamW(IReadOnlyList<OptimizerGroup> groups, StageConfig stage, ICollectives comm, long bucketElements = DataParallel.BucketElements)
     {
-        _comm = comm;
+        (_comm, _bucketElements) = (comm, bucketElements);
         (_beta1, _beta2, _eps) = (stage.Betas[0], stage.Betas[1], stage.Eps);
         long at = 0;
         foreach (var g in groups)
@@ -60,25 +68,55 @@ public sealed class ZeroAdamW : IDisposable
         return hi <= lo ? (0, 0, 0) : (lo - s.Offset, lo - ShardStart, hi - lo);
     }
 
+    /// <summary>Elements per rank in one bucket of the collectives.</summary>
+    long BucketPerRank => Math.Max(1, Math.Min(ShardSize, _bucketElements / _comm.WorldSize));
+
+    /// <summary>into ← flat[start, start + len) of the tensors <paramref name="of"/> gives per segment (null or past the end: left as is).</summary>
+    void Read(long start, Tensor into, Func<Segment, Tensor?> of)
+    {
+        long end = start + into.numel();
+        foreach (var s in _segments)
+        {
+            long lo = Math.Max(start, s.Offset), hi = Math.Min(end, s.Offset + s.Parameter.numel());
+            if (hi <= lo) continue;
+            using var t = of(s);
+            if (t is null) continue;
+            into.narrow(0, lo - start, hi - lo).copy_(t.reshape(-1).narrow(0, lo - s.Offset, hi - lo));
+        }
+    }
+
+    /// <summary>The parameters' flat[start, start + len) ← from (the padding past the end is dropped).</summary>
+    void Write(long start, Tensor from, Func<Segment, Tensor> of)
+    {
+        long end = start + from.numel();
+        foreach (var s in _segments)
+        {
+            long lo = Math.Max(start, s.Offset), hi = Math.Min(end, s.Offset + s.Parameter.numel());
+            if (hi <= lo) continue;
+            of(s).view(-1).narrow(0, lo - s.Offset, hi - lo).copy_(from.narrow(0, lo - start, hi - lo));
+        }
+    }
+
     /// <summary>One optimiser step at lr = group lr · <paramref name="lrMultiplier"/>; returns the global gradient norm before clipping.</summary>
     public double Step(double lrMultiplier, double maxGradNorm)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        long padded = ShardSize * _comm.WorldSize;
-        var flat = zeros(padded);                                             // [W·S]
+        int W = _comm.WorldSize;
         var present = zeros(_segments.Count);                                 // [P]
         for (int i = 0; i < _segments.Count; i++)
-        {
-            var s = _segments[i];
-            var g = s.Parameter.grad;
-            if (g is null) continue;
-            flat.narrow(0, s.Offset, s.Parameter.numel()).copy_(g.reshape(-1));
-            present[i] = 1f;
-        }
+            using (var g = _segments[i].Parameter.grad)
+                if (g is not null) present[i] = 1f;
         _comm.AllReduce(present);
         var grad = empty(ShardSize);                                          // [S]
-        _comm.ReduceScatter(flat, grad);
+        for (long k = 0; k < ShardSize; k += BucketPerRank)
+        {
+            using var bucketScope = NewDisposeScope();
+            long c = Math.Min(BucketPerRank, ShardSize - k);
+            var bucket = zeros(W * c);                                        // [W·c]: piece k of every rank's slice
+            for (int r = 0; r < W; r++) Read(r * ShardSize + k, bucket.narrow(0, r * c, c), s => s.Parameter.grad);
+            _comm.ReduceScatter(bucket, grad.narrow(0, k, c));
+        }
         var sq = grad.to_type(ScalarType.Float64).pow(2).sum().to_type(ScalarType.Float32).reshape(1);
         _comm.AllReduce(sq);
         double norm = Math.Sqrt(sq.item<float>());
@@ -112,10 +150,14 @@ public sealed class ZeroAdamW : IDisposable
             p.addcdiv_(m, denom, value: -lr / bias1);
         }
 
-        var all = empty(padded);                                              // [W·S]
-        _comm.AllGather(slice, all);
-        foreach (var s in _segments)
-            s.Parameter.copy_(all.narrow(0, s.Offset, s.Parameter.numel()).view(s.Parameter.shape));
+        for (long k = 0; k < ShardSize; k += BucketPerRank)
+        {
+            using var bucketScope = NewDisposeScope();
+            long c = Math.Min(BucketPerRank, ShardSize - k);
+            var bucket = empty(W * c);                                        // [W·c]
+            _comm.AllGather(slice.narrow(0, k, c), bucket);
+            for (int r = 0; r < W; r++) Write(r * ShardSize + k, bucket.narrow(0, r * c, c), s => s.Parameter);
+        }
         return norm;
     }
 
@@ -125,20 +167,24 @@ public sealed class ZeroAdamW : IDisposable
     /// </summary>
     public Dictionary<string, Tensor> GatherState()
     {
-        using var scope = NewDisposeScope();
-        long padded = ShardSize * _comm.WorldSize;
-        var avg = empty(padded);
-        var sq = empty(padded);
-        _comm.AllGather(_expAvg, avg);
-        _comm.AllGather(_expAvgSq, sq);
+        int W = _comm.WorldSize;
         var state = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         for (int i = 0; i < _segments.Count; i++)
         {
             var s = _segments[i];
-            state[s.Name + ".exp_avg"] = avg.narrow(0, s.Offset, s.Parameter.numel()).view(s.Parameter.shape).clone().MoveToOuterDisposeScope();
-            state[s.Name + ".exp_avg_sq"] = sq.narrow(0, s.Offset, s.Parameter.numel()).view(s.Parameter.shape).clone().MoveToOuterDisposeScope();
-            state[s.Name + ".step"] = tensor(_steps[i]).MoveToOuterDisposeScope();
+            state[s.Name + ".exp_avg"] = zeros(s.Parameter.shape);
+            state[s.Name + ".exp_avg_sq"] = zeros(s.Parameter.shape);
+            state[s.Name + ".step"] = tensor(_steps[i]);
         }
+        foreach (var (suffix, slice) in new[] { (".exp_avg", _expAvg), (".exp_avg_sq", _expAvgSq) })
+            for (long k = 0; k < ShardSize; k += BucketPerRank)
+            {
+                using var bucketScope = NewDisposeScope();
+                long c = Math.Min(BucketPerRank, ShardSize - k);
+                var bucket = empty(W * c);                                    // [W·c]
+                _comm.AllGather(slice.narrow(0, k, c), bucket);
+                for (int r = 0; r < W; r++) Write(r * ShardSize + k, bucket.narrow(0, r * c, c), s => state[s.Name + suffix]);
+            }
         return state;
     }
 

@@ -31,13 +31,15 @@ public class ZeroAdamWTests
         ps[^1].grad = null;
     }
 
-    [Fact]
-    public void MatchesTorchSharpAdamWWithGroupsAndClipping()
+    [Theory]
+    [InlineData(25_000_000)]
+    [InlineData(5)]              // buckets that split parameters
+    public void MatchesTorchSharpAdamWWithGroupsAndClipping(long bucketElements)
     {
         var (refGroups, refParams) = Parameters(1);
         var (zeroGroups, zeroParams) = Parameters(1);
         using var adamw = ParamGroups.AdamW(refGroups, Stage);
-        using var zero = new ZeroAdamW(zeroGroups, Stage, SingleProcessCollectives.Instance);
+        using var zero = new ZeroAdamW(zeroGroups, Stage, SingleProcessCollectives.Instance, bucketElements);
         const double maxNorm = 1.0;
         for (int step = 0; step < 4; step++)
         {
@@ -60,6 +62,13 @@ public class ZeroAdamWTests
         Assert.True(untouched.allclose(zeroParams[^1], rtol: 0, atol: 0), "a parameter without gradient is not stepped (no decay either)");
 
         var state = zero.GatherState();
+        var refState = ((OptimizerHelper)adamw).state_dict().State.Cast<AdamW.State>().ToList();
+        var names = refGroups.SelectMany(g => g.Parameters.Select(p => p.Name)).ToList();
+        for (int i = 0; i < names.Count; i++)
+        {
+            Assert.True((state[names[i] + ".exp_avg"] - refState[i].exp_avg).abs().max().item<float>() <= 1e-6, names[i] + ".exp_avg");
+            Assert.True((state[names[i] + ".exp_avg_sq"] - refState[i].exp_avg_sq).abs().max().item<float>() <= 1e-6, names[i] + ".exp_avg_sq");
+        }
         Assert.Equal(0L, state["c.unused.step"].item<long>());
         Assert.Equal(4L, state["a.weight.step"].item<long>());
         Assert.Equal(refGroups.Sum(g => g.Parameters.Count) * 3, state.Count);
