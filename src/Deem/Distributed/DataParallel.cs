@@ -59,7 +59,7 @@ public static class DataParallel
         {
             using var scope = NewDisposeScope();
             long n = bucket.Sum(p => p.numel());
-            var flat = zeros(n + bucket.Count);                                     // [n grads | presence per parameter]
+            var flat = zeros(n + bucket.Count, device: bucket[0].device);           // [n grads | presence per parameter], on the parameters' device
             long at = 0;
             for (int i = 0; i < bucket.Count; i++)
             {
@@ -73,7 +73,7 @@ public static class DataParallel
                 at += p.numel();
             }
             comm.AllReduce(flat);
-            var present = flat.narrow(0, n, bucket.Count).data<float>().ToArray();
+            var present = flat.narrow(0, n, bucket.Count).cpu().data<float>().ToArray();
             at = 0;
             for (int i = 0; i < bucket.Count; i++)
             {

@@ -30,6 +30,7 @@ public sealed class ZeroAdamW : IDisposable
     readonly Tensor _expAvg, _expAvgSq;                                       // [S] this rank's slice
 
     readonly long _bucketElements;
+    readonly Device _device;                                                  // the parameters': NCCL for CUDA, MPI for CPU
 
     /// <param name="groups">The trainable parameters, laid out in group order.</param>
     /// <param name="stage">Betas and eps.</param>
@@ -50,8 +51,9 @@ public sealed class ZeroAdamW : IDisposable
         ShardSize = (Total + comm.WorldSize - 1) / comm.WorldSize;
         ShardStart = comm.Rank * ShardSize;
         _steps = new long[_segments.Count];
-        _expAvg = zeros(ShardSize);
-        _expAvgSq = zeros(ShardSize);
+        _device = _segments.Count > 0 ? _segments[0].Parameter.device : CPU;
+        _expAvg = zeros(ShardSize, device: _device);
+        _expAvgSq = zeros(ShardSize, device: _device);
     }
 
     /// <summary>Trainable elements N.</summary>
@@ -108,12 +110,12 @@ public sealed class ZeroAdamW : IDisposable
             using (var g = _segments[i].Parameter.grad)
                 if (g is not null) present[i] = 1f;
         _comm.AllReduce(present);
-        var grad = empty(ShardSize);                                          // [S]
+        var grad = empty(ShardSize, device: _device);                         // [S]
         for (long k = 0; k < ShardSize; k += BucketPerRank)
         {
             using var bucketScope = NewDisposeScope();
             long c = Math.Min(BucketPerRank, ShardSize - k);
-            var bucket = zeros(W * c);                                        // [W·c]: piece k of every rank's slice
+            var bucket = zeros(W * c, device: _device);                       // [W·c]: piece k of every rank's slice
             for (int r = 0; r < W; r++) Read(r * ShardSize + k, bucket.narrow(0, r * c, c), s => s.Parameter.grad);
             _comm.ReduceScatter(bucket, grad.narrow(0, k, c));
         }
@@ -126,7 +128,7 @@ public sealed class ZeroAdamW : IDisposable
             if (coef < 1) grad.mul_(coef);
         }
 
-        var slice = zeros(ShardSize);                                         // [S] this rank's parameters
+        var slice = zeros(ShardSize, device: _device);                        // [S] this rank's parameters
         var presentFlags = present.data<float>().ToArray();
         for (int i = 0; i < _segments.Count; i++)
         {
@@ -154,7 +156,7 @@ public sealed class ZeroAdamW : IDisposable
         {
             using var bucketScope = NewDisposeScope();
             long c = Math.Min(BucketPerRank, ShardSize - k);
-            var bucket = empty(W * c);                                        // [W·c]
+            var bucket = empty(W * c, device: _device);                       // [W·c]
             _comm.AllGather(slice.narrow(0, k, c), bucket);
             for (int r = 0; r < W; r++) Write(r * ShardSize + k, bucket.narrow(0, r * c, c), s => s.Parameter);
         }
@@ -181,7 +183,7 @@ public sealed class ZeroAdamW : IDisposable
             {
                 using var bucketScope = NewDisposeScope();
                 long c = Math.Min(BucketPerRank, ShardSize - k);
-                var bucket = empty(W * c);                                    // [W·c]
+                var bucket = empty(W * c, device: _device);                   // [W·c]
                 _comm.AllGather(slice.narrow(0, k, c), bucket);
                 for (int r = 0; r < W; r++) Write(r * ShardSize + k, bucket.narrow(0, r * c, c), s => state[s.Name + suffix]);
             }

@@ -182,6 +182,7 @@ public sealed class Trainer : IDisposable
         string? last = null;
         int lastStep = -1;
         _model.train();
+        (long bytes0, int step0) = (_comm.BytesCommunicated, Step);
         while (Step < stop)
         {
             var m = TrainStep();
@@ -194,6 +195,8 @@ public sealed class Trainer : IDisposable
             if (evalEvery > 0 && (Step % evalEvery == 0 || Step == stop)) Evaluate();
             if (saveEvery > 0 && Step % saveEvery == 0 && Step < stop) { (last, lastStep) = (SaveCheckpoint(), Step); Info($"checkpoint {last}"); }
         }
+        if (_comm.WorldSize > 1 && Step > step0)
+            Info($"collectives: {(_comm.BytesCommunicated - bytes0) / (Step - step0):N0} bytes per step handed over by rank {_comm.Rank} ({_comm.Backend})");
         if (last is null || lastStep != Step) { (last, lastStep) = (SaveCheckpoint(), Step); Info($"checkpoint {last}"); }
         if (!Lead)
         {
