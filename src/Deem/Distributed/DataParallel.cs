@@ -50,6 +50,27 @@ public static class DataParallel
         }
     }
 
+    /// <summary>
+    /// The seed of global micro-batch <paramref name="slot"/> (micro · ranks + rank) of optimiser step
+    /// <paramref name="step"/>: every split of a global batch into ranks × accumulation draws the same
+    /// noise per micro-batch (SplitMix64's finaliser over seed, step and slot).
+    /// </summary>
+    public static long SlotSeed(int seed, int step, int slot)
+    {
+        ulong x = ((ulong)(uint)seed << 40) ^ ((ulong)(uint)step << 12) ^ (ulong)(uint)slot;
+        x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9UL;
+        x = (x ^ (x >> 27)) * 0x94D049BB133111EBUL;
+        return (long)((x ^ (x >> 31)) >> 1);
+    }
+
+    /// <summary>Σ over ranks of a few scalars (float32 on the wire).</summary>
+    public static double[] SumOverRanks(ICollectives comm, params double[] values)
+    {
+        using var t = tensor(values.Select(v => (float)v).ToArray());
+        comm.AllReduce(t);
+        return t.data<float>().ToArray().Select(v => (double)v).ToArray();
+    }
+
     /// <summary>Each parameter's gradient ← Σ over ranks (none where no rank has one).</summary>
     public static void SumGradients(ICollectives comm, IReadOnlyList<Parameter> parameters)
     {

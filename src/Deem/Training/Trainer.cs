@@ -256,7 +256,11 @@ public sealed class Trainer : IDisposable
             gradNorm = ClipGradients(_stage.MaxGradNorm);
             using (NewDisposeScope()) _optimizer!.step();
         }
-        if (ranks > 1) (loss, ntp, nip, csr, images, tokens) = MeanOverRanks(loss, ntp, nip, csr, images, tokens);
+        if (ranks > 1)
+        {
+            var sum = DataParallel.SumOverRanks(_comm, loss, ntp, nip, csr, images, tokens);       // rank 0 logs the global batch
+            (loss, ntp, nip, csr, images, tokens) = (sum[0] / ranks, sum[1] / ranks, sum[2] / ranks, sum[3] / ranks, (long)sum[4], (long)sum[5]);
+        }
         Step++;
         return new StepMetrics
         {
@@ -268,22 +272,9 @@ public sealed class Trainer : IDisposable
     /// <summary>The trainer's and torch's generators seeded by the global micro-batch slot of this step (data parallel).</summary>
     void SeedSlot(int slot)
     {
-        ulong x = ((ulong)(uint)_options.Seed << 40) ^ ((ulong)Step << 12) ^ (ulong)slot;
-        x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9UL;                      // SplitMix64's finaliser
-        x = (x ^ (x >> 27)) * 0x94D049BB133111EBUL;
-        long seed = (long)((x ^ (x >> 31)) >> 1);
+        long seed = DataParallel.SlotSeed(_options.Seed, Step, slot);
         _generator.manual_seed(seed);
         manual_seed(seed);
-    }
-
-    /// <summary>Loss terms averaged and sizes summed over the ranks (what rank 0 logs).</summary>
-    (double, double, double, double, long, long) MeanOverRanks(double loss, double ntp, double nip, double csr, long images, long tokens)
-    {
-        using var t = tensor(new[] { (float)loss, (float)ntp, (float)nip, (float)csr, images, tokens });
-        _comm.AllReduce(t);
-        var v = t.data<float>().ToArray();
-        int n = _comm.WorldSize;
-        return (v[0] / n, v[1] / n, v[2] / n, v[3] / n, (long)v[4], (long)v[5]);
     }
 
     /// <summary>
