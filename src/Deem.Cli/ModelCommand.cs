@@ -22,7 +22,8 @@ public static class ModelCommand
         var check = new Option<bool>("--check") { Description = "one forward/backward of NTP + λ·NIP + λ·CSR on a random batch" };
         var seed = new Option<int>("--seed") { Description = "seed of the random batch and weights", DefaultValueFactory = _ => 0 };
         var save = new Option<string?>("--save") { Description = "write a random-weight model folder (tiny presets) to this folder" };
-        var cmd = new Command("model", "Parameter table of a preset; --check runs the full loss once; --save writes a random-weight model folder") { preset, check, seed, save };
+        var ranks = new Option<int[]>("--ranks") { Description = "also the per-rank memory of data-parallel training at these world sizes, e.g. --ranks 8 32", AllowMultipleArgumentsPerToken = true };
+        var cmd = new Command("model", "Parameter table of a preset; --check runs the full loss once; --save writes a random-weight model folder") { preset, check, seed, save, ranks };
         cmd.SetAction(parse =>
         {
             if (parse.GetValue(save) is string folder)
@@ -33,13 +34,13 @@ public static class ModelCommand
             }
             var config = WorldPresets.Preset(parse.GetValue(preset)!);
             if (parse.GetValue(check)) return Check(config, parse.GetValue(seed));
-            PrintTable(config);
+            PrintTable(config, parse.GetValue(ranks) ?? []);
             return 0;
         });
         return cmd;
     }
 
-    static void PrintTable(DeemConfig config)
+    static void PrintTable(DeemConfig config, int[] ranks)
     {
         // Paper scale is built on the meta device: shapes only, no memory.
         var previous = torch.get_default_device();
@@ -75,6 +76,21 @@ public static class ModelCommand
             AnsiConsole.MarkupLine($"trainable under {s.Name}: [bold]{rows.Sum(r => r.Trainable) / 1e6:F1} M[/]");
         if (config.Name == "paper-7b")
             AnsiConsole.MarkupLine("paper (Table 3 / §2.3): DEEM 494.9 M, baseline 1271.0 M");
+        if (ranks.Length > 0)
+            PrintMemory(Deem.Distributed.MemoryPlan.Rows(perSchedule[0].Sum(r => r.Total),
+                schedules.Zip(perSchedule).Select(x => (x.First.Name, x.Second.Sum(r => r.Trainable))).ToList(), ranks));
+    }
+
+    static void PrintMemory(List<Deem.Distributed.MemoryRow> rows)
+    {
+        var table = new Table().Title("model-state memory per rank, GiB (activations not counted)");
+        foreach (var c in new[] { "stage", "precision", "ranks", "ZeRO-1", "weights", "grads", "AdamW state", "step buffers", "total" })
+            table.AddColumn(new TableColumn(c).RightAligned());
+        foreach (var r in rows)
+            table.AddRow(Markup.Escape(r.Stage), r.Precision, $"{r.Ranks}", r.Zero1 ? "on" : "off", $"{r.Weights:F1}", $"{r.Gradients:F1}",
+                $"{r.Optimizer:F1}", $"{r.StepBuffers:F1}", $"[bold]{r.Total:F1}[/]");
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine("the authors (reference §3): 32 × A100-80GB, fp16 with DeepSpeed ZeRO-1 and gradient checkpointing; 80 GB per GPU is the budget");
     }
 
     static string Fmt(long n) => n.ToString("N0");

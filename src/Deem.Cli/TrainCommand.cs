@@ -2,9 +2,11 @@ using Deem.World;
 using System.CommandLine;
 using System.Globalization;
 using Deem.Data.Pipeline;
+using Deem.Distributed;
 using Deem.Model;
 using Deem.Training;
 using Spectre.Console;
+using TorchSharp;
 
 namespace Deem.Cli;
 
@@ -37,12 +39,19 @@ public static class TrainCommand
         var logEvery = new Option<int?>("--log-every") { Description = "steps between plain log lines (default: the stage's)" };
         var evalEvery = new Option<int?>("--eval-every") { Description = "steps between fixed-batch, fixed-noise evaluations, eval.jsonl (default: the stage's; 0 = none)" };
         var evalWorld = new Option<string?>("--eval-world") { Description = "world folder the evaluation batches come from, e.g. one made with another --seed (default: --world, another shuffle)" };
-        var cmd = new Command("train", "Train one DEEM stage") { preset, stage, world, outDir, init, noCsr, steps, resume, strict, seed, saveEvery, logEvery, evalEvery, evalWorld };
+        var batchSize = new Option<int?>("--batch-size") { Description = "rows per micro-batch on each rank (default: the stage's)" };
+        var gradAccum = new Option<int?>("--grad-accum") { Description = "micro-batches per optimiser step on each rank (default: the stage's)" };
+        var stopAt = new Option<int?>("--stop-at") { Description = "stop after this step, keeping the schedule (an interrupted run to --resume)" };
+        var threads = new Option<int?>("--threads") { Description = "torch CPU threads of this process (default: torch's)" };
+        var zero1 = new Option<bool>("--zero1") { Description = "ZeRO-1: shard AdamW's state across the ranks of `mpirun -np N deem train`" };
+        var cmd = new Command("train", "Train one DEEM stage (data parallel under `mpirun -np N`)")
+            { preset, stage, world, outDir, init, noCsr, steps, resume, strict, seed, saveEvery, logEvery, evalEvery, evalWorld, batchSize, gradAccum, stopAt, threads, zero1 };
         cmd.SetAction(parse =>
         {
             string run = parse.GetValue(outDir)!;
             if (parse.GetValue(stage) == 0)
-                RefuseGiven(parse, "stage 0 pretrains the components from scratch with its own loops", init, noCsr, resume, strict, saveEvery, logEvery, evalEvery, evalWorld);
+                RefuseGiven(parse, "stage 0 pretrains the components from scratch with its own loops",
+                    init, noCsr, resume, strict, saveEvery, logEvery, evalEvery, evalWorld, batchSize, gradAccum, stopAt, zero1);
             else if (parse.GetResult(resume) is not null)
                 RefuseGiven(parse, "--resume continues with the stage, steps, seed and weights recorded in the run's checkpoint", steps, seed, preset, init, noCsr);
             if (parse.GetValue(stage) == 0)
@@ -57,7 +66,18 @@ public static class TrainCommand
             }
             var paths = DataPaths.FromWorld(parse.GetValue(world)!);
             bool isStrict = parse.GetValue(strict);
-            ITrainingObserver observer = Console.IsOutputRedirected ? new PlainTrainingObserver(Console.Out) : new ProgressObserver();
+            if (parse.GetValue(threads) is int n0)
+                torch.set_num_threads(n0 > 0 ? n0 : throw new DeemConfigException("--threads", "threads", $"must be > 0, found {n0}"));
+            var launch = LaunchEnvironment.Read();
+            using var comm = Collectives.Open(launch);
+            if (comm.WorldSize > 1) Console.Error.WriteLine($"rank {comm.Rank} of {comm.WorldSize} (local {comm.LocalRank}, pid {Environment.ProcessId}, {comm.Backend})");
+            return JobFailure.RunOrAbort(comm, () => Train(parse, paths, isStrict, run, launch, comm));
+        });
+        return cmd;
+
+        int Train(ParseResult parse, DataPaths paths, bool isStrict, string run, LaunchEnvironment launch, ICollectives comm)
+        {
+            ITrainingObserver observer = Console.IsOutputRedirected || comm.Rank > 0 ? new PlainTrainingObserver(Console.Out) : new ProgressObserver();
             Trainer trainer;
             IBatchStream data;
             DeemModel model;
@@ -74,27 +94,30 @@ public static class TrainCommand
                 var state = TrainingCheckpoint.LoadState(checkpoint);
                 if (state.Stage.Stage != parse.GetValue(stage))
                     throw new DeemException($"--stage {parse.GetValue(stage)}: the checkpoint {checkpoint} is of stage {state.Stage.Stage}");
+                // Resuming on another number of ranks: --grad-accum / --batch-size keep the global batch.
+                state = state with { Stage = WithBatch(state.Stage, parse.GetValue(batchSize), parse.GetValue(gradAccum)) };
                 (model, var tokenizer) = DeemCheckpoint.Load(checkpoint);
                 data = TrainingSetup.OpenStream(state.Stage, paths, tokenizer, model.Config.ImageTokens, isStrict, state.Data);
                 eval = EvalFor(state.Stage, tokenizer, model.Config.ImageTokens);
-                trainer = new Trainer(model, tokenizer, state.Stage, data, Options(parse, run, state.Seed), observer, eval);
+                trainer = new Trainer(model, tokenizer, state.Stage, data, Options(parse, run, state.Seed, launch, comm), observer, eval);
                 trainer.Restore(checkpoint);
-                AnsiConsole.MarkupLine($"resuming {Markup.Escape(state.Stage.Name)} from {Markup.Escape(checkpoint)} at step {state.Step}");
+                if (comm.Rank == 0) AnsiConsole.MarkupLine($"resuming {Markup.Escape(state.Stage.Name)} from {Markup.Escape(checkpoint)} at step {state.Step}");
             }
             else
             {
                 var config = TrainingSetup.StageConfigFor(parse.GetValue(preset)!, parse.GetValue(stage), parse.GetValue(noCsr));
                 if (parse.GetValue(steps) is int n) config = TrainingSetup.WithSteps(config, n);
+                config = WithBatch(config, parse.GetValue(batchSize), parse.GetValue(gradAccum));
                 int s = parse.GetValue(seed) ?? config.Seed;
                 (model, var tokenizer, var report) = TrainingSetup.BuildModel(parse.GetValue(preset)!, config, parse.GetValue(init), s, WorldTokenizer.Default);
-                if (report is not null)
+                if (report is not null && comm.Rank == 0)
                 {
                     AnsiConsole.MarkupLine($"init {Markup.Escape(parse.GetValue(init)!)}: {report.Loaded.Count} tensors loaded, " +
                                            $"{report.Missing.Count} missing (new in this stage), {report.Unexpected.Count} unexpected (dropped)");
                 }
                 data = TrainingSetup.OpenStream(config, paths, tokenizer, model.Config.ImageTokens, isStrict);
                 eval = EvalFor(config, tokenizer, model.Config.ImageTokens);
-                trainer = new Trainer(model, tokenizer, config, data, Options(parse, run, s), observer, eval);
+                trainer = new Trainer(model, tokenizer, config, data, Options(parse, run, s, launch, comm), observer, eval);
             }
             using (model)
             using (data)
@@ -102,12 +125,11 @@ public static class TrainCommand
             using (trainer)
             {
                 var result = observer is ProgressObserver progress ? progress.Run(trainer) : trainer.Run();
-                if (result.SkipTotals.Count > 0)
+                if (result.SkipTotals.Count > 0 && comm.Rank == 0)
                     AnsiConsole.MarkupLine($"[yellow]skipped records:[/] {Markup.Escape(string.Join(", ", result.SkipTotals.Select(kv => $"{kv.Key} {kv.Value}")))} (--strict makes them errors)");
             }
             return 0;
-        });
-        return cmd;
+        }
 
         // An option that this kind of run would parse and then ignore is refused, naming it.
         static void RefuseGiven(ParseResult parse, string why, params Option[] options)
@@ -117,10 +139,18 @@ public static class TrainCommand
                     throw new DeemException($"{option.Name} cannot be used here: {why}");
         }
 
-        TrainerOptions Options(ParseResult parse, string run, int s) => new()
+        TrainerOptions Options(ParseResult parse, string run, int s, LaunchEnvironment launch, ICollectives comm) => new()
         {
             OutDir = run, Seed = s, SaveEvery = parse.GetValue(saveEvery), LogEvery = parse.GetValue(logEvery), EvalEvery = parse.GetValue(evalEvery),
+            StopAtStep = parse.GetValue(stopAt), Zero1 = parse.GetValue(zero1), Collectives = launch.Launcher == "none" ? null : comm,
         };
+
+        static Deem.Config.StageConfig WithBatch(Deem.Config.StageConfig config, int? batch, int? accum)
+        {
+            if (batch is <= 0) throw new DeemConfigException("--batch-size", "batch_size", $"must be > 0, found {batch}");
+            if (accum is <= 0) throw new DeemConfigException("--grad-accum", "grad_accum", $"must be > 0, found {accum}");
+            return config with { BatchSize = batch ?? config.BatchSize, GradAccum = accum ?? config.GradAccum };
+        }
     }
 
     /// <summary>A live Spectre.Console progress bar (step/total, loss terms, it/s, ETA) around <see cref="Trainer.Run"/>.</summary>

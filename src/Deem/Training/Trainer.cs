@@ -20,6 +20,7 @@ using System.Text.Json;
 using Deem.Config;
 using Deem.Data.Pipeline;
 using Deem.Diagnostics;
+using Deem.Distributed;
 using Deem.IO;
 using Deem.Model;
 using Deem.Text;
@@ -47,6 +48,10 @@ public sealed record TrainerOptions
     /// <summary>Complete checkpoints kept (older ones are deleted); 0 keeps all.</summary>
     public int KeepCheckpoints { get; init; } = 3;
     public bool TensorBoard { get; init; } = true;
+    /// <summary>The ranks of a data-parallel job (<see cref="Distributed.Collectives.Open"/>, launched by <c>mpirun</c>); null trains in this process alone.</summary>
+    public ICollectives? Collectives { get; init; }
+    /// <summary>ZeRO-1: AdamW state sharded across the ranks by flat ranges (<see cref="ZeroAdamW"/>).</summary>
+    public bool Zero1 { get; init; }
 }
 
 /// <summary>What a finished <see cref="Trainer.Run"/> reports.</summary>
@@ -64,6 +69,12 @@ public sealed record MicroStepResult(double Loss, double Ntp, double Nip, double
 /// overrides from the SFT collators), and writes metrics and resumable checkpoints. On CPU a run is
 /// deterministic: the model draws noise, timesteps, the CFG swap and stochastic depth from the trainer's seeded generator,
 /// and both random states are checkpointed, so resuming gives the parameters of an uninterrupted run.
+/// Data parallel (<c>mpirun -np N deem train</c>): rank 0's weights are broadcast; every rank reads the
+/// stream's global batch in order and keeps every N-th micro-batch (one data position for all ranks, so
+/// resuming on any number of ranks continues the same batches); each micro-batch's noise is drawn from
+/// generators seeded by its global slot (step, micro, rank), so any split of a global batch into
+/// ranks × accumulation draws the same values; gradients are summed across ranks in flat buckets
+/// (each loss scaled by 1 / (ranks · accum)), clipped on the global norm, and rank 0 alone writes.
 /// </summary>
 public sealed class Trainer : IDisposable
 {
@@ -77,7 +88,9 @@ public sealed class Trainer : IDisposable
     readonly TrainerOptions _options;
     readonly ITrainingObserver? _observer;
     readonly IReadOnlyList<OptimizerGroup> _groups;
-    readonly optim.Optimizer _optimizer;
+    readonly optim.Optimizer? _optimizer;
+    readonly ZeroAdamW? _zero;
+    readonly ICollectives _comm;
     readonly Generator _generator;
     readonly List<Parameter> _trainable;
     readonly EvalSet? _eval;
@@ -86,19 +99,26 @@ public sealed class Trainer : IDisposable
     public Trainer(DeemModel model, ITextTokenizer tokenizer, StageConfig stage, IBatchStream data, TrainerOptions options,
         ITrainingObserver? observer = null, EvalSet? eval = null)
     {
-        (_model, _tokenizer, _stage, _data, _options, _observer, _eval) = (model, tokenizer, stage, data, options, observer, eval);
+        (_model, _tokenizer, _stage, _data, _options, _eval) = (model, tokenizer, stage, data, options, eval);
+        _comm = options.Collectives ?? SingleProcessCollectives.Instance;
+        _observer = _comm.Rank == 0 ? observer : null;
         FreezeSchedule.Of(stage).Apply(model);
         _groups = ParamGroups.Build(model, stage);
         _trainable = _groups.SelectMany(g => g.Parameters.Select(p => p.Parameter)).ToList();
         if (_trainable.Count == 0) throw new DeemConfigException(stage.Name, "freeze_*", "no parameter is trainable under this stage's freeze schedule");
         if (options.EvalEvery is < 0) throw new DeemConfigException("--eval-every", "eval_every", $"must be >= 0, found {options.EvalEvery}");
-        _optimizer = ParamGroups.AdamW(_groups, stage);
+        if (options.Zero1) _zero = new ZeroAdamW(_groups, stage, _comm);
+        else _optimizer = ParamGroups.AdamW(_groups, stage);
         _generator = new Generator((ulong)options.Seed);
         manual_seed(options.Seed);
         // Stochastic depth draws from the trainer's generator too, so its state is in every checkpoint.
         foreach (var module in model.modules())
             if (module is DropPath dropPath) dropPath.Generator = _generator;
+        // Data parallel: every rank starts from rank 0's weights.
+        DataParallel.Broadcast(_comm, model.parameters().Cast<Tensor>().Concat(model.buffers()).Where(t => t.dtype == ScalarType.Float32).ToList());
     }
+
+    bool Lead => _comm.Rank == 0;
 
     /// <summary>Optimiser steps done.</summary>
     public int Step { get; private set; }
@@ -114,7 +134,8 @@ public sealed class Trainer : IDisposable
     {
         var state = TrainingCheckpoint.LoadState(checkpointDir);
         StateDicts.LoadStrict(_model, Path.Combine(checkpointDir, DeemCheckpoint.WeightsFile));
-        TrainingCheckpoint.LoadOptimizer(checkpointDir, _groups, _optimizer);
+        if (_zero is not null) _zero.Load(checkpointDir);
+        else TrainingCheckpoint.LoadOptimizer(checkpointDir, _groups, _optimizer!);
         using (var g = tensor(Convert.FromBase64String(state.GeneratorState))) _generator.set_state(g);
         using (var r = tensor(Convert.FromBase64String(state.TorchRngState))) set_rng_state(r);
         Step = state.Step;
@@ -126,16 +147,17 @@ public sealed class Trainer : IDisposable
         int total = _stage.Steps, stop = Math.Min(_options.StopAtStep ?? total, total);
         int logEvery = _options.LogEvery ?? _stage.LogEvery, saveEvery = _options.SaveEvery ?? _stage.SaveEvery;
         int evalEvery = _eval is null ? 0 : _options.EvalEvery ?? _stage.EvalEvery;
-        Directory.CreateDirectory(_options.OutDir);
-        using var log = new StreamWriter(Path.Combine(_options.OutDir, LogFile), append: true);
+        if (Lead) Directory.CreateDirectory(_options.OutDir);
+        using TextWriter log = Lead ? new StreamWriter(Path.Combine(_options.OutDir, LogFile), append: true) : TextWriter.Null;
         void Info(string line)
         {
             log.WriteLine($"{DateTimeOffset.Now:yyyy-MM-dd HH:mm:ss} {line}");
             log.Flush();
             _observer?.Info(line);
         }
-        using var metrics = new MetricsLog(_options.OutDir, keepUpTo: Step);
-        using var board = _options.TensorBoard ? new TensorBoardWriter(Path.Combine(_options.OutDir, "tensorboard")) : null;
+        using var metrics = Lead ? new MetricsLog(_options.OutDir, keepUpTo: Step) : null;
+        using var board = _options.TensorBoard && Lead ? new TensorBoardWriter(Path.Combine(_options.OutDir, "tensorboard")) : null;
+        if (!Lead) evalEvery = 0;
         using var evalLog = evalEvery > 0 ? new EvalLog(_options.OutDir, keepUpTo: Step) : null;
         var evals = new List<EvalMetrics>();
         void Evaluate()
@@ -151,25 +173,37 @@ public sealed class Trainer : IDisposable
 
         Info($"{_stage.Name}: model {_model.Config.Name}, {_trainable.Sum(p => p.numel()):N0} trainable parameters in {_groups.Count} groups, " +
              $"steps {Step}..{stop} of {total}, batch {_stage.BatchSize} × accum {_stage.GradAccum}, λ ntp/nip/csr {_stage.NtpWeight}/{_stage.NipWeight}/{_stage.CsrWeight}");
+        if (_comm.WorldSize > 1 || _options.Collectives is not null)
+            Info($"data parallel: {_comm.WorldSize} ranks ({_comm.Backend}), global batch {_stage.BatchSize * _stage.GradAccum * _comm.WorldSize}" +
+                 (_zero is null ? "" : $", ZeRO-1: AdamW state of {_zero.ShardSize:N0} of {_zero.Total:N0} elements per rank"));
         if (evalEvery > 0) Info($"eval every {evalEvery} steps on {_eval!.Count} fixed batches from {_eval.Source}");
         _observer?.Begin(new TrainingPlan(Step, stop, total, logEvery));
         if (evalEvery > 0 && Step == 0) Evaluate();
         var history = new List<StepMetrics>();
         string? last = null;
+        int lastStep = -1;
         _model.train();
+        (long bytes0, int step0) = (_comm.BytesCommunicated, Step);
         while (Step < stop)
         {
             var m = TrainStep();
             history.Add(m);
-            metrics.Append(m);
+            metrics?.Append(m);
             board?.AddScalars(m.Step, [("loss/total", m.Loss), ("loss/ntp", m.Ntp), ("loss/nip", m.Nip), ("loss/csr", m.Csr),
                 ("train/lr", m.Lr), ("train/grad_norm", m.GradNorm), ("train/step_seconds", m.StepSeconds)]);
             _observer?.Step(m);
             if (!double.IsFinite(m.Loss)) throw new DeemException($"loss is {m.Loss} at step {m.Step} (ntp {m.Ntp}, nip {m.Nip}, csr {m.Csr})");
             if (evalEvery > 0 && (Step % evalEvery == 0 || Step == stop)) Evaluate();
-            if (saveEvery > 0 && Step % saveEvery == 0 && Step < stop) { last = SaveCheckpoint(); Info($"checkpoint {last}"); }
+            if (saveEvery > 0 && Step % saveEvery == 0 && Step < stop) { (last, lastStep) = (SaveCheckpoint(), Step); Info($"checkpoint {last}"); }
         }
-        if (last is null || TrainingCheckpoint.LoadState(last).Step != Step) { last = SaveCheckpoint(); Info($"checkpoint {last}"); }
+        if (_comm.WorldSize > 1 && Step > step0)
+            Info($"collectives: {(_comm.BytesCommunicated - bytes0) / (Step - step0):N0} bytes per step handed over by rank {_comm.Rank} ({_comm.Backend})");
+        if (last is null || lastStep != Step) { (last, lastStep) = (SaveCheckpoint(), Step); Info($"checkpoint {last}"); }
+        if (!Lead)
+        {
+            _comm.Barrier();
+            return new TrainResult(Step, history, _data.SkipTotals, last, evals);
+        }
         if (Step == total)
         {
             DeemCheckpoint.Save(_options.OutDir, _model, _tokenizer, new Dictionary<string, string> { ["stage"] = _stage.Name, ["step"] = Step.ToString(CultureInfo.InvariantCulture) });
@@ -188,6 +222,7 @@ public sealed class Trainer : IDisposable
             first_eval = evals.Count > 0 ? evals[0] : null, last_eval = evals.Count > 0 ? evals[^1] : null,
         }, new JsonSerializerOptions { WriteIndented = true }));
         _observer?.End();
+        _comm.Barrier();
         return new TrainResult(Step, history, skips, last, evals);
     }
 
@@ -196,28 +231,51 @@ public sealed class Trainer : IDisposable
     {
         var clock = Stopwatch.StartNew();
         double multiplier = LrSchedule.Multiplier(_stage.Schedule, Step, _stage.WarmupSteps, _stage.Steps);
-        foreach (var (controller, group) in _optimizer.ParamGroups.Zip(_groups))
-            controller.LearningRate = group.Lr * multiplier;
+        if (_optimizer is not null)
+            foreach (var (controller, group) in _optimizer.ParamGroups.Zip(_groups))
+                controller.LearningRate = group.Lr * multiplier;
 
         ClearGradients();
-        int accum = _stage.GradAccum;
+        int accum = _stage.GradAccum, ranks = _comm.WorldSize;
         double loss = 0, ntp = 0, nip = 0, csr = 0;
         long images = 0, tokens = 0;
         for (int micro = 0; micro < accum; micro++)
+            for (int rank = 0; rank < ranks; rank++)
+            {
+                using var batch = _data.Next();
+                if (rank != _comm.Rank) continue;          // another rank's share of the global batch
+                if (_options.Collectives is not null) SeedSlot(micro * ranks + rank);
+                var r = Accumulate(batch, 1.0 / (accum * ranks));
+                (loss, ntp, nip, csr) = (loss + r.Loss / accum, ntp + r.Ntp / accum, nip + r.Nip / accum, csr + r.Csr / accum);
+                (images, tokens) = (images + r.Images, tokens + r.Tokens);
+            }
+        double gradNorm;
+        if (_zero is not null) gradNorm = _zero.Step(multiplier, _stage.MaxGradNorm);
+        else
         {
-            using var batch = _data.Next();
-            var r = Accumulate(batch, 1.0 / accum);
-            (loss, ntp, nip, csr) = (loss + r.Loss / accum, ntp + r.Ntp / accum, nip + r.Nip / accum, csr + r.Csr / accum);
-            (images, tokens) = (images + r.Images, tokens + r.Tokens);
+            DataParallel.SumGradients(_comm, _trainable);
+            gradNorm = ClipGradients(_stage.MaxGradNorm);
+            using (NewDisposeScope()) using (StepProfiler.Time(StepProfiler.Optimizer)) _optimizer!.step();
         }
-        double gradNorm = ClipGradients(_stage.MaxGradNorm);
-        using (NewDisposeScope()) using (StepProfiler.Time(StepProfiler.Optimizer)) _optimizer.step();
+        if (ranks > 1)
+        {
+            var sum = DataParallel.SumOverRanks(_comm, loss, ntp, nip, csr, images, tokens);       // rank 0 logs the global batch
+            (loss, ntp, nip, csr, images, tokens) = (sum[0] / ranks, sum[1] / ranks, sum[2] / ranks, sum[3] / ranks, (long)sum[4], (long)sum[5]);
+        }
         Step++;
         return new StepMetrics
         {
             Step = Step, Lr = _stage.Lr * multiplier, Loss = loss, Ntp = ntp, Nip = nip, Csr = csr, GradNorm = gradNorm,
             StepSeconds = clock.Elapsed.TotalSeconds, Images = images, Tokens = tokens,
         };
+    }
+
+    /// <summary>The trainer's and torch's generators seeded by the global micro-batch slot of this step (data parallel).</summary>
+    void SeedSlot(int slot)
+    {
+        long seed = DataParallel.SlotSeed(_options.Seed, Step, slot);
+        _generator.manual_seed(seed);
+        manual_seed(seed);
     }
 
     /// <summary>
@@ -263,6 +321,12 @@ public sealed class Trainer : IDisposable
     public string SaveCheckpoint()
     {
         string folder = TrainingCheckpoint.PathFor(_options.OutDir, Step);
+        var shards = _zero?.GatherState();                 // every rank's AdamW slice (a collective)
+        if (!Lead)
+        {
+            foreach (var t in shards?.Values ?? Enumerable.Empty<Tensor>()) t.Dispose();
+            return folder;
+        }
         using var generatorState = _generator.get_state();
         using var rngState = get_rng_state();
         var state = new TrainerState
@@ -273,14 +337,20 @@ public sealed class Trainer : IDisposable
             Data = _data.Position, SkipCounts = new Dictionary<string, int>(_data.SkipTotals, StringComparer.Ordinal),
             Versions = TrainerState.CurrentVersions(), SavedAt = DateTimeOffset.UtcNow,
         };
-        TrainingCheckpoint.Save(folder, _model, _tokenizer, _groups, _optimizer, state);
+        if (shards is null) TrainingCheckpoint.Save(folder, _model, _tokenizer, _groups, _optimizer!, state);
+        else
+        {
+            TrainingCheckpoint.Save(folder, _model, _tokenizer, shards, state);
+            foreach (var t in shards.Values) t.Dispose();
+        }
         TrainingCheckpoint.Prune(_options.OutDir, _options.KeepCheckpoints);
         return folder;
     }
 
     public void Dispose()
     {
-        _optimizer.Dispose();
+        _optimizer?.Dispose();
+        _zero?.Dispose();
         _generator.Dispose();
     }
 }

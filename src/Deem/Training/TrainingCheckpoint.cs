@@ -36,12 +36,19 @@ public static class TrainingCheckpoint
     public static void Save(string folder, DeemModel model, ITextTokenizer tokenizer, IReadOnlyList<OptimizerGroup> groups,
         optim.Optimizer optimizer, TrainerState state)
     {
+        using var scope = NewDisposeScope();
+        Save(folder, model, tokenizer, OptimizerTensors(groups, optimizer), state);
+    }
+
+    /// <summary>Writes a checkpoint whose optimiser state is given by name ({name}.exp_avg, .exp_avg_sq, .step; e.g. ZeRO-1's gathered shards).</summary>
+    public static void Save(string folder, DeemModel model, ITextTokenizer tokenizer, IReadOnlyDictionary<string, Tensor> optimizerState, TrainerState state)
+    {
         Directory.CreateDirectory(folder);
         // A sidecar from an earlier save of the same step must not vouch for files being replaced now.
         File.Delete(Path.Combine(folder, StateFile));
         var metadata = new Dictionary<string, string> { ["step"] = state.Step.ToString(CultureInfo.InvariantCulture), ["stage"] = state.Stage.Name };
         DeemCheckpoint.Save(folder, model, tokenizer, metadata);
-        SaveOptimizer(Path.Combine(folder, OptimizerFile), groups, optimizer, metadata);
+        SafetensorsWriter.Write(Path.Combine(folder, OptimizerFile), optimizerState, metadata);
         AtomicFile.WriteAllText(Path.Combine(folder, StateFile), state.ToJson());
     }
 
@@ -95,9 +102,8 @@ public static class TrainingCheckpoint
             ?? throw new ArgumentException("optimiser is not AdamW", nameof(optimizer))));
     }
 
-    static void SaveOptimizer(string path, IReadOnlyList<OptimizerGroup> groups, optim.Optimizer optimizer, IReadOnlyDictionary<string, string> metadata)
+    static Dictionary<string, Tensor> OptimizerTensors(IReadOnlyList<OptimizerGroup> groups, optim.Optimizer optimizer)
     {
-        using var scope = NewDisposeScope();
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach (var (name, _, s) in States(groups, optimizer))
         {
@@ -105,7 +111,7 @@ public static class TrainingCheckpoint
             tensors[name + ".exp_avg_sq"] = s.exp_avg_sq;
             tensors[name + ".step"] = tensor(s.step);
         }
-        SafetensorsWriter.Write(path, tensors, metadata);
+        return tensors;
     }
 
     /// <summary>Fills the optimiser's AdamW state from <c>optimizer.safetensors</c>; every trainable parameter must be there with its shape.</summary>
