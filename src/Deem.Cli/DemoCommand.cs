@@ -52,6 +52,7 @@ public static class DemoCommand
                         Mmc4Docs = S(d.Mmc4Docs), CaptionPairs = S(d.CaptionPairs), VqaImages = S(d.VqaImages),
                         RegionImages = S(d.RegionImages), TestImagesPerSplit = S(d.TestImagesPerSplit),
                     },
+                    TestImagesInDistribution = S(new WorldOptions().TestImagesInDistribution),
                 });
             }
 

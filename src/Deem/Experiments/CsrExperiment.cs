@@ -89,8 +89,9 @@ public static class CsrExperiment
         string mmvp = Path.Combine(dir, "mmvp");
         if (!File.Exists(Path.Combine(mmvp, "Questions.csv")))
         {
-            log("building world MMVP");
-            WorldMmvp.MakeForWorld(o.World, mmvp, new WorldMmvpOptions { Pairs = o.MmvpPairs });
+            log("building world MMVP (pairs mined as CLIP-blind by the stage-0 CLIP)");
+            using var clip = ClipZeroShotClassifier.FromStage0(o.Stage0, WorldTokenizer.Default);
+            WorldMmvp.MakeForWorld(o.World, mmvp, new WorldMmvpOptions { Pairs = o.MmvpPairs }, clip);
         }
         return new BenchmarkPaths(robust, WorldRobustVqa.RobustRoot(o.World), pope, Path.Combine(pope, WorldPope.ImageFolder), mmvp);
     }
@@ -204,6 +205,7 @@ public static class CsrExperiment
         if (suite.Pope is { } pope && pope.Splits.Count > 0)
             metrics[CsrExperimentReport.YesRatioColumn] = 100 * pope.Splits.Average(x => x.Official.YesRatio);
         metrics[CsrExperimentReport.ImageGapColumn] = afterSft.NtpShuffled - afterSft.Ntp;
+        foreach (var (k, v) in WorldBreakdown.Metrics(suite, paths)) metrics[k] = v;
         var run = new ArmRun(seed, metrics, median, trainSeconds);
         AtomicFile.WriteAllText(runFile, JsonSerializer.Serialize(run, new JsonSerializerOptions { WriteIndented = true }));
         return run;
