@@ -36,7 +36,8 @@ public static class TrainCommand
         var logEvery = new Option<int?>("--log-every") { Description = "steps between plain log lines (default: the stage's)" };
         var evalEvery = new Option<int?>("--eval-every") { Description = "steps between fixed-batch, fixed-noise evaluations, eval.jsonl (default: the stage's; 0 = none)" };
         var evalWorld = new Option<string?>("--eval-world") { Description = "world folder the evaluation batches come from, e.g. one made with another --seed (default: --world, another shuffle)" };
-        var cmd = new Command("train", "Train one DEEM stage") { preset, stage, world, outDir, init, noCsr, steps, resume, strict, seed, saveEvery, logEvery, evalEvery, evalWorld };
+        var componentSteps = new Option<string?>("--component-steps") { Description = "stage 0: steps of CLIP,LLaMA,VAE,UNet, e.g. 300,200,40,60 (overrides --steps)" };
+        var cmd = new Command("train", "Train one DEEM stage") { preset, stage, world, outDir, init, noCsr, steps, resume, strict, seed, saveEvery, logEvery, evalEvery, evalWorld, componentSteps };
         cmd.SetAction(parse =>
         {
             string run = parse.GetValue(outDir)!;
@@ -47,6 +48,13 @@ public static class TrainCommand
                 var s0 = new Deem.Training.Stage0.Stage0Options { Seed = parse.GetValue(seed) ?? 0 };
                 if (parse.GetValue(steps) is int per)
                     s0 = s0 with { ClipSteps = per, LlmSteps = per, VaeSteps = per, UNetSteps = per };
+                if (parse.GetValue(componentSteps) is { } list)
+                {
+                    var n = list.Split(',').Select(x => int.TryParse(x, out int v) && v > 0 ? v
+                        : throw new DeemConfigException("--component-steps", "component-steps", $"must be four positive integers CLIP,LLaMA,VAE,UNet, found '{list}'")).ToArray();
+                    if (n.Length != 4) throw new DeemConfigException("--component-steps", "component-steps", $"must be four positive integers CLIP,LLaMA,VAE,UNet, found '{list}'");
+                    s0 = s0 with { ClipSteps = n[0], LlmSteps = n[1], VaeSteps = n[2], UNetSteps = n[3] };
+                }
                 Stage0Runner.Run(parse.GetValue(world)!, run, s0, Console.IsOutputRedirected);
                 return 0;
             }
