@@ -122,6 +122,9 @@ public static class WorldWriter
             ["region_images"] = plan.Regions.Count, ["test_a"] = plan.Tests.Count(t => t.Split == WorldSplit.A),
             ["test_r"] = plan.Tests.Count(t => t.Split == WorldSplit.R), ["test_v"] = plan.Tests.Count(t => t.Split == WorldSplit.V),
             ["test_id"] = plan.Tests.Count(t => t.Split == WorldSplit.InDistribution),
+            ["vqa_yes"] = plan.Vqa.Sum(v => v.Questions.Count(q => VqaGenerator.IsYesNo(q.Kind) && q.Answer == "yes")),
+            ["vqa_no"] = plan.Vqa.Sum(v => v.Questions.Count(q => VqaGenerator.IsYesNo(q.Kind) && q.Answer == "no")),
+            ["vqa_pope_style"] = plan.Vqa.Sum(v => v.Questions.Count(q => q.Kind == VqaKind.ExistsObject)),
         };
         var list = files.OrderBy(f => f, StringComparer.Ordinal).Select(f =>
         {
