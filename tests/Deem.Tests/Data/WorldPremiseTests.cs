@@ -31,10 +31,18 @@ public class WorldPremiseTests
         foreach (var (scene, q) in items.Where(x => x.q.Kind == VqaKind.ExistsObject))
         {
             Assert.EndsWith(" in the image? Please anwser yes or no", q.Question);
-            string shape = q.Question["Is there a ".Length..q.Question.IndexOf(" in the image?", StringComparison.Ordinal)];
+            string shape = q.Question[..q.Question.IndexOf(" in the image?", StringComparison.Ordinal)].Split(' ')[^1];
             bool present = scene.Objects.Any(o => WorldVocabulary.Name(o.Shape) == shape);
             Assert.Equal(present ? "yes" : "no", q.Answer);
         }
+        // Word for word what the benchmarks ask: POPE's template with the category names of the world's
+        // instances, RobustVQA's question with its class names ("l_shape", not "l-shape").
+        var pope = WorldVocabulary.Shapes.Select(s => Pope.Prompt(new PopeQuestion(0, "", PopeBuilder.Question(PopeBuilder.DefaultTemplate,
+            WorldPope.Category(s).Name), "yes"))).ToHashSet();
+        var robust = WorldVocabulary.Shapes.Select(s => RobustVqa.Question(WorldVocabulary.ClassName(s))).ToHashSet();
+        Assert.All(items.Where(x => x.q.Kind == VqaKind.ExistsObject), x => Assert.Contains(x.q.Question, pope));
+        Assert.All(items.Where(x => x.q.Kind == VqaKind.MainObject), x => Assert.Contains(x.q.Question, robust));
+        Assert.Contains(items, x => x.q.Question.Contains("l_shape") || x.q.Question.Contains("t_shape"));
         // The same wording is "yes" on some images and "no" on others: no answer can come from the text alone.
         var byText = items.Where(x => x.q.Kind == VqaKind.ExistsObject).GroupBy(x => x.q.Question).Where(g => g.Count() >= 4).ToList();
         Assert.NotEmpty(byText);

@@ -52,7 +52,8 @@ public static class VqaGenerator
     /// The yes/no pairs of an SFT item: a POPE-style "Is there a {shape} in the image?" for one present and one
     /// absent shape (the same wording is "yes" on some images and "no" on others, so only the pixels tell), and,
     /// when exactly one object is large, the main-object question for it ("yes") and for another shape ("no",
-    /// a small object's shape when there is one). Balanced by construction: as many "yes" as "no".
+    /// a small object's shape when there is one), with the class names the RobustVQA benchmark asks ("l_shape").
+    /// Balanced by construction: as many "yes" as "no".
     /// </summary>
     public static List<VqaItem> YesNoPairs(WorldRng rng, Scene scene)
     {
@@ -61,8 +62,8 @@ public static class VqaGenerator
         var absent = Shapes.Where(x => !present.Contains(x)).ToList();
         var items = new List<VqaItem>
         {
-            new(VqaKind.ExistsObject, PromptTemplates.PopeQuestion($"Is there a {Name(rng.Pick(present))} in the image?"), "yes"),
-            new(VqaKind.ExistsObject, PromptTemplates.PopeQuestion($"Is there a {Name(rng.Pick(absent))} in the image?"), "no"),
+            new(VqaKind.ExistsObject, PopeWording(Name(rng.Pick(present))), "yes"),
+            new(VqaKind.ExistsObject, PopeWording(Name(rng.Pick(absent))), "no"),
         };
         var large = objs.Where(x => x.Size == SizeClass.Large).ToList();
         if (large.Count == 1)
@@ -70,8 +71,8 @@ public static class VqaGenerator
             var main = large[0].Shape;
             var small = objs.Where(x => x.Shape != main).Select(x => x.Shape).Distinct().ToList();
             var other = small.Count > 0 && rng.Chance(0.5) ? rng.Pick(small) : rng.Pick(Shapes.Where(x => x != main).ToList());
-            items.Add(new(VqaKind.MainObject, PromptTemplates.RobustVqaQuestion(Name(main)), "yes"));
-            items.Add(new(VqaKind.MainObject, PromptTemplates.RobustVqaQuestion(Name(other)), "no"));
+            items.Add(new(VqaKind.MainObject, PromptTemplates.RobustVqaQuestion(ClassName(main)), "yes"));
+            items.Add(new(VqaKind.MainObject, PromptTemplates.RobustVqaQuestion(ClassName(other)), "no"));
         }
         return items;
     }
@@ -150,24 +151,24 @@ public static class VqaGenerator
             }
             case VqaKind.MainObject:
             {
-                // The benchmark's own phrasing (reference §6.1, typo included): a scene has a main
+                // The benchmark's own phrasing and class names (reference §6.1, typo included): a scene has a main
                 // object when exactly one object is large. "no" uses a small object's shape when there
                 // is one (a hard negative), else any other shape.
                 var large = objs.Where(x => x.Size == SizeClass.Large).ToList();
                 if (large.Count != 1) return null;
                 var main = large[0].Shape;
-                if (rng.Chance(0.5)) return new(kind, PromptTemplates.RobustVqaQuestion(Name(main)), "yes");
+                if (rng.Chance(0.5)) return new(kind, PromptTemplates.RobustVqaQuestion(ClassName(main)), "yes");
                 var small = objs.Where(x => x.Shape != main).Select(x => x.Shape).Distinct().ToList();
                 var other = small.Count > 0 && rng.Chance(0.5) ? rng.Pick(small) : rng.Pick(Shapes.Where(x => x != main).ToList());
-                return new(kind, PromptTemplates.RobustVqaQuestion(Name(other)), "no");
+                return new(kind, PromptTemplates.RobustVqaQuestion(ClassName(other)), "no");
             }
             case VqaKind.ExistsObject:
             {
                 // POPE's phrasing: "Is there a {object} in the image?" + " Please anwser yes or no".
-                if (rng.Chance(0.5)) return new(kind, PromptTemplates.PopeQuestion($"Is there a {Name(o.Shape)} in the image?"), "yes");
+                if (rng.Chance(0.5)) return new(kind, PopeWording(Name(o.Shape)), "yes");
                 var absent = Shapes.Where(x => objs.All(y => y.Shape != x)).ToList();
                 if (absent.Count == 0) return null;
-                return new(kind, PromptTemplates.PopeQuestion($"Is there a {Name(rng.Pick(absent))} in the image?"), "no");
+                return new(kind, PopeWording(Name(rng.Pick(absent))), "no");
             }
             case VqaKind.Exists:
                 if (rng.Chance(0.5)) return new(kind, $"is there {Article(o.Colour)} {o.Colour} {Name(o.Shape)}?", "yes");
@@ -186,4 +187,8 @@ public static class VqaGenerator
     }
 
     static string Article(string w) => SceneText.Article(w);
+
+    /// <summary>POPE's question as its files and prompt have it: "Is there a(n) {object} in the image? Please anwser yes or no".</summary>
+    public static string PopeWording(string objectName) =>
+        PromptTemplates.PopeQuestion($"Is there {Article(objectName)} {objectName} in the image?");
 }
