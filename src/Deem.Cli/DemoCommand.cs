@@ -52,6 +52,8 @@ public static class DemoCommand
                         Mmc4Docs = S(d.Mmc4Docs), CaptionPairs = S(d.CaptionPairs), VqaImages = S(d.VqaImages),
                         RegionImages = S(d.RegionImages), TestImagesPerSplit = S(d.TestImagesPerSplit),
                     },
+                    // Unscaled: the in-distribution split adds RobustVQA questions to every run's evaluation.
+                    TestImagesInDistribution = new WorldOptions().TestImagesInDistribution,
                 });
             }
 

@@ -27,8 +27,9 @@ public static class ExperimentCommand
         var pope = new Option<int>("--pope-images") { Description = "held-out images per POPE split", DefaultValueFactory = _ => 40 };
         var mmvp = new Option<int>("--mmvp-pairs") { DefaultValueFactory = _ => 40 };
         var csrWeight = new Option<double?>("--csr-weight") { Description = "λ_CSR of the CSR arms in both stages (default: the recipes' 5); use one --out per value" };
+        var only = new Option<string?>("--arms") { Description = "train only these arms, e.g. baseline (default: every arm of --arch)" };
         var csr = new Command("csr", "Baseline vs DEEM (and LLaVA-style ± CSR) over seeds; report with 95 % CIs")
-            { world, stage0, outDir, seeds, llavaSeeds, arch, s1, s2, pope, mmvp, csrWeight };
+            { world, stage0, outDir, seeds, llavaSeeds, arch, s1, s2, pope, mmvp, csrWeight, only };
         csr.SetAction(parse =>
         {
             var options = new CsrExperimentOptions
@@ -39,6 +40,7 @@ public static class ExperimentCommand
                 Arches = parse.GetValue(arch)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
                 Stage1Steps = parse.GetValue(s1), Stage2Steps = parse.GetValue(s2), CsrWeight = parse.GetValue(csrWeight),
                 PopeImages = parse.GetValue(pope), MmvpPairs = parse.GetValue(mmvp),
+                OnlyArms = parse.GetValue(only)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             };
             Run(options);
             return 0;

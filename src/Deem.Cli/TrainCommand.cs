@@ -44,15 +44,18 @@ public static class TrainCommand
         var stopAt = new Option<int?>("--stop-at") { Description = "stop after this step, keeping the schedule (an interrupted run to --resume)" };
         var threads = new Option<int?>("--threads") { Description = "torch CPU threads of this process (default: torch's)" };
         var zero1 = new Option<bool>("--zero1") { Description = "ZeRO-1: shard AdamW's state across the ranks of `mpirun -np N deem train`" };
+        var componentSteps = new Option<string?>("--component-steps") { Description = "stage 0: steps of CLIP,LLaMA,VAE,UNet, e.g. 300,200,40,60 (overrides --steps)" };
         var cmd = new Command("train", "Train one DEEM stage (data parallel under `mpirun -np N`)")
-            { preset, stage, world, outDir, init, noCsr, steps, resume, strict, seed, saveEvery, logEvery, evalEvery, evalWorld, batchSize, gradAccum, stopAt, threads, zero1 };
+            { preset, stage, world, outDir, init, noCsr, steps, resume, strict, seed, saveEvery, logEvery, evalEvery, evalWorld, batchSize, gradAccum, stopAt, threads, zero1, componentSteps };
         cmd.SetAction(parse =>
         {
             string run = parse.GetValue(outDir)!;
             if (parse.GetValue(stage) == 0)
                 RefuseGiven(parse, "stage 0 pretrains the components from scratch with its own loops",
                     init, noCsr, resume, strict, saveEvery, logEvery, evalEvery, evalWorld, batchSize, gradAccum, stopAt, zero1);
-            else if (parse.GetResult(resume) is not null)
+            else
+                RefuseGiven(parse, "--component-steps sets stage 0's component loops", componentSteps);
+            if (parse.GetValue(stage) != 0 && parse.GetResult(resume) is not null)
                 RefuseGiven(parse, "--resume continues with the stage, steps, seed and weights recorded in the run's checkpoint", steps, seed, preset, init, noCsr);
             if (parse.GetValue(stage) == 0)
             {
@@ -61,6 +64,13 @@ public static class TrainCommand
                 var s0 = new Deem.World.Pretraining.Stage0Options { Seed = parse.GetValue(seed) ?? 0 };
                 if (parse.GetValue(steps) is int per)
                     s0 = s0 with { ClipSteps = per, LlmSteps = per, VaeSteps = per, UNetSteps = per };
+                if (parse.GetValue(componentSteps) is { } list)
+                {
+                    var n = list.Split(',').Select(x => int.TryParse(x, out int v) && v > 0 ? v
+                        : throw new DeemConfigException("--component-steps", "component-steps", $"must be four positive integers CLIP,LLaMA,VAE,UNet, found '{list}'")).ToArray();
+                    if (n.Length != 4) throw new DeemConfigException("--component-steps", "component-steps", $"must be four positive integers CLIP,LLaMA,VAE,UNet, found '{list}'");
+                    s0 = s0 with { ClipSteps = n[0], LlmSteps = n[1], VaeSteps = n[2], UNetSteps = n[3] };
+                }
                 Stage0Runner.Run(parse.GetValue(world)!, run, s0, Console.IsOutputRedirected);
                 return 0;
             }

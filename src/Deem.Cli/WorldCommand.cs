@@ -34,6 +34,7 @@ public static class WorldCommand
                     Mmc4Docs = Scaled(defaults.Mmc4Docs), CaptionPairs = Scaled(defaults.CaptionPairs), VqaImages = Scaled(defaults.VqaImages),
                     RegionImages = Scaled(defaults.RegionImages), TestImagesPerSplit = Scaled(defaults.TestImagesPerSplit),
                 },
+                TestImagesInDistribution = Scaled(new WorldOptions().TestImagesInDistribution),
             };
             options.Validate("deem world make");
             string dir = parse.GetValue(outDir)!;

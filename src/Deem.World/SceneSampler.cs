@@ -1,8 +1,9 @@
 namespace Deem.World;
 
 /// <summary>The world's data splits. Train-side splits share one distribution (with built-in
-/// shape–colour correlations); A, R and V mirror ImageNet-A/R/V of RobustVQA (paper §3, reference §6.1).</summary>
-public enum WorldSplit { Train, A, R, V }
+/// shape–colour correlations); A, R and V mirror ImageNet-A/R/V of RobustVQA (paper §3, reference §6.1);
+/// InDistribution is the same main-object test drawn from the training distribution, held out.</summary>
+public enum WorldSplit { Train, A, R, V, InDistribution }
 
 /// <summary>
 /// Draws random <see cref="Scene"/>s. The training distribution: 1–4 flat-coloured objects on a
@@ -11,7 +12,8 @@ public enum WorldSplit { Train, A, R, V }
 /// Test splits (one main large object of a known class, for the ImageNet-style folders):
 /// A = natural-adversarial: colour contradicting the correlation, clutter, occlusion, unusual backgrounds;
 /// R = renditions in styles never seen in training (outline, sketch, texture, cartoon);
-/// V = training distribution re-drawn with small jitter in size, position and hue.
+/// V = training distribution re-drawn with small jitter in size, position and hue;
+/// InDistribution = the training distribution itself (held-out scenes), the reference the shifts are measured against.
 /// </summary>
 public static class SceneSampler
 {
@@ -82,6 +84,8 @@ public static class SceneSampler
                         OffsetX = rng.Uniform(-0.08f, 0.08f), OffsetY = rng.Uniform(-0.08f, 0.08f),
                         Scale = rng.Uniform(0.88f, 1.12f), HueShift = rng.Uniform(-10f, 10f),
                     };
+                break;
+            case WorldSplit.InDistribution:
                 break;
             case WorldSplit.Train:
                 throw new ArgumentException("use Train(rng) for the training distribution", nameof(split));

@@ -29,11 +29,11 @@ public static class VqaGenerator
     /// probability <see cref="TwoOptionProbability"/>, else ends with the VQA evaluation prompt's
     /// "Please provide an accurate answer within one word." with probability
     /// <see cref="OneWordInstructionProbability"/>: the SFT data holds the formats the benchmarks ask
-    /// in, as LLaVA-1.5's mixture holds those of its benchmarks.
+    /// in, as LLaVA-1.5's mixture holds those of its benchmarks. Kinds in <paramref name="skip"/> are not asked.
     /// </summary>
-    public static List<VqaItem> Sample(WorldRng rng, Scene scene, int count)
+    public static List<VqaItem> Sample(WorldRng rng, Scene scene, int count, IReadOnlyCollection<VqaKind>? skip = null)
     {
-        var kinds = Enum.GetValues<VqaKind>().ToList();
+        var kinds = Enum.GetValues<VqaKind>().Where(k => skip?.Contains(k) != true).ToList();
         rng.Shuffle(kinds);
         var items = new List<VqaItem>();
         foreach (var k in kinds)
@@ -45,6 +45,49 @@ public static class VqaGenerator
             else if (open && rng.Chance(OneWordInstructionProbability)) item = item with { Question = $"{item.Question} {PromptTemplates.OneWordInstruction}" };
             items.Add(item);
         }
+        return items;
+    }
+
+    /// <summary>
+    /// The yes/no pairs of an SFT item: a POPE-style "Is there a {shape} in the image?" for one present and one
+    /// absent shape (the same wording is "yes" on some images and "no" on others, so only the pixels tell), and,
+    /// when exactly one object is large, the main-object question for it ("yes") and for another shape ("no",
+    /// a small object's shape when there is one), with the class names the RobustVQA benchmark asks ("l_shape").
+    /// Balanced by construction: as many "yes" as "no".
+    /// </summary>
+    public static List<VqaItem> YesNoPairs(WorldRng rng, Scene scene)
+    {
+        var objs = scene.Objects;
+        var present = objs.Select(o => o.Shape).Distinct().ToList();
+        var absent = Shapes.Where(x => !present.Contains(x)).ToList();
+        var items = new List<VqaItem>
+        {
+            new(VqaKind.ExistsObject, PopeWording(Name(rng.Pick(present))), "yes"),
+            new(VqaKind.ExistsObject, PopeWording(Name(rng.Pick(absent))), "no"),
+        };
+        var large = objs.Where(x => x.Size == SizeClass.Large).ToList();
+        if (large.Count == 1)
+        {
+            var main = large[0].Shape;
+            var small = objs.Where(x => x.Shape != main).Select(x => x.Shape).Distinct().ToList();
+            var other = small.Count > 0 && rng.Chance(0.5) ? rng.Pick(small) : rng.Pick(Shapes.Where(x => x != main).ToList());
+            items.Add(new(VqaKind.MainObject, PromptTemplates.RobustVqaQuestion(ClassName(main)), "yes"));
+            items.Add(new(VqaKind.MainObject, PromptTemplates.RobustVqaQuestion(ClassName(other)), "no"));
+        }
+        return items;
+    }
+
+    /// <summary>
+    /// The questions of one LLaVA item: <see cref="Sample"/>'s <paramref name="count"/> questions (without the
+    /// POPE-style and main-object kinds when <paramref name="yesNoPairs"/> is on) plus <see cref="YesNoPairs"/>,
+    /// in random order.
+    /// </summary>
+    public static List<VqaItem> ForItem(WorldRng rng, Scene scene, int count, bool yesNoPairs)
+    {
+        if (!yesNoPairs) return Sample(rng, scene, count);
+        var items = Sample(rng, scene, count, [VqaKind.ExistsObject, VqaKind.MainObject]);
+        items.AddRange(YesNoPairs(rng, scene));
+        rng.Shuffle(items);
         return items;
     }
 
@@ -108,24 +151,24 @@ public static class VqaGenerator
             }
             case VqaKind.MainObject:
             {
-                // The benchmark's own phrasing (reference §6.1, typo included): a scene has a main
+                // The benchmark's own phrasing and class names (reference §6.1, typo included): a scene has a main
                 // object when exactly one object is large. "no" uses a small object's shape when there
                 // is one (a hard negative), else any other shape.
                 var large = objs.Where(x => x.Size == SizeClass.Large).ToList();
                 if (large.Count != 1) return null;
                 var main = large[0].Shape;
-                if (rng.Chance(0.5)) return new(kind, PromptTemplates.RobustVqaQuestion(Name(main)), "yes");
+                if (rng.Chance(0.5)) return new(kind, PromptTemplates.RobustVqaQuestion(ClassName(main)), "yes");
                 var small = objs.Where(x => x.Shape != main).Select(x => x.Shape).Distinct().ToList();
                 var other = small.Count > 0 && rng.Chance(0.5) ? rng.Pick(small) : rng.Pick(Shapes.Where(x => x != main).ToList());
-                return new(kind, PromptTemplates.RobustVqaQuestion(Name(other)), "no");
+                return new(kind, PromptTemplates.RobustVqaQuestion(ClassName(other)), "no");
             }
             case VqaKind.ExistsObject:
             {
                 // POPE's phrasing: "Is there a {object} in the image?" + " Please anwser yes or no".
-                if (rng.Chance(0.5)) return new(kind, PromptTemplates.PopeQuestion($"Is there a {Name(o.Shape)} in the image?"), "yes");
+                if (rng.Chance(0.5)) return new(kind, PopeWording(Name(o.Shape)), "yes");
                 var absent = Shapes.Where(x => objs.All(y => y.Shape != x)).ToList();
                 if (absent.Count == 0) return null;
-                return new(kind, PromptTemplates.PopeQuestion($"Is there a {Name(rng.Pick(absent))} in the image?"), "no");
+                return new(kind, PopeWording(Name(rng.Pick(absent))), "no");
             }
             case VqaKind.Exists:
                 if (rng.Chance(0.5)) return new(kind, $"is there {Article(o.Colour)} {o.Colour} {Name(o.Shape)}?", "yes");
@@ -144,4 +187,8 @@ public static class VqaGenerator
     }
 
     static string Article(string w) => SceneText.Article(w);
+
+    /// <summary>POPE's question as its files and prompt have it: "Is there a(n) {object} in the image? Please anwser yes or no".</summary>
+    public static string PopeWording(string objectName) =>
+        PromptTemplates.PopeQuestion($"Is there {Article(objectName)} {objectName} in the image?");
 }

@@ -30,6 +30,18 @@ public sealed record WorldOptions
     [JsonPropertyName("shard_size")] public int ShardSize { get; init; } = 100;
     /// <summary>Questions per LLaVA item.</summary>
     [JsonPropertyName("questions_per_image")] public int QuestionsPerImage { get; init; } = 3;
+    /// <summary>Attribute families the caption pairs' short captions never name ("orientation", "count"): the stage-0
+    /// CLIP's only text, so it is never told about them, while SFT and the benchmarks ask (<see cref="CaptionFamilies"/>).</summary>
+    [JsonPropertyName("caption_omits")] public IReadOnlyList<string> CaptionOmits { get; init; } = ["orientation", "count"];
+    /// <summary>Whether every LLaVA item also asks a POPE-style present/absent pair ("yes" and "no" for the same
+    /// question wording across images) and, when the scene has one large object, a main-object yes/no pair.</summary>
+    [JsonPropertyName("yes_no_pairs")] public bool YesNoPairs { get; init; } = true;
+    /// <summary>Held-out in-distribution images of the main-object (RobustVQA-style) split, beside A/R/V.</summary>
+    [JsonPropertyName("test_images_in_distribution")] public int TestImagesInDistribution { get; init; } = 52;
+
+    /// <summary>The parsed <see cref="CaptionOmits"/>.</summary>
+    public IReadOnlyList<AttributeFamily> OmittedFamilies() =>
+        (CaptionOmits ?? []).Select(n => CaptionFamilies.Parse(n, "WorldOptions")).Distinct().ToList();
 
     /// <summary>A small world for tests (a few dozen images).</summary>
     public static WorldOptions Tiny => new()
@@ -37,6 +49,7 @@ public sealed record WorldOptions
         ImageSize = 48,
         ShardSize = 8,
         Counts = new WorldCounts { Mmc4Docs = 4, CaptionPairs = 12, VqaImages = 6, RegionImages = 4, TestImagesPerSplit = 13 },
+        TestImagesInDistribution = 13,
     };
 
     public void Validate(string source)
@@ -44,6 +57,9 @@ public sealed record WorldOptions
         if (ImageSize < 16 || ImageSize > 4096) throw new DeemConfigException(source, "image_size", $"must be in [16, 4096], found {ImageSize}");
         if (ShardSize <= 0) throw new DeemConfigException(source, "shard_size", $"must be positive, found {ShardSize}");
         if (QuestionsPerImage <= 0) throw new DeemConfigException(source, "questions_per_image", $"must be positive, found {QuestionsPerImage}");
+        foreach (var n in CaptionOmits ?? []) CaptionFamilies.Parse(n, source);
+        if (TestImagesInDistribution < 0)
+            throw new DeemConfigException(source, "test_images_in_distribution", $"must not be negative, found {TestImagesInDistribution}");
         var c = Counts;
         foreach (var (name, v) in new[] { ("mmc4_docs", c.Mmc4Docs), ("caption_pairs", c.CaptionPairs), ("vqa_images", c.VqaImages),
                      ("region_images", c.RegionImages), ("test_images_per_split", c.TestImagesPerSplit) })

@@ -46,7 +46,7 @@ public sealed class WorldPlan
         {
             var rng = WorldRng.For(o.Seed, part, i);
             var scene = SceneSampler.Train(rng);
-            return new PlannedImage(Id(o.Seed, part, i), scene, questions > 0 ? VqaGenerator.Sample(rng, scene, questions) : []);
+            return new PlannedImage(Id(o.Seed, part, i), scene, questions > 0 ? VqaGenerator.ForItem(rng, scene, questions, o.YesNoPairs) : []);
         }).ToList();
         var captions = Singles("laion", c.CaptionPairs, 0);
         var vqa = Singles("llava", c.VqaImages, o.QuestionsPerImage);
@@ -57,10 +57,11 @@ public sealed class WorldPlan
         foreach (var p in captions.Concat(vqa).Concat(regions)) train.Add(p.Scene.ContentKey);
 
         var tests = new List<PlannedTest>();
-        foreach (var split in new[] { WorldSplit.A, WorldSplit.R, WorldSplit.V })
+        foreach (var split in new[] { WorldSplit.A, WorldSplit.R, WorldSplit.V, WorldSplit.InDistribution })
         {
             string part = "test-" + split.ToString().ToLowerInvariant();
-            for (int i = 0; i < c.TestImagesPerSplit; i++)
+            int n = split == WorldSplit.InDistribution ? o.TestImagesInDistribution : c.TestImagesPerSplit;
+            for (int i = 0; i < n; i++)
             {
                 var cls = WorldVocabulary.Shapes[i % WorldVocabulary.Shapes.Length];
                 var rng = WorldRng.For(o.Seed, part, i);

@@ -57,7 +57,11 @@ public sealed record WorldMmvpOptions
 /// <param name="CorrectFirst">The option letter that answers the question about <paramref name="First"/>.</param>
 /// <param name="CorrectSecond">The option letter that answers it about <paramref name="Second"/> (≠ CorrectFirst).</param>
 public sealed record WorldMmvpPair(int Pair, MmvpAttribute Attribute, Scene First, Scene Second, string Question, string Options,
-    string AnswerFirst, string AnswerSecond, char CorrectFirst, char CorrectSecond);
+    string AnswerFirst, string AnswerSecond, char CorrectFirst, char CorrectSecond)
+{
+    /// <summary>Cosine similarity of the two images under the stage-0 CLIP when the pair was mined; null when constructed.</summary>
+    public double? ClipSimilarity { get; init; }
+}
 
 /// <summary>
 /// MMVP on the procedural world (Tong et al., 2024; paper §4; reference §6.3): CLIP-blind-style pairs of
@@ -79,6 +83,16 @@ public static class WorldMmvp
 
     /// <summary>The metadata file written beside <c>Questions.csv</c>.</summary>
     public const string PairsFile = "pairs.jsonl";
+
+    /// <summary>The attribute family a pair asks about (structure pairs differ in shape).</summary>
+    public static AttributeFamily Family(MmvpAttribute attribute) => attribute switch
+    {
+        MmvpAttribute.Orientation => AttributeFamily.Orientation,
+        MmvpAttribute.Count => AttributeFamily.Count,
+        MmvpAttribute.Colour => AttributeFamily.Colour,
+        MmvpAttribute.Position => AttributeFamily.Position,
+        _ => AttributeFamily.Shape,
+    };
 
     /// <summary>The structural twin of <paramref name="s"/>, or null when it has none.</summary>
     public static ShapeKind? Twin(ShapeKind s)
@@ -200,9 +214,17 @@ public static class WorldMmvp
     /// Writes the benchmark into <paramref name="outDir"/>: <c>Questions.csv</c>, <c>MMVP Images/{1 … 2n}.jpg</c>
     /// and <c>pairs.jsonl</c>. Same options give byte-identical files.
     /// </summary>
-    public static IReadOnlyList<WorldMmvpPair> Make(string outDir, WorldMmvpOptions options, IReadOnlySet<string>? exclude = null)
+    public static IReadOnlyList<WorldMmvpPair> Make(string outDir, WorldMmvpOptions options, IReadOnlySet<string>? exclude = null) =>
+        Write(outDir, options, Sample(options, exclude));
+
+    /// <summary>Writes <paramref name="pairs"/> in the MMVP layout (see <see cref="Make"/>).</summary>
+    /// <param name="outDir">The benchmark folder.</param>
+    /// <param name="options">Image size (and the rest, unused here).</param>
+    /// <param name="pairs">The pairs, written in order.</param>
+    /// <param name="omits">The world's caption_omits, for each pair's "clip_seen" (null: the default world's).</param>
+    public static IReadOnlyList<WorldMmvpPair> Write(string outDir, WorldMmvpOptions options, IReadOnlyList<WorldMmvpPair> pairs,
+        IReadOnlyCollection<AttributeFamily>? omits = null)
     {
-        var pairs = Sample(options, exclude);
         var csv = new StringBuilder("Index,Question,Options,Correct Answer\n");
         var meta = new StringBuilder();
         foreach (var p in pairs)
@@ -218,6 +240,7 @@ public static class WorldMmvp
             {
                 ["pair"] = p.Pair + 1, ["indices"] = new JsonArray(i1, i2), ["attribute"] = p.Attribute.ToString().ToLowerInvariant(),
                 ["question"] = p.Question, ["answers"] = new JsonArray(p.AnswerFirst, p.AnswerSecond),
+                ["clip_seen"] = CaptionFamilies.SeenByClip(Family(p.Attribute), omits ?? new WorldOptions().OmittedFamilies()), ["clip_similarity"] = p.ClipSimilarity is double c ? Math.Round(c, 6) : null,
             }.ToJsonString()).Append('\n');
         }
         AtomicFile.WriteAllText(Path.Combine(outDir, Mmvp.QuestionsFile), csv.ToString());
@@ -225,9 +248,65 @@ public static class WorldMmvp
         return pairs;
     }
 
-    /// <summary><see cref="Make"/> with every training-side scene of the world under <paramref name="worldRoot"/> excluded.</summary>
-    public static IReadOnlyList<WorldMmvpPair> MakeForWorld(string worldRoot, string outDir, WorldMmvpOptions options) =>
-        Make(outDir, options, WorldSource.TrainKeys(WorldSource.ReadOptions(worldRoot)));
+    /// <summary>
+    /// <see cref="Make"/> with every training-side scene of the world under <paramref name="worldRoot"/> excluded;
+    /// with <paramref name="clip"/>, the pairs are mined as CLIP-blind (<see cref="MineClipBlind"/>).
+    /// </summary>
+    public static IReadOnlyList<WorldMmvpPair> MakeForWorld(string worldRoot, string outDir, WorldMmvpOptions options,
+        IZeroShotClassifier? clip = null)
+    {
+        var world = WorldSource.ReadOptions(worldRoot);
+        var exclude = WorldSource.TrainKeys(world);
+        var pairs = clip is null ? Sample(options, exclude) : MineClipBlind(options, exclude, clip, Path.Combine(outDir, CandidatesFolder));
+        return Write(outDir, options, pairs, world.OmittedFamilies());
+    }
+
+    /// <summary>Folder of the rendered candidate pool that <see cref="MineClipBlind"/> embeds.</summary>
+    public const string CandidatesFolder = "candidates";
+
+    /// <summary>Candidate minimal pairs drawn per kept pair.</summary>
+    public const int CandidatesPerPair = 4;
+
+    /// <summary>
+    /// MMVP's CLIP-blind mining on the world: <see cref="CandidatesPerPair"/> × as many minimal pairs as asked
+    /// are drawn (<see cref="Sample"/>, other seed stream), their images embedded by <paramref name="clip"/>
+    /// (the stage-0 CLIP), and per attribute (an equal share each) the pairs are mined from that pool with
+    /// <see cref="ClipBlindPairs.Mine"/>: same question, different answer, highest CLIP similarity first.
+    /// Pairs are renumbered in mined order; the options' order is drawn from the pair's own stream.
+    /// </summary>
+    public static IReadOnlyList<WorldMmvpPair> MineClipBlind(WorldMmvpOptions options, IReadOnlySet<string>? exclude,
+        IZeroShotClassifier clip, string scratchDir)
+    {
+        var pool = Sample(options with { Pairs = options.Pairs * CandidatesPerPair, Seed = options.Seed + 7919 }, exclude);
+        var images = pool.SelectMany(p => new[] { (p.Attribute, p.Question, Scene: p.First, Answer: p.AnswerFirst), (p.Attribute, p.Question, Scene: p.Second, Answer: p.AnswerSecond) }).ToList();
+        var paths = new List<string>();
+        for (int i = 0; i < images.Count; i++)
+        {
+            using var r = SceneRenderer.Render(images[i].Scene, options.ImageSize, withMasks: false);
+            string path = Path.Combine(scratchDir, $"{i}.jpg");
+            AtomicFile.WriteAllBytes(path, ImageFiles.Encode(r.Image, ".jpg"));
+            paths.Add(path);
+        }
+        var embeddings = new List<float[]>();
+        for (int start = 0; start < paths.Count; start += 64) embeddings.AddRange(clip.EncodeImages(paths.Skip(start).Take(64).ToList()));
+        var kinds = Enum.GetValues<MmvpAttribute>();
+        var mined = new List<WorldMmvpPair>();
+        for (int k = 0; k < kinds.Length; k++)
+        {
+            int want = options.Pairs / kinds.Length + (k < options.Pairs % kinds.Length ? 1 : 0);
+            var idx = Enumerable.Range(0, images.Count).Where(i => images[i].Attribute == kinds[k]).ToList();
+            var sim = ClipBlindPairs.CosineMatrix(idx.Select(i => embeddings[i]).ToList());
+            foreach (var m in ClipBlindPairs.Mine(sim, idx.Select(i => images[i].Question).ToList(), idx.Select(i => images[i].Answer).ToList(), want))
+            {
+                var (a, b) = (images[idx[m.First]], images[idx[m.Second]]);
+                bool swap = WorldRng.For(options.Seed, "mmvp-mined", mined.Count).Chance(0.5);
+                var (optA, optB) = swap ? (b.Answer, a.Answer) : (a.Answer, b.Answer);
+                mined.Add(new WorldMmvpPair(mined.Count, kinds[k], a.Scene, b.Scene, a.Question, $"(a) {optA} (b) {optB}",
+                    a.Answer, b.Answer, swap ? 'b' : 'a', swap ? 'a' : 'b') { ClipSimilarity = m.Similarity });
+            }
+        }
+        return mined;
+    }
 
     // RFC 4180: quote when the field holds a comma, a quote or a line break.
     static string CsvField(string s) =>

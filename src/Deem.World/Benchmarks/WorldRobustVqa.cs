@@ -21,12 +21,13 @@ public static class WorldRobustVqa
     /// <summary>The benchmark file name of the real layout.</summary>
     public const string FileName = "robustvqa_test.json";
 
-    /// <summary>The world's three splits: JSON key = folder name, wnid class folders.</summary>
+    /// <summary>The world's splits A, R, V and the held-out in-distribution one: JSON key = folder name, wnid class folders.</summary>
     public static readonly IReadOnlyList<RobustVqaSource> Sources =
     [
         new("imagenet_a", "imagenet_a", ClassFolderKind.Wnid),
         new("imagenet_r", "imagenet_r", ClassFolderKind.Wnid),
         new("imagenet_v2", "imagenet_v2", ClassFolderKind.Wnid),
+        new(WorldWriter.InDistributionFolder, WorldWriter.InDistributionFolder, ClassFolderKind.Wnid),
     ];
 
     /// <summary>The <c>robust</c> folder of a world written by <see cref="WorldWriter.Make"/>.</summary>
@@ -45,6 +46,8 @@ public static class WorldRobustVqa
         string root = RobustRoot(worldRoot);
         string index = Path.Combine(root, "imagenet_class_index.json");
         if (!File.Exists(index)) throw new DeemFormatException(index, "class index not found; is this a world folder?");
-        return RobustVqaBuilder.Build(root, index, classifier, outputPath, Sources, batchSize);
+        // Worlds written before the in-distribution split have no imagenet_id folder.
+        var sources = Sources.Where(x => Directory.Exists(Path.Combine(root, x.Folder))).ToList();
+        return RobustVqaBuilder.Build(root, index, classifier, outputPath, sources, batchSize);
     }
 }

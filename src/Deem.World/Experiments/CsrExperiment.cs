@@ -30,6 +30,8 @@ public sealed record CsrExperimentOptions
     public int Stage2Steps { get; init; } = 150;
     /// <summary>λ_CSR of the CSR arms in both stages; null keeps the tiny recipes' (5, the paper's). A sweep needs one --out per value (finished runs are reused).</summary>
     public double? CsrWeight { get; init; }
+    /// <summary>Arms to run (e.g. ["baseline"] for a quick recipe check); null runs every arm of <see cref="Arches"/>.</summary>
+    public IReadOnlyList<string>? OnlyArms { get; init; }
     public int PopeImages { get; init; } = 40;
     public int MmvpPairs { get; init; } = 40;
     /// <summary>Greedy decoding length of the answers (yes/no and option words are one or two tokens).</summary>
@@ -89,8 +91,9 @@ public static class CsrExperiment
         string mmvp = Path.Combine(dir, "mmvp");
         if (!File.Exists(Path.Combine(mmvp, "Questions.csv")))
         {
-            log("building world MMVP");
-            WorldMmvp.MakeForWorld(o.World, mmvp, new WorldMmvpOptions { Pairs = o.MmvpPairs });
+            log("building world MMVP (pairs mined as CLIP-blind by the stage-0 CLIP)");
+            using var clip = ClipZeroShotClassifier.FromStage0(o.Stage0, WorldTokenizer.Default);
+            WorldMmvp.MakeForWorld(o.World, mmvp, new WorldMmvpOptions { Pairs = o.MmvpPairs }, clip);
         }
         return new BenchmarkPaths(robust, WorldRobustVqa.RobustRoot(o.World), pope, Path.Combine(pope, WorldPope.ImageFolder), mmvp);
     }
@@ -105,6 +108,7 @@ public static class CsrExperiment
             var seeds = arch == "llava" ? o.LlavaSeeds ?? o.Seeds : o.Seeds;
             foreach (var (name, csr) in ArmsOf(arch))
             {
+                if (o.OnlyArms is { } only && !only.Contains(name)) continue;
                 var runs = seeds.Select(seed => RunOne(o, arch, name, csr, seed, paths, observerFor, log)).ToList();
                 arms.Add(new ExperimentArm(name, arch, csr, runs));
             }
@@ -120,8 +124,8 @@ public static class CsrExperiment
         $"Tiny preset on the built-in world (64 px), from the same stage-0 components (`{Path.GetFileName(o.Stage0.TrimEnd('/'))}`). " +
         $"Each run: stage 1 for {o.Stage1Steps} steps, then stage 2 (image-text SFT) for {o.Stage2Steps} steps; " +
         $"seeds {string.Join(", ", o.Seeds)}" + (o.LlavaSeeds is { } l ? $" (LLaVA-style arms: {string.Join(", ", l)})" : "") + ". " +
-        $"Evaluation: world RobustVQA A/R/V (negatives mined by the stage-0 CLIP), world POPE ({o.PopeImages} images per split), " +
-        $"world MMVP ({o.MmvpPairs} pairs); greedy answers of at most {o.MaxNewTokens} tokens, scored with the authors' extractor. " +
+        $"Evaluation: world RobustVQA A/R/V and held-out in-distribution images (negatives mined by the stage-0 CLIP), world POPE ({o.PopeImages} images per split), " +
+        $"world MMVP ({o.MmvpPairs} pairs mined as CLIP-blind by the stage-0 CLIP); greedy answers of at most {o.MaxNewTokens} tokens, scored with the authors' extractor. " +
         "The baseline is the paper's DEEM*: no CSR, ConvNeXt frozen, UNet trainable in stage 1. " +
         (o.CsrWeight is double w ? $"λ_CSR = {w.ToString(System.Globalization.CultureInfo.InvariantCulture)} in both stages (the recipes have 5). " : "") +
         "Per run, \"POPE yes %\" is how often the model says yes on POPE (50 = unbiased, 100 = always yes) and " +
@@ -204,6 +208,7 @@ public static class CsrExperiment
         if (suite.Pope is { } pope && pope.Splits.Count > 0)
             metrics[CsrExperimentReport.YesRatioColumn] = 100 * pope.Splits.Average(x => x.Official.YesRatio);
         metrics[CsrExperimentReport.ImageGapColumn] = afterSft.NtpShuffled - afterSft.Ntp;
+        foreach (var (k, v) in WorldBreakdown.Metrics(suite, paths)) metrics[k] = v;
         var run = new ArmRun(seed, metrics, median, trainSeconds);
         AtomicFile.WriteAllText(runFile, JsonSerializer.Serialize(run, new JsonSerializerOptions { WriteIndented = true }));
         return run;

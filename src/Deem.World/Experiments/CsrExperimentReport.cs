@@ -72,6 +72,22 @@ public static class CsrExperimentReport
             sb.Append(" |\n");
         }
 
+        var extra = Deem.World.Benchmarks.WorldBreakdown.Columns;
+        if (arms.Any(a => a.Runs.Any(r => extra.Any(r.Metrics.ContainsKey))))
+        {
+            sb.Append("\n## In-distribution vs shifted, and by what the CLIP captions named (%), mean ± 95 % CI over seeds\n\n");
+            sb.Append("RVQA-ID: main-object questions on held-out in-distribution images; RVQA-OOD: the mean of A, R and V. ")
+              .Append("MMVP seen / unseen: pair accuracy on pairs asking about an attribute the stage-0 CLIP's captions named ")
+              .Append("(colour, shape) or never named (orientation, count, position). Chance: 50 (RobustVQA), 25 (MMVP pairs).\n\n");
+            sb.Append("| arm | ").AppendJoin(" | ", extra).Append(" |\n|---|").Append(string.Concat(extra.Select(_ => "---|"))).Append('\n');
+            foreach (var arm in arms)
+                sb.Append("| ").Append(arm.Name).Append(" | ").AppendJoin(" | ", extra.Select(c =>
+                {
+                    var v = arm.Runs.Select(r => r.Metrics.TryGetValue(c, out var x) ? x : double.NaN).ToList();
+                    return v.Count > 0 && v.All(double.IsFinite) ? Stats.Summarize(v).Format() : "–";
+                })).Append(" |\n");
+        }
+
         var seedCols = cols.Append(YesRatioColumn).Append(ImageGapColumn).ToList();
         sb.Append("\n## Per seed\n\n| arm | seed | ").AppendJoin(" | ", seedCols).Append(" | s/step |\n|---|---|")
           .Append(string.Concat(seedCols.Select(_ => "---|"))).Append("---|\n");

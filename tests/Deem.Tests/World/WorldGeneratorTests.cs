@@ -67,7 +67,7 @@ public class WorldGeneratorTests
         var plan = WorldPlan.Build(new WorldOptions { Seed = 11 });
         var train = plan.TrainKeys.ToHashSet(StringComparer.Ordinal);
         Assert.True(train.Count > 500);
-        Assert.Equal(3 * 52, plan.Tests.Count);
+        Assert.Equal(3 * 52 + 52, plan.Tests.Count); // A, R, V and the in-distribution split
         foreach (var t in plan.Tests) Assert.DoesNotContain(t.Scene.ContentKey, train);
         // Detailed captions (the text a model sees) are disjoint too.
         var trainCaptions = plan.Captions.Concat(plan.Vqa).Concat(plan.Regions).Select(p => SceneText.DetailedCaption(p.Scene)).ToHashSet();

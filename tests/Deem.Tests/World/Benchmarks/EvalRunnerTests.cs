@@ -22,7 +22,7 @@ public sealed class WorldBenchmarks : IDisposable
     public WorldPopeResult Pope { get; }
     public IReadOnlyList<WorldMmvpPair> Mmvp { get; }
     public BenchmarkPaths Paths { get; }
-    public int Questions => 6 * Deem.World.WorldOptions.Tiny.Counts.TestImagesPerSplit + Pope.Questions.Values.Sum(q => q.Count) + 2 * Mmvp.Count;
+    public int Questions => 6 * Deem.World.WorldOptions.Tiny.Counts.TestImagesPerSplit + 2 * Deem.World.WorldOptions.Tiny.TestImagesInDistribution + Pope.Questions.Values.Sum(q => q.Count) + 2 * Mmvp.Count;
     public SceneOracle Oracle() => new(Pope, Mmvp);
 
     public void Dispose() { _dir.Dispose(); _world.Dispose(); }

@@ -16,8 +16,9 @@ public class WorldRobustVqaTests : IClassFixture<TinyWorld>
         var classifier = new FolderClassifier();
         var built = WorldRobustVqa.Build(_world.Root, classifier, d["robustvqa_test.json"], batchSize: 5);
         int perSplit = WorldOptions.Tiny.Counts.TestImagesPerSplit;
-        Assert.Equal(["imagenet_a", "imagenet_r", "imagenet_v2"], built.Keys.Order(StringComparer.Ordinal));
-        Assert.Equal(3 * (int)Math.Ceiling(perSplit / 5.0), classifier.ImageCalls); // batched per split
+        Assert.Equal(perSplit, WorldOptions.Tiny.TestImagesInDistribution);
+        Assert.Equal(["imagenet_a", "imagenet_id", "imagenet_r", "imagenet_v2"], built.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(4 * (int)Math.Ceiling(perSplit / 5.0), classifier.ImageCalls); // batched per split
         var shapes = WorldVocabulary.Shapes;
         foreach (var (split, entries) in built)
         {
@@ -76,7 +77,8 @@ public class WorldRobustVqaTests : IClassFixture<TinyWorld>
         Assert.Equal((50.0, 50.0, 50.0, 50.0), (yes.A, yes.R, yes.V, yes.Scores.Overall));
         var oracle = RobustVqaRunner.Run(new SceneOracle(), json, root, d["oracle"]);
         Assert.Equal((100.0, 100.0, 100.0, 100.0), (oracle.A, oracle.R, oracle.V, oracle.Scores.Overall));
-        Assert.Equal(6 * WorldOptions.Tiny.Counts.TestImagesPerSplit, oracle.Questions);
+        Assert.Equal(6 * WorldOptions.Tiny.Counts.TestImagesPerSplit + 2 * WorldOptions.Tiny.TestImagesInDistribution, oracle.Questions);
+        Assert.Equal(100.0, oracle.Scores.PerSplit["imagenet_id"]);
         var scores = ScoresFile.Read(oracle.ScoresPath);
         Assert.Equal(100.0, (double)scores["imagenet_r"]!);
         Assert.Equal(oracle.Questions, (int)scores["questions"]!);

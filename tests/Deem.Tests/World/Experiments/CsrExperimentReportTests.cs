@@ -50,4 +50,25 @@ public class CsrExperimentReportTests
         Assert.True(png.Length > 100);
         Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png[..4]);
     }
+
+    [Fact]
+    public void BreakdownTableAppearsOnlyWithTheWorldColumns()
+    {
+        var plain = new ExperimentArm("baseline", "deem", false, [Run(0, 50, 50, 0, 0.2)]);
+        Assert.DoesNotContain("In-distribution vs shifted", CsrExperimentReport.Markdown([plain], [], "setup"));
+        ArmRun With(int seed, double id, double seen, double unseen)
+        {
+            var r = Run(seed, 50, 50, 0, 0.2);
+            var m = new Dictionary<string, double>(r.Metrics)
+            {
+                [Deem.World.Benchmarks.WorldBreakdown.InDistribution] = id, [Deem.World.Benchmarks.WorldBreakdown.Ood] = 50,
+                [Deem.World.Benchmarks.WorldBreakdown.MmvpSeen] = seen, [Deem.World.Benchmarks.WorldBreakdown.MmvpUnseen] = unseen,
+            };
+            return r with { Metrics = m };
+        }
+        var arm = new ExperimentArm("DEEM", "deem", true, [With(0, 80, 40, 10), With(1, 82, 42, 12), With(2, 84, 44, 14)]);
+        var md = CsrExperimentReport.Markdown([arm], [], "setup");
+        Assert.Contains("| arm | RVQA-ID | RVQA-OOD | MMVP seen | MMVP unseen |", md);
+        Assert.Contains("| DEEM | 82.00 ± 4.97 | 50.00 ± 0.00 | 42.00 ± 4.97 | 12.00 ± 4.97 |", md);
+    }
 }
