@@ -22,6 +22,8 @@ namespace Deem.Model;
 /// <param name="GtTextIds">[B, L] explicit targets with −100 for ignored positions (mask SFT), or null.</param>
 /// <param name="NtpWeight">Per-batch override of λ_NTP (the SFT collators set 0 for text→image data).</param>
 /// <param name="NipWeight">Per-batch override of λ_NIP (0 for image→text data).</param>
+/// <param name="CsrWeight">Per-batch override of λ_CSR.</param>
+/// <param name="Generator">Source of the diffusion terms' noise and timesteps (null: the global generator).</param>
 public sealed record DeemInput(
     Tensor Ids,
     Tensor AttentionMask,
@@ -37,6 +39,9 @@ public sealed record DeemInput(
 
 /// <summary>The loss terms of one forward (each a scalar; a term that is off is 0).</summary>
 /// <param name="Loss">λ_NTP·NTP + λ_NIP·NIP + λ_CSR·CSR (paper §2.3, the stage objectives L_S1/L_S2/L_S3).</param>
+/// <param name="Ntp">Next-token prediction loss (Eq. 2).</param>
+/// <param name="Nip">Next-image prediction loss: the ε-MSE of denoising each image from the LLM context (Eq. 3).</param>
+/// <param name="Csr">Consistent self-reconstruction: the ε-MSE of denoising each image from its own encoder tokens (Eq. 5).</param>
 /// <param name="Logits">[B, L, V] text logits.</param>
 public sealed record DeemOutput(Tensor Loss, Tensor Ntp, Tensor Nip, Tensor Csr, Tensor Logits);
 

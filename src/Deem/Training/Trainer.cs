@@ -95,6 +95,12 @@ public sealed class Trainer : IDisposable
     readonly List<Parameter> _trainable;
     readonly EvalSet? _eval;
 
+    /// <param name="model">The model to train; the stage's freeze schedule is applied to it.</param>
+    /// <param name="tokenizer">The model's tokenizer, saved with every checkpoint.</param>
+    /// <param name="stage">The stage recipe: objective weights, learning rates, schedule, batch.</param>
+    /// <param name="data">The batch stream (the caller owns it).</param>
+    /// <param name="options">Run folder, seed, cadences and the data-parallel set-up.</param>
+    /// <param name="observer">Progress and log callbacks (rank 0 only); null for none.</param>
     /// <param name="eval">Fixed batches scored every eval_every steps (the caller owns them); null for none.</param>
     public Trainer(DeemModel model, ITextTokenizer tokenizer, StageConfig stage, IBatchStream data, TrainerOptions options,
         ITrainingObserver? observer = null, EvalSet? eval = null)
