@@ -27,7 +27,7 @@ public sealed class ConvNext : nn.Module<Tensor, ConvNextFeatures>
     private readonly ConvNextConfig config;
 
     /// <param name="config">Trunk shape.</param>
-    /// <param name="generator">Source of the stochastic-depth draws (seedable); global RNG when null.</param>
+    /// <param name="generator">Source of the initial weights and of the stochastic-depth draws (seedable); global RNG when null.</param>
     public ConvNext(ConvNextConfig config, Generator? generator = null) : base(nameof(ConvNext))
     {
         config.Validate(nameof(ConvNextConfig));
@@ -49,7 +49,7 @@ public sealed class ConvNext : nn.Module<Tensor, ConvNextFeatures>
         stages = nn.Sequential(list);
         head = new ConvNextHead(dims[3], config.NormEps);
         RegisterComponents();
-        InitWeights();
+        InitWeights(generator);
     }
 
     /// <summary>Trunk shape this module was built with.</summary>
@@ -96,7 +96,7 @@ public sealed class ConvNext : nn.Module<Tensor, ConvNextFeatures>
     /// (TorchSharp 0.107's <c>nn.init.trunc_normal_</c> fills a constant, so PyTorch's inverse-CDF
     /// sampler is written out in <see cref="TruncatedNormal"/>.)
     /// </summary>
-    private void InitWeights()
+    private void InitWeights(Generator? generator)
     {
         if (stem.parameters().First().device_type == DeviceType.META)
             return;
@@ -105,12 +105,12 @@ public sealed class ConvNext : nn.Module<Tensor, ConvNextFeatures>
         {
             if (m is Conv2d conv)
             {
-                TruncatedNormal(conv.weight, 0.0, 0.02, -2.0, 2.0);
+                TruncatedNormal(conv.weight, 0.0, 0.02, -2.0, 2.0, generator);
                 if (conv.bias is not null) nn.init.zeros_(conv.bias);
             }
             else if (m is Linear lin)
             {
-                TruncatedNormal(lin.weight, 0.0, 0.02, -2.0, 2.0);
+                TruncatedNormal(lin.weight, 0.0, 0.02, -2.0, 2.0, generator);
                 if (lin.bias is not null) nn.init.zeros_(lin.bias);
             }
         }
@@ -119,16 +119,16 @@ public sealed class ConvNext : nn.Module<Tensor, ConvNextFeatures>
     /// <summary>
     /// Fills <paramref name="t"/> in place from N(mean, std²) truncated to [a, b], as PyTorch's
     /// <c>trunc_normal_</c>: uniform in [2Φ(α)−1, 2Φ(β)−1], inverse error function, scale, clamp.
-    /// Uses the global generator.
+    /// Draws from <paramref name="generator"/> (the global generator when null).
     /// </summary>
-    public static void TruncatedNormal(Tensor t, double mean, double std, double a, double b)
+    public static void TruncatedNormal(Tensor t, double mean, double std, double a, double b, Generator? generator = null)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         double Cdf(double x) => (1.0 + tensor(x / Math.Sqrt(2.0), dtype: ScalarType.Float64, device: CPU).erf().item<double>()) / 2.0;
         var l = Cdf((a - mean) / std);
         var u = Cdf((b - mean) / std);
-        t.uniform_(2 * l - 1, 2 * u - 1);
+        t.uniform_(2 * l - 1, 2 * u - 1, generator);
         t.erfinv_();
         t.mul_(std * Math.Sqrt(2.0));
         t.add_(mean);

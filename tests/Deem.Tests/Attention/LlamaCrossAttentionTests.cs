@@ -114,7 +114,7 @@ public class LlamaCrossAttentionTests
     }
 }
 
-[Collection(AttentionMetaDeviceCollection.Name)]
+[Collection(GlobalTorchStateCollection.Name)]
 public class LlamaCrossAttentionPaperScaleTests
 {
     [Fact]

@@ -164,13 +164,7 @@ public class DeemModelTests
 }
 
 /// <summary>Paper-scale counts run alone: they switch the process-wide default device to meta.</summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class ModelMetaDeviceCollection
-{
-    public const string Name = "Model meta-device parameter counts";
-}
-
-[Collection(ModelMetaDeviceCollection.Name)]
+[Collection(GlobalTorchStateCollection.Name)]
 public class PaperScaleParameterTests
 {
     [Fact]
