@@ -32,7 +32,8 @@ try
 }
 catch (DeemException e)
 {
-    AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(e.Message)}");
+    // On stderr, so a verb's stdout (answers, reports) stays clean when the input is bad.
+    Console.Error.WriteLine($"error: {e.Message}");
     return 2;
 }
 catch (Exception e)
