@@ -126,6 +126,7 @@ public sealed class Trainer : IDisposable
         int logEvery = _options.LogEvery ?? _stage.LogEvery, saveEvery = _options.SaveEvery ?? _stage.SaveEvery;
         int evalEvery = _eval is null ? 0 : _options.EvalEvery ?? _stage.EvalEvery;
         Directory.CreateDirectory(_options.OutDir);
+        var leftovers = TrainingCheckpoint.CleanLeftovers(_options.OutDir);
         using var log = new StreamWriter(Path.Combine(_options.OutDir, LogFile), append: true);
         void Info(string line)
         {
@@ -133,6 +134,7 @@ public sealed class Trainer : IDisposable
             log.Flush();
             _observer?.Info(line);
         }
+        foreach (var path in leftovers) Info($"removed leftover of an interrupted run: {path}");
         using var metrics = new MetricsLog(_options.OutDir, keepUpTo: Step);
         using var board = _options.TensorBoard ? new TensorBoardWriter(Path.Combine(_options.OutDir, "tensorboard")) : null;
         using var evalLog = evalEvery > 0 ? new EvalLog(_options.OutDir, keepUpTo: Step) : null;
