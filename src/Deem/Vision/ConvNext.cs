@@ -27,7 +27,8 @@ public sealed class ConvNext : nn.Module<Tensor, ConvNextFeatures>
     private readonly ConvNextConfig config;
 
     /// <param name="config">Trunk shape.</param>
-    /// <param name="generator">Source of the initial weights and of the stochastic-depth draws (seedable); global RNG when null.</param>
+    /// <param name="generator">Source of the stochastic-depth draws (seedable); global RNG when null. The initial
+    /// weights draw from the global generator, as every module built with its default init (seed it first).</param>
     public ConvNext(ConvNextConfig config, Generator? generator = null) : base(nameof(ConvNext))
     {
         config.Validate(nameof(ConvNextConfig));
@@ -49,7 +50,7 @@ public sealed class ConvNext : nn.Module<Tensor, ConvNextFeatures>
         stages = nn.Sequential(list);
         head = new ConvNextHead(dims[3], config.NormEps);
         RegisterComponents();
-        InitWeights(generator);
+        InitWeights();
     }
 
     /// <summary>Trunk shape this module was built with.</summary>
@@ -96,7 +97,7 @@ public sealed class ConvNext : nn.Module<Tensor, ConvNextFeatures>
     /// (TorchSharp 0.107's <c>nn.init.trunc_normal_</c> fills a constant, so PyTorch's inverse-CDF
     /// sampler is written out in <see cref="TruncatedNormal"/>.)
     /// </summary>
-    private void InitWeights(Generator? generator)
+    private void InitWeights()
     {
         if (stem.parameters().First().device_type == DeviceType.META)
             return;
@@ -105,12 +106,12 @@ public sealed class ConvNext : nn.Module<Tensor, ConvNextFeatures>
         {
             if (m is Conv2d conv)
             {
-                TruncatedNormal(conv.weight, 0.0, 0.02, -2.0, 2.0, generator);
+                TruncatedNormal(conv.weight, 0.0, 0.02, -2.0, 2.0);
                 if (conv.bias is not null) nn.init.zeros_(conv.bias);
             }
             else if (m is Linear lin)
             {
-                TruncatedNormal(lin.weight, 0.0, 0.02, -2.0, 2.0, generator);
+                TruncatedNormal(lin.weight, 0.0, 0.02, -2.0, 2.0);
                 if (lin.bias is not null) nn.init.zeros_(lin.bias);
             }
         }

@@ -190,9 +190,11 @@ public class ConvNextTests
         Assert.Equal(0.0, t.mean().item<float>(), 0.01);
         Assert.Equal(0.53956, t.std().item<float>(), 0.005);
 
-        var trunk = new ConvNext(ConvNextConfig.Tiny, new Generator(4));
+        // The trunk's init draws from the global generator: 768 draws of N(0, 0.02) have std 0.02 ± 0.0005,
+        // whatever its state, so this holds beside tests that draw from it in parallel.
+        var trunk = new ConvNext(ConvNextConfig.Tiny);
         var w = trunk.state_dict()["stem.0.weight"];
-        Assert.Equal(0.02, w.std().item<float>(), 0.006);                      // 768 draws of N(0, 0.02)
+        Assert.Equal(0.02, w.std().item<float>(), 0.006);
     }
 
     private static double Erf(double x)
