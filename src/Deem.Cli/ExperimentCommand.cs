@@ -65,7 +65,7 @@ public static class ExperimentCommand
         if (Console.IsOutputRedirected)
             arms = CsrExperiment.Run(options, label => new LabelledPlainObserver(label), Console.WriteLine);
         else
-            arms = AnsiConsole.Progress()
+            arms = TorchProgress.Create()
                 .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
                     new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
                 .Start(ctx => CsrExperiment.Run(options, label => new TaskObserver(ctx, label),
@@ -99,12 +99,14 @@ public static class ExperimentCommand
         {
             task = ctx.AddTask(Markup.Escape(label), maxValue: Math.Max(1, plan.StopStep));
             task.Value = plan.StartStep;
+            ctx.Refresh();
         }
         public void Step(StepMetrics m)
         {
             task!.Value = m.Step;
             task.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture,
                 $"{label} loss {m.Loss:F3} (ntp {m.Ntp:F3} nip {m.Nip:F3} csr {m.Csr:F3})"));
+            ctx.Refresh();
         }
         public void Info(string message) { }
         public void End() => task?.StopTask();

@@ -32,10 +32,10 @@ public static class GenerateCommand
             using var pipeline = DeemPipeline.Load(parse.GetValue(model)!);
             _ = pipeline.Images;   // fails early for a model without diffusion
             TorchSharp.torch.Tensor? image = null;
-            AnsiConsole.Progress().Start(ctx =>
+            TorchProgress.Create().Start(ctx =>
             {
                 var task = ctx.AddTask($"{options.Scheduler} × {options.Steps}", maxValue: options.Steps);
-                image = pipeline.GenerateImage(parse.GetValue(prompt)!, options, p => task.Value = p.Step + 1);
+                image = pipeline.GenerateImage(parse.GetValue(prompt)!, options, p => { task.Value = p.Step + 1; ctx.Refresh(); });
             });
             ImageOutputs.SavePng(image!, path);
             parse.InvocationConfiguration.Output.WriteLine($"wrote {path} ({image!.shape[2]}×{image.shape[1]})");

@@ -53,6 +53,7 @@ try
 }
 catch (DeemException e)
 {
+    // On stderr, so a verb's stdout (answers, reports) stays clean when the input is bad.
     Console.Error.WriteLine($"error: {e.Message}");
     return 2;
 }

@@ -31,7 +31,7 @@ public static class Stage0Runner
         }
         else
         {
-            summary = AnsiConsole.Progress()
+            summary = TorchProgress.Create()
                 .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
                     new ElapsedTimeColumn(), new RemainingTimeColumn())
                 .Start(ctx =>
@@ -43,6 +43,7 @@ public static class Stage0Runner
                             tasks[s.Component] = t = ctx.AddTask(s.Component, maxValue: s.TotalSteps);
                         t.Value = s.Step;
                         t.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"{s.Component,-5} loss {s.Loss:F4} {s.ItPerSec:F1} it/s"));
+                        ctx.Refresh();
                     }, Log));
                 });
         }

@@ -173,7 +173,7 @@ public static class TrainCommand
         int _steps;
 
         public TrainResult Run(Trainer trainer) =>
-            AnsiConsole.Progress()
+            TorchProgress.Create()
                 .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
                     new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
                 .Start(ctx => { _context = ctx; return trainer.Run(); });
@@ -183,6 +183,7 @@ public static class TrainCommand
             _plan = plan;
             _task = _context!.AddTask($"step {plan.StartStep}/{plan.StopStep}", maxValue: plan.StopStep);
             _task.Value = plan.StartStep;
+            _context.Refresh();
         }
 
         public void Step(StepMetrics m)
@@ -192,6 +193,7 @@ public static class TrainCommand
             _task!.Value = m.Step;
             _task.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture,
                 $"step {m.Step}/{_plan.StopStep} loss {m.Loss:F3} ntp {m.Ntp:F3} nip {m.Nip:F3} csr {m.Csr:F3} {_steps / Math.Max(_seconds, 1e-9):F2} it/s"));
+            _context!.Refresh();
         }
 
         public void Info(string message) => AnsiConsole.MarkupLine(Markup.Escape(message));

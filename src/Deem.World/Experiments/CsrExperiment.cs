@@ -132,23 +132,10 @@ public static class CsrExperiment
         "\"image gap\" is the SFT NTP with another sample's image minus with its own, in nats, after stage 2 " +
         "(0 = the answers ignore the image).";
 
-    /// <summary>
-    /// One arm × seed: stage 1, stage 2, evaluation; reused when its run.json exists. A native
-    /// libtorch error (seen rarely and not reproducibly on CPU during long runs) restarts the run from
-    /// scratch, at most four times; runs are deterministic, so a restart gives the run it would have given.
-    /// </summary>
+    /// <summary>One arm × seed: stage 1, stage 2, evaluation; reused when its run.json exists.</summary>
     public static ArmRun RunOne(CsrExperimentOptions o, string arch, string arm, bool csr, int seed, BenchmarkPaths paths,
-        Func<string, ITrainingObserver> observerFor, Action<string> log)
-    {
-        for (int attempt = 1; ; attempt++)
-        {
-            try { return RunOnce(o, arch, arm, csr, seed, paths, observerFor, log); }
-            catch (System.Runtime.InteropServices.ExternalException e) when (attempt < 5)
-            {
-                log($"{arm} seed {seed}: libtorch error ({e.Message.Split('\n')[0]}); restarting the run (attempt {attempt + 1} of 5)");
-            }
-        }
-    }
+        Func<string, ITrainingObserver> observerFor, Action<string> log) =>
+        RunOnce(o, arch, arm, csr, seed, paths, observerFor, log);
 
     static ArmRun RunOnce(CsrExperimentOptions o, string arch, string arm, bool csr, int seed, BenchmarkPaths paths,
         Func<string, ITrainingObserver> observerFor, Action<string> log)

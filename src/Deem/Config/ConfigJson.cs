@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 
 using Deem.IO;
@@ -41,6 +42,44 @@ public static class ConfigJson
         catch (JsonException e)
         {
             throw new DeemConfigException(source, e.Path ?? "(root)", e.Message, e);
+        }
+    }
+
+    /// <summary>
+    /// Deserialises a file DeemSharp writes whole (<c>deem_config.json</c>): every key that a default
+    /// <typeparamref name="T"/> writes must be present at every level of nested objects, and null only
+    /// where the default is null, so a missing or null section is an error naming it (e.g.
+    /// <c>llm.num_hidden_layers</c>) instead of a silent paper-scale default. Unknown keys are ignored.
+    /// </summary>
+    public static T LoadComplete<T>(string path) where T : new()
+    {
+        if (!File.Exists(path))
+            throw new DeemConfigException(path, "(file)", "config file not found");
+        var text = File.ReadAllText(path);
+        JsonNode? input;
+        try { input = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }); }
+        catch (JsonException e) { throw new DeemConfigException(path, e.Path ?? "(root)", e.Message, e); }
+        if (input is not JsonObject root)
+            throw new DeemConfigException(path, "(root)", "expected a JSON object");
+        RequireFields(JsonSerializer.SerializeToNode(new T(), Options)!.AsObject(), root, path, "");
+        return Parse<T>(text, path);
+    }
+
+    static void RequireFields(JsonObject reference, JsonObject input, string source, string prefix)
+    {
+        foreach (var (key, expected) in reference)
+        {
+            var field = prefix + key;
+            if (!input.TryGetPropertyValue(key, out var found))
+                throw new DeemConfigException(source, field, "missing (every field is required; a model folder's config is written whole)");
+            if (found is null && expected is not null)
+                throw new DeemConfigException(source, field, $"is null; expected {(expected is JsonObject ? "an object" : expected is JsonArray ? "an array" : "a value")}");
+            if (expected is JsonObject sub)
+            {
+                if (found is not JsonObject subInput)
+                    throw new DeemConfigException(source, field, $"expected an object, found {found!.GetValueKind()}");
+                RequireFields(sub, subInput, source, field + ".");
+            }
         }
     }
 

@@ -130,6 +130,7 @@ public sealed record DeemConfig
     {
         void Require(bool ok, string field, string message) { if (!ok) throw new DeemConfigException(source, field, message); }
         Require(Arch is "deem" or "llava", "arch", $"must be 'deem' or 'llava', found '{Arch}'");
+        Require(BaseVocabSize > 0, "base_vocab_size", $"must be positive, found {BaseVocabSize}");
         Vision.Validate(source + ":vision");
         Perceiver.Validate(source + ":perceiver");
         Llm.Validate(source + ":llm");
@@ -137,7 +138,9 @@ public sealed record DeemConfig
             $"must equal vision.image_embed_dim = {Vision.EmbedDim}, found {Perceiver.EncoderHiddenSize}");
         Require(Llm.VocabSize == BaseVocabSize + SpecialTokens.NewTokenCount, "llm.vocab_size",
             $"must be base_vocab_size + {SpecialTokens.NewTokenCount} = {BaseVocabSize + SpecialTokens.NewTokenCount}, found {Llm.VocabSize}");
-        Require(EncoderResolution % 32 == 0, "encoder_resolution", $"must be a multiple of 32, found {EncoderResolution}");
+        Require(EncoderResolution is >= 32 and <= MaxResolution && EncoderResolution % 32 == 0, "encoder_resolution",
+            $"must be a multiple of 32 in [32, {MaxResolution}], found {EncoderResolution}");
+        Require(DecoderResolution is > 0 and <= MaxResolution, "decoder_resolution", $"must be in [1, {MaxResolution}], found {DecoderResolution}");
         if (!IsLlava)
         {
             LlmMmfs.Validate(source + ":llm_mmfs");
@@ -166,13 +169,20 @@ public sealed record DeemConfig
                 $"must equal unet.cross_attention_dim = {UNet.CrossAttentionDim}, found {dec.HiddenSize}");
             Require(ImageDecoder.MaxContextLen >= 2, "image_decoder.max_context_len", "must be at least 2");
         }
-        Require(NtpWeight >= 0 && NipWeight >= 0 && CsrWeight >= 0, "ntp_weight/nip_weight/csr_weight", "loss weights must be >= 0");
+        Require(NtpWeight >= 0 && NipWeight >= 0 && CsrWeight >= 0 && double.IsFinite(NtpWeight + NipWeight + CsrWeight),
+            "ntp_weight/nip_weight/csr_weight", "loss weights must be finite and >= 0");
     }
 
-    /// <summary>Reads <c>deem_config.json</c>; unknown keys are ignored, bad values name the file and field.</summary>
+    /// <summary>Largest encoder or decoder side accepted (the paper uses 256/448 and 512).</summary>
+    public const int MaxResolution = 1024;
+
+    /// <summary>
+    /// Reads <c>deem_config.json</c>: every field is required (a missing or null one is an error naming it,
+    /// see <see cref="ConfigJson.LoadComplete{T}"/>), unknown keys are ignored, bad values name the file and field.
+    /// </summary>
     public static DeemConfig Load(string path)
     {
-        var c = ConfigJson.Load<DeemConfig>(path);
+        var c = ConfigJson.LoadComplete<DeemConfig>(path);
         c.Validate(path);
         return c;
     }

@@ -29,6 +29,24 @@ public static class AtomicFile
         }
     }
 
+    /// <summary>
+    /// True for a temp file this class names (<c>{target}.tmp-{pid}-{32 hex}</c>) whose writing process
+    /// no longer runs: a write a kill interrupted, safe to delete.
+    /// </summary>
+    public static bool IsOrphanedTemp(string path)
+    {
+        var m = System.Text.RegularExpressions.Regex.Match(Path.GetFileName(path), @"\.tmp-(\d+)-[0-9a-f]{32}$");
+        if (!m.Success || !int.TryParse(m.Groups[1].Value, out int pid)) return false;
+        if (pid == Environment.ProcessId) return false;
+        try
+        {
+            using var p = System.Diagnostics.Process.GetProcessById(pid);
+            return p.HasExited;
+        }
+        catch (ArgumentException) { return true; }                         // no such process
+        catch (InvalidOperationException) { return true; }
+    }
+
     public static void WriteAllText(string path, string text) =>
         Write(path, s => { using var w = new StreamWriter(s, leaveOpen: true); w.Write(text); });
 

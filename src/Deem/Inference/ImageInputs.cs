@@ -18,7 +18,11 @@ public static class ImageInputs
         return ImageFiles.ToTensor(bitmap);
     }
 
-    /// <summary>Shorter side to <paramref name="resolution"/> (bilinear), then the centre square: [3, H, W] → [3, R, R].</summary>
+    /// <summary>
+    /// Shorter side to <paramref name="resolution"/> (bilinear), then the centre square: [3, H, W] → [3, R, R].
+    /// The intermediate is R × (aspect·R): images from <see cref="Read"/> have passed
+    /// <see cref="ImageLimits"/>, whose aspect-ratio bound keeps it at most 32·R² per channel.
+    /// </summary>
     public static Tensor ToEncoderView(Tensor image, int resolution)
     {
         if (image.ndim != 3 || image.shape[0] != 3)

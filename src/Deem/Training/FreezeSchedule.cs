@@ -20,12 +20,20 @@ public sealed record FreezeSchedule(bool FreezeLlm, bool FreezeVfm, bool FreezeD
 
     /// <summary>
     /// Whether the parameter with this DEEM key trains. Always frozen: the VAE, the frozen copy of
-    /// Vicuna's LM head (<c>text_decoder.head</c>), and the fixed tables (MMFS <c>ignore_token</c>,
-    /// MMFSNet <c>pos_embed</c>). Always trained: adapters, perceiver, projections, MMFSNet,
+    /// Vicuna's LM head (<c>text_decoder.head</c>), and the fixed tables (MMFSNet <c>pos_embed</c> and
+    /// <c>ignore_token</c>). Always trained: adapters, perceiver, projections, MMFSNet,
     /// decoder Q-Former, <c>head_new</c>, <c>context_feat_proj</c>, <c>soi_token</c>.
+    /// <para>
+    /// The LLM's MMFS <c>ignore_token</c>s follow the authors' freeze rule: with the LLM frozen (stage 1)
+    /// they switch on every parameter whose name holds <c>llama_cross_attn</c>, so the zero ignore vectors,
+    /// built with <c>requires_grad=False</c>, train too (8 × 1024 = 8,192 more at paper scale); in the SFT
+    /// stages nothing switches them on and they stay the frozen zeros they were built as.
+    /// </para>
     /// </summary>
     public bool IsTrainable(string name)
     {
+        if (FreezeLlm && name.StartsWith("mm_decoder.", StringComparison.Ordinal) && name.Contains(".llama_cross_attn.", StringComparison.Ordinal))
+            return true;
         if (name.EndsWith(".ignore_token", StringComparison.Ordinal) || name.EndsWith(".pos_embed", StringComparison.Ordinal))
             return false;
         if (name.StartsWith("visual_tokenizer.encoder.vae.", StringComparison.Ordinal)) return false;

@@ -154,6 +154,7 @@ public sealed class Trainer : IDisposable
         int logEvery = _options.LogEvery ?? _stage.LogEvery, saveEvery = _options.SaveEvery ?? _stage.SaveEvery;
         int evalEvery = _eval is null ? 0 : _options.EvalEvery ?? _stage.EvalEvery;
         if (Lead) Directory.CreateDirectory(_options.OutDir);
+        var leftovers = Lead ? TrainingCheckpoint.CleanLeftovers(_options.OutDir) : [];
         using TextWriter log = Lead ? new StreamWriter(Path.Combine(_options.OutDir, LogFile), append: true) : TextWriter.Null;
         void Info(string line)
         {
@@ -161,6 +162,7 @@ public sealed class Trainer : IDisposable
             log.Flush();
             _observer?.Info(line);
         }
+        foreach (var path in leftovers) Info($"removed leftover of an interrupted run: {path}");
         using var metrics = Lead ? new MetricsLog(_options.OutDir, keepUpTo: Step) : null;
         using var board = _options.TensorBoard && Lead ? new TensorBoardWriter(Path.Combine(_options.OutDir, "tensorboard")) : null;
         if (!Lead) evalEvery = 0;

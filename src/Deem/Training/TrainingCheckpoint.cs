@@ -40,16 +40,54 @@ public static class TrainingCheckpoint
         Save(folder, model, tokenizer, OptimizerTensors(groups, optimizer), state);
     }
 
-    /// <summary>Writes a checkpoint whose optimiser state is given by name ({name}.exp_avg, .exp_avg_sq, .step; e.g. ZeRO-1's gathered shards).</summary>
+    /// <summary>
+    /// Writes a checkpoint whose optimiser state is given by name ({name}.exp_avg, .exp_avg_sq, .step; e.g.
+    /// ZeRO-1's gathered shards): model folder, optimiser state, then the sidecar. A write the disk refuses
+    /// (full, read-only) removes the unfinished folder and is a <see cref="DeemStorageException"/> naming it;
+    /// the checkpoints written before stay complete.
+    /// </summary>
     public static void Save(string folder, DeemModel model, ITextTokenizer tokenizer, IReadOnlyDictionary<string, Tensor> optimizerState, TrainerState state)
     {
-        Directory.CreateDirectory(folder);
-        // A sidecar from an earlier save of the same step must not vouch for files being replaced now.
-        File.Delete(Path.Combine(folder, StateFile));
-        var metadata = new Dictionary<string, string> { ["step"] = state.Step.ToString(CultureInfo.InvariantCulture), ["stage"] = state.Stage.Name };
-        DeemCheckpoint.Save(folder, model, tokenizer, metadata);
-        SafetensorsWriter.Write(Path.Combine(folder, OptimizerFile), optimizerState, metadata);
-        AtomicFile.WriteAllText(Path.Combine(folder, StateFile), state.ToJson());
+        try
+        {
+            Directory.CreateDirectory(folder);
+            // A sidecar from an earlier save of the same step must not vouch for files being replaced now.
+            File.Delete(Path.Combine(folder, StateFile));
+            var metadata = new Dictionary<string, string> { ["step"] = state.Step.ToString(CultureInfo.InvariantCulture), ["stage"] = state.Stage.Name };
+            DeemCheckpoint.Save(folder, model, tokenizer, metadata);
+            SafetensorsWriter.Write(Path.Combine(folder, OptimizerFile), optimizerState, metadata);
+            AtomicFile.WriteAllText(Path.Combine(folder, StateFile), state.ToJson());
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            try { Directory.Delete(folder, recursive: true); } catch (Exception) { /* the next start removes it */ }
+            throw new DeemStorageException(folder, $"cannot write the checkpoint ({e.Message.TrimEnd('.')}); the earlier checkpoints are kept", e);
+        }
+    }
+
+    /// <summary>
+    /// Removes what a killed run left under <paramref name="runDir"/>: <c>step-*</c> folders without a
+    /// sidecar (a save or a prune interrupted) and atomic-write temp files (<c>*.tmp-{pid}-{guid}</c>) whose
+    /// writing process is gone, in the run folder and its checkpoint folders only. Returns what it removed.
+    /// </summary>
+    public static IReadOnlyList<string> CleanLeftovers(string runDir)
+    {
+        var removed = new List<string>();
+        if (!Directory.Exists(runDir)) return removed;
+        string root = Path.Combine(runDir, Folder);
+        var steps = Directory.Exists(root) ? Directory.GetDirectories(root, "step-*") : [];
+        foreach (var d in steps.Where(d => !IsComplete(d)))
+        {
+            Directory.Delete(d, recursive: true);
+            removed.Add(d);
+        }
+        foreach (var dir in steps.Where(Directory.Exists).Prepend(root).Prepend(runDir).Where(Directory.Exists))
+            foreach (var f in Directory.GetFiles(dir, "*.tmp-*").Where(AtomicFile.IsOrphanedTemp))
+            {
+                File.Delete(f);
+                removed.Add(f);
+            }
+        return removed;
     }
 
     /// <summary>Reads the sidecar of a complete checkpoint.</summary>

@@ -27,7 +27,8 @@ public sealed class ConvNext : nn.Module<Tensor, ConvNextFeatures>
     private readonly ConvNextConfig config;
 
     /// <param name="config">Trunk shape.</param>
-    /// <param name="generator">Source of the stochastic-depth draws (seedable); global RNG when null.</param>
+    /// <param name="generator">Source of the stochastic-depth draws (seedable); global RNG when null. The initial
+    /// weights draw from the global generator, as every module built with its default init (seed it first).</param>
     public ConvNext(ConvNextConfig config, Generator? generator = null) : base(nameof(ConvNext))
     {
         config.Validate(nameof(ConvNextConfig));
@@ -119,16 +120,16 @@ public sealed class ConvNext : nn.Module<Tensor, ConvNextFeatures>
     /// <summary>
     /// Fills <paramref name="t"/> in place from N(mean, std²) truncated to [a, b], as PyTorch's
     /// <c>trunc_normal_</c>: uniform in [2Φ(α)−1, 2Φ(β)−1], inverse error function, scale, clamp.
-    /// Uses the global generator.
+    /// Draws from <paramref name="generator"/> (the global generator when null).
     /// </summary>
-    public static void TruncatedNormal(Tensor t, double mean, double std, double a, double b)
+    public static void TruncatedNormal(Tensor t, double mean, double std, double a, double b, Generator? generator = null)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         double Cdf(double x) => (1.0 + tensor(x / Math.Sqrt(2.0), dtype: ScalarType.Float64, device: CPU).erf().item<double>()) / 2.0;
         var l = Cdf((a - mean) / std);
         var u = Cdf((b - mean) / std);
-        t.uniform_(2 * l - 1, 2 * u - 1);
+        t.uniform_(2 * l - 1, 2 * u - 1, generator);
         t.erfinv_();
         t.mul_(std * Math.Sqrt(2.0));
         t.add_(mean);

@@ -3,13 +3,6 @@ using static TorchSharp.torch;
 
 namespace Deem.Tests.Attention;
 
-/// <summary>Tests that switch torch's default device to meta run alone, so no other test allocates there.</summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class AttentionMetaDeviceCollection
-{
-    public const string Name = "Attention meta-device parameter counts";
-}
-
 internal static class AttentionTestUtil
 {
     public static double[] Doubles(Tensor t) => t.detach().to(ScalarType.Float64).contiguous().data<double>().ToArray();

@@ -136,7 +136,7 @@ public class MmfsNetTests
     }
 }
 
-[Collection(AttentionMetaDeviceCollection.Name)]
+[Collection(GlobalTorchStateCollection.Name)]
 public class MmfsNetPaperScaleTests
 {
     [Fact]

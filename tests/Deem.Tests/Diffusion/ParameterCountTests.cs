@@ -5,18 +5,8 @@ using static TorchSharp.torch;
 
 namespace Deem.Tests.Diffusion;
 
-/// <summary>
-/// Tests that switch the process-wide default device to meta run alone: no other test class may create
-/// tensors while the default is meta.
-/// </summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class MetaDeviceCollection
-{
-    public const string Name = "Diffusion meta-device construction";
-}
-
 /// <summary>Paper-scale models built on the meta device: parameter counts of reference §1.11 and key names.</summary>
-[Collection(MetaDeviceCollection.Name)]
+[Collection(GlobalTorchStateCollection.Name)]
 public class ParameterCountTests
 {
     static T OnMeta<T>(Func<T> build)

@@ -6,6 +6,7 @@ using static TorchSharp.torch;
 namespace Deem.Tests.Diffusion;
 
 /// <summary>The tiny UNet: shapes, the time code, the MMFS residual hook, and gradient flow for CSR.</summary>
+[Collection(GlobalTorchStateCollection.Name)]
 public class UNet2DConditionModelTests
 {
     static UNet2DConditionModel Tiny(int seed = 0)

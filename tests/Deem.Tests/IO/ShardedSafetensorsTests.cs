@@ -10,12 +10,12 @@ public class ShardedSafetensorsTests
 {
     static Dictionary<string, Tensor> Tensors()
     {
-        torch.manual_seed(3);
+        var g = new Generator(3);
         return new()
         {
-            ["layers.0.w"] = torch.randn(4, 4),                      // 64 bytes
-            ["layers.1.w"] = torch.randn(4, 4).to(ScalarType.BFloat16), // 32 bytes
-            ["layers.2.w"] = torch.randn(8, 4),                      // 128 bytes
+            ["layers.0.w"] = torch.randn([4, 4], generator: g),                      // 64 bytes
+            ["layers.1.w"] = torch.randn([4, 4], generator: g).to(ScalarType.BFloat16), // 32 bytes
+            ["layers.2.w"] = torch.randn([8, 4], generator: g),                      // 128 bytes
             ["pos"] = torch.arange(5),                               // int64, 40 bytes
         };
     }

@@ -7,17 +7,18 @@ namespace Deem.Tests.IO;
 
 public class StateDictsTests
 {
+    /// <summary>A small net whose every parameter is drawn from its own generator (not torch's global one).</summary>
     static nn.Module<Tensor, Tensor> Net(int seed)
     {
-        torch.manual_seed(seed);
-        return nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.Linear(8, 3));
+        var net = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.Linear(8, 3));
+        var g = new Generator((ulong)seed);
+        using (no_grad())
+            foreach (var p in net.parameters())
+                p.uniform_(-0.5, 0.5, g);
+        return net;
     }
 
-    static Tensor Input()
-    {
-        torch.manual_seed(99);
-        return torch.randn(5, 4);
-    }
+    static Tensor Input() => torch.randn([5, 4], generator: new Generator(99));
 
     static Dictionary<string, Tensor> StateOf(nn.Module m) => m.state_dict();
 

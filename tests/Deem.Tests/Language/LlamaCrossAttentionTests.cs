@@ -115,7 +115,7 @@ public class LlamaCrossAttentionTests
     }
 }
 
-[Collection(AttentionMetaDeviceCollection.Name)]
+[Collection(GlobalTorchStateCollection.Name)]
 public class LlamaCrossAttentionPaperScaleTests
 {
     [Fact]

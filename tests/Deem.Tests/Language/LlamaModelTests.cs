@@ -4,6 +4,7 @@ using static Deem.Tests.Language.LlamaTestData;
 
 namespace Deem.Tests.Language;
 
+[Collection(GlobalTorchStateCollection.Name)]
 public class LlamaModelTests
 {
     private static void AssertClose(Tensor expected, Tensor actual, double tol, string what)

@@ -5,14 +5,8 @@ using static TorchSharp.torch;
 
 namespace Deem.Tests.Language;
 
-/// <summary>
-/// Tests that switch the process-wide default device to meta; they must not run beside tests that
-/// allocate real tensors.
-/// </summary>
-[CollectionDefinition("Language.MetaDevice", DisableParallelization = true)]
-public sealed class MetaDeviceCollection;
-
-[Collection("Language.MetaDevice")]
+/// <summary>Switches the process-wide default device to meta, so it runs alone.</summary>
+[Collection(GlobalTorchStateCollection.Name)]
 public class ParameterCountTests
 {
     private static long Count(TorchSharp.torch.nn.Module m, bool? trainable = null) =>

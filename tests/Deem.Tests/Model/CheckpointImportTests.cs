@@ -18,7 +18,7 @@ namespace Deem.Tests.Model;
 /// <c>.safetensors</c>, sharded safetensors with an index; each with DEEM's known extra buffers. The import
 /// lists the expected keys on the meta device, so these tests run in the non-parallel meta collection.
 /// </summary>
-[Collection(VisionMetaDeviceCollection.Name)]
+[Collection(GlobalTorchStateCollection.Name)]
 public class CheckpointImportTests
 {
     public static TheoryData<string> Layouts => new() { "bin", "sharded-bin", "safetensors", "sharded-safetensors" };

@@ -111,11 +111,16 @@ public class DeemModelTests
         Assert.Contains(sft, n => n.StartsWith("mm_decoder.layers.0.self_attn."));
         Assert.DoesNotContain(sft, n => n.StartsWith("visual_tokenizer.encoder.unet."));
 
+        // The authors' stage-1 rule switches on every llama_cross_attn parameter, the MMFS ignore tokens included;
+        // in SFT they stay frozen, and MMFSNet's ignore tokens and position tables never train.
+        var llmIgnore = all.Where(n => n.StartsWith("mm_decoder.") && n.EndsWith(".llama_cross_attn.attn.ignore_token")).ToArray();
+        Assert.NotEmpty(llmIgnore);
+        Assert.All(llmIgnore, n => { Assert.Contains(n, deem); Assert.Contains(n, baseline); Assert.DoesNotContain(n, sft); });
         foreach (var set in new[] { deem, baseline, sft })
         {
             Assert.DoesNotContain(set, n => n.StartsWith("visual_tokenizer.encoder.vae."));
             Assert.DoesNotContain(set, n => n.StartsWith("text_decoder.head."));
-            Assert.DoesNotContain(set, n => n.EndsWith(".ignore_token") || n.EndsWith(".pos_embed"));
+            Assert.DoesNotContain(set, n => (n.EndsWith(".ignore_token") && !llmIgnore.Contains(n)) || n.EndsWith(".pos_embed"));
             Assert.Contains("text_decoder.head_new.weight", set);
             Assert.Contains("soi_token", set);
         }
@@ -165,13 +170,7 @@ public class DeemModelTests
 }
 
 /// <summary>Paper-scale counts run alone: they switch the process-wide default device to meta.</summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class ModelMetaDeviceCollection
-{
-    public const string Name = "Model meta-device parameter counts";
-}
-
-[Collection(ModelMetaDeviceCollection.Name)]
+[Collection(GlobalTorchStateCollection.Name)]
 public class PaperScaleParameterTests
 {
     [Fact]
@@ -185,6 +184,10 @@ public class PaperScaleParameterTests
 
         FreezeSchedule.DeemStage1.Apply(model);
         double deem = ParameterTable.TrainableCount(model) / 1e6;
+        // The authors' stage-1 rule trains the 8 LLM MMFS ignore tokens (8 × 1024) on top of reference §1.11's 494.77 M.
+        long ignoreTrainable = model.named_parameters().Where(p => p.name.EndsWith(".ignore_token") && p.parameter.requires_grad).Sum(p => p.parameter.numel());
+        Assert.Equal(8 * 1024, ignoreTrainable);
+        Assert.Equal(494_770_638L + 8 * 1024, ParameterTable.TrainableCount(model));
         FreezeSchedule.BaselineStage1.Apply(model);
         double baseline = ParameterTable.TrainableCount(model) / 1e6;
         // Paper (Table 3 and §2.3): DEEM 494.9 M, baseline (UNet trainable, ConvNeXt frozen) 1271.0 M.

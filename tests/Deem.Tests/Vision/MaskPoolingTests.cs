@@ -6,16 +6,16 @@ namespace Deem.Tests.Vision;
 
 public class MaskPoolingTests
 {
-    private static Tensor[] Maps(long B, long C) =>
-        [randn(B, C, 16, 16), randn(B, C, 8, 8), randn(B, C, 4, 4), randn(B, C, 2, 2)];
+    private static Tensor[] Maps(long B, long C, Generator g) =>
+        [randn([B, C, 16, 16], generator: g), randn([B, C, 8, 8], generator: g), randn([B, C, 4, 4], generator: g), randn([B, C, 2, 2], generator: g)];
 
     [Fact]
     public void AllOnesMaskGivesPlainAveragePooling()
     {
-        manual_seed(10);
+        var g = new Generator(10);
         const int C = 8;
         var pool = new MaskPooling(C, maskShape: 16);
-        var maps = Maps(2, C);
+        var maps = Maps(2, C, g);
         var mask = ones(2, 1, 64, 64);
         var tokens = pool.forward(new MaskPoolingInput(maps, mask));
         Assert.Equal(new long[] { 2, 5, C }, tokens.shape);
@@ -34,8 +34,7 @@ public class MaskPoolingTests
     [Fact]
     public void HalfMaskAveragesOverThatHalf()
     {
-        manual_seed(11);
-        var map = randn(2, 4, 16, 16);
+        var map = randn([2, 4, 16, 16], generator: new Generator(11));
         var mask = zeros(2, 1, 64, 64);
         mask[.., .., .., ..32] = 1;                                           // left half
         var avg = MaskPooling.MaskedAverage(map, mask);
@@ -58,12 +57,12 @@ public class MaskPoolingTests
     [Fact]
     public void ShapeTokenIsTheMlpOfTheResizedMask()
     {
-        manual_seed(12);
+        var g = new Generator(12);
         const int C = 8, S = 16;
         var pool = new MaskPooling(C, maskShape: S);
         var mask = zeros(1, 1, 32, 32);
         mask[.., .., 4..20, 10..30] = 1;
-        var tokens = pool.forward(new MaskPoolingInput(Maps(1, C), mask));
+        var tokens = pool.forward(new MaskPoolingInput(Maps(1, C, g), mask));
 
         var sd = pool.state_dict();
         var x = nn.functional.interpolate(mask, [S, S], mode: InterpolationMode.Bilinear, align_corners: false).reshape(1, S * S);
@@ -78,8 +77,7 @@ public class MaskPoolingTests
     [Fact]
     public void GatingZeroesOutsideTheMaskAndKeepsCls()
     {
-        manual_seed(13);
-        var tokens = randn(2, 1 + 4 * 4, 6);
+        var tokens = randn([2, 1 + 4 * 4, 6], generator: new Generator(13));
         var mask = zeros(2, 1, 64, 64);
         mask[0, .., ..32, ..] = 1;                                            // sample 0: top half
         mask[1, .., .., 48..] = 1;                                            // sample 1: last column of the 4×4 grid
@@ -106,6 +104,6 @@ public class MaskPoolingTests
     public void RejectsMultiChannelMask()
     {
         var pool = new MaskPooling(8, 16);
-        Assert.Throws<ArgumentException>(() => pool.forward(new MaskPoolingInput(Maps(1, 8), ones(1, 3, 8, 8))));
+        Assert.Throws<ArgumentException>(() => pool.forward(new MaskPoolingInput(Maps(1, 8, new Generator(14)), ones(1, 3, 8, 8))));
     }
 }

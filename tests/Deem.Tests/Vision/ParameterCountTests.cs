@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 
 namespace Deem.Tests.Vision;
 
-[Collection(VisionMetaDeviceCollection.Name)]
+[Collection(GlobalTorchStateCollection.Name)]
 public class ParameterCountTests
 {
     [Fact]

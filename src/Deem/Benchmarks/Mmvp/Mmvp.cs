@@ -41,7 +41,8 @@ public static partial class Mmvp
     public static IReadOnlyList<MmvpQuestion> Load(string directory)
     {
         string csv = Path.Combine(directory, QuestionsFile);
-        var rows = Csv.Parse(File.ReadAllText(csv, Encoding.UTF8));
+        if (!File.Exists(csv)) throw new DeemFormatException(csv, "MMVP question file not found.");
+        var rows = Csv.Parse(File.ReadAllText(csv, Encoding.UTF8), csv);
         if (rows.Count == 0) throw new DeemFormatException(csv, "the file is empty.");
         string[] header = rows[0].Select(h => h.Trim().TrimStart('\uFEFF')).ToArray();
         int Col(string name) => Array.IndexOf(header, name) is int i and >= 0

@@ -42,6 +42,7 @@ public static class Pope
     /// <summary>Reads a POPE file (JSON lines with <c>question_id</c>, <c>image</c>, <c>text</c>, <c>label</c>).</summary>
     public static IReadOnlyList<PopeQuestion> Load(string path)
     {
+        if (!File.Exists(path)) throw new DeemFormatException(path, "POPE question file not found.");
         var list = new List<PopeQuestion>();
         int lineNo = 0;
         foreach (string raw in File.ReadLines(path))

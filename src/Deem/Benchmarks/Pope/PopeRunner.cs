@@ -48,6 +48,9 @@ public static class PopeRunner
     {
         var results = new List<PopeSplitResult>();
         var json = new JsonObject();
+        foreach (string split in splits ?? Pope.Splits)                  // every split's file, before any is run
+            if (Path.Combine(popeDir, Pope.FileName(split)) is var f && !File.Exists(f))
+                throw new DeemFormatException(f, "POPE question file not found.");
         foreach (string split in splits ?? Pope.Splits)
         {
             string file = Path.Combine(popeDir, Pope.FileName(split));

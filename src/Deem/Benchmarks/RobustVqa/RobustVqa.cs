@@ -56,6 +56,7 @@ public static class RobustVqa
     /// <summary>Reads a benchmark file (also the authors' older ones with "imagenet_s"/"imagenet_d" splits).</summary>
     public static IReadOnlyDictionary<string, IReadOnlyList<RobustVqaEntry>> Load(string path)
     {
+        if (!File.Exists(path)) throw new DeemFormatException(path, "RobustVQA benchmark file not found.");
         JsonObject root;
         try
         {

@@ -7,6 +7,7 @@ namespace Deem.Data.Formats;
 /// Image bytes in and out: deterministic PNG/JPEG encoding with SkiaSharp (same pixels → same bytes),
 /// cheap readability checks (header only) for the readers, and decoding to a [3, H, W] float tensor
 /// in [0, 1], the layout the DEEM transforms start from (reference §5.1 "each in [0, 1], CHW float").
+/// Decoding is bounded and complete: see <see cref="Decode(string, ImageLimits?)"/>.
 /// </summary>
 public static class ImageFiles
 {
@@ -43,28 +44,40 @@ public static class ImageFiles
         return codec is not null && codec.Info.Width > 0 && codec.Info.Height > 0;
     }
 
-    /// <summary>Decodes to RGBA8888; throws <see cref="DeemFormatException"/> when unreadable.</summary>
-    public static SKBitmap Decode(string path)
+    /// <summary>
+    /// The one way an image file enters DeemSharp (every verb, data reader and server request): the
+    /// <paramref name="limits"/> (default <see cref="ImageLimits.Default"/>) are checked on the file size
+    /// and the header before any pixel is decoded, a PNG's structure is verified end to end
+    /// (<see cref="PngCheck"/>), and the decode must complete; decodes to RGBA8888 unpremultiplied.
+    /// Any fault throws a one-line <see cref="DeemFormatException"/> naming the file.
+    /// </summary>
+    public static SKBitmap Decode(string path, ImageLimits? limits = null)
     {
         if (!File.Exists(path)) throw new DeemFormatException(path, "image file not found");
-        var bmp = SKBitmap.Decode(path) ?? throw new DeemFormatException(path, "not a decodable image");
-        return ToRgba(bmp, path);
+        var l = limits ?? ImageLimits.Default;
+        l.CheckBytes(path, new FileInfo(path).Length);
+        return Decode(File.ReadAllBytes(path), path, l);
     }
 
-    public static SKBitmap Decode(byte[] bytes, string source)
+    /// <summary>As <see cref="Decode(string, ImageLimits?)"/> for encoded bytes (a webdataset entry, an upload) called <paramref name="source"/> in errors.</summary>
+    public static SKBitmap Decode(byte[] bytes, string source, ImageLimits? limits = null)
     {
-        var bmp = SKBitmap.Decode(bytes) ?? throw new DeemFormatException(source, "not a decodable image");
-        return ToRgba(bmp, source);
-    }
-
-    static SKBitmap ToRgba(SKBitmap bmp, string source)
-    {
-        if (bmp.ColorType == SKColorType.Rgba8888 && bmp.AlphaType != SKAlphaType.Premul) return bmp;
-        var info = new SKImageInfo(bmp.Width, bmp.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-        var copy = new SKBitmap(info);
-        if (!bmp.CopyTo(copy, SKColorType.Rgba8888)) { bmp.Dispose(); throw new DeemFormatException(source, "cannot convert image to RGBA"); }
-        bmp.Dispose();
-        return copy;
+        var l = limits ?? ImageLimits.Default;
+        l.CheckBytes(source, bytes.Length);
+        using var data = SKData.CreateCopy(bytes);
+        using var codec = SKCodec.Create(data) ?? throw new DeemFormatException(source, "not a decodable image (PNG, JPEG, …)");
+        int w = codec.Info.Width, h = codec.Info.Height;
+        l.CheckSize(source, w, h);
+        if (PngCheck.IsPng(bytes))
+            PngCheck.Verify(new MemoryStream(bytes, writable: false), source);
+        var info = new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        var bitmap = new SKBitmap(info);
+        var result = codec.GetPixels(info, bitmap.GetPixels());
+        if (result == SKCodecResult.Success) return bitmap;
+        bitmap.Dispose();
+        throw new DeemFormatException(source, result == SKCodecResult.IncompleteInput
+            ? "truncated image data (the decoder ran out of input)"
+            : $"corrupt image data (decoder: {result})");
     }
 
     /// <summary>RGB bytes, row-major [H, W, 3].</summary>
@@ -72,7 +85,7 @@ public static class ImageFiles
     {
         int w = bitmap.Width, h = bitmap.Height;
         var px = bitmap.Pixels; // unpremultiplied SKColor per pixel
-        var rgb = new byte[h * w * 3];
+        var rgb = new byte[checked((long)h * w * 3)];
         for (int i = 0; i < px.Length; i++)
         {
             rgb[3 * i] = px[i].Red; rgb[3 * i + 1] = px[i].Green; rgb[3 * i + 2] = px[i].Blue;
