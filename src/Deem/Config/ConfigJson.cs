@@ -57,10 +57,12 @@ public static class ConfigJson
             throw new DeemConfigException(path, "(file)", "config file not found");
         var text = File.ReadAllText(path);
         JsonNode? input;
-        try { input = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }); }
+        var options = new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true, AllowDuplicateProperties = false };
+        try { input = JsonNode.Parse(text, documentOptions: options); }
         catch (JsonException e) { throw new DeemConfigException(path, e.Path ?? "(root)", e.Message, e); }
         if (input is not JsonObject root)
             throw new DeemConfigException(path, "(root)", "expected a JSON object");
+        RejectNonFinite(root, path, "");
         RequireFields(JsonSerializer.SerializeToNode(new T(), Options)!.AsObject(), root, path, "");
         return Parse<T>(text, path);
     }
@@ -80,6 +82,22 @@ public static class ConfigJson
                     throw new DeemConfigException(source, field, $"expected an object, found {found!.GetValueKind()}");
                 RequireFields(sub, subInput, source, field + ".");
             }
+        }
+    }
+
+    // A number such as 1e999 reads as infinity: no config value may be, and it could not be written back.
+    static void RejectNonFinite(JsonNode? node, string source, string field)
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                foreach (var (key, value) in o) RejectNonFinite(value, source, field.Length == 0 ? key : field + "." + key);
+                break;
+            case JsonArray a:
+                for (int i = 0; i < a.Count; i++) RejectNonFinite(a[i], source, $"{field}[{i}]");
+                break;
+            case JsonValue v when v.GetValueKind() == JsonValueKind.Number && v.TryGetValue(out double d) && !double.IsFinite(d):
+                throw new DeemConfigException(source, field, $"{v.ToJsonString()} is not a finite number");
         }
     }
 

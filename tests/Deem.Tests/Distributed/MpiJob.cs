@@ -73,11 +73,16 @@ public sealed class MpiJob : IDisposable
         lock (output) return new Result(p.ExitCode, output.ToString());
     }
 
-    /// <summary><c>mpirun -np <paramref name="ranks"/> deem train</c> on the tiny preset, stage 1 with CSR, one torch thread per rank.</summary>
-    public Result Train(int ranks, string outDir, IEnumerable<string> extra, Action<string>? onLine = null, int minutes = 3) =>
-        Run(Mpirun, ["-np", ranks.ToString(System.Globalization.CultureInfo.InvariantCulture), "--oversubscribe", "dotnet", Cli, "train",
-            "--preset", "tiny", "--stage", "1", "--world", World, "--out", Path.Combine(Root, outDir), "--threads", "1",
-            "--eval-every", "0", "--save-every", "0", .. extra], TimeSpan.FromMinutes(minutes), onLine);
+    /// <summary><c>mpirun -np <paramref name="ranks"/> deem train</c> on the tiny preset, stage 1 with CSR, one torch thread per rank
+    /// (a <c>--resume</c> takes its preset from the checkpoint).</summary>
+    public Result Train(int ranks, string outDir, IEnumerable<string> extra, Action<string>? onLine = null, int minutes = 3)
+    {
+        var args = extra.ToList();
+        string[] preset = args.Contains("--resume") ? [] : ["--preset", "tiny"];
+        return Run(Mpirun, ["-np", ranks.ToString(System.Globalization.CultureInfo.InvariantCulture), "--oversubscribe", "dotnet", Cli, "train",
+            .. preset, "--stage", "1", "--world", World, "--out", Path.Combine(Root, outDir), "--threads", "1",
+            "--eval-every", "0", "--save-every", "0", .. args], TimeSpan.FromMinutes(minutes), onLine);
+    }
 
     /// <summary>Like <see cref="Train"/>, but the run must succeed.</summary>
     public void TrainOk(int ranks, string outDir, params string[] extra)

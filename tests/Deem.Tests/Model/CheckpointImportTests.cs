@@ -101,7 +101,7 @@ public class CheckpointImportTests
             var (model, tok) = DeemCheckpoint.Load(Path.Combine(dir, "out"));
             using (model)
             {
-                Assert.Equal("world", tok.Kind);
+                Assert.Equal(WordPieceTextTokenizer.KindName, tok.Kind);
                 Assert.Equal(ConfigJson.ToJson(config), ConfigJson.ToJson(model.Config));
                 foreach (var (k, v) in model.state_dict()) Assert.True(v.allclose(state[k], rtol: 0, atol: 0), k);
             }

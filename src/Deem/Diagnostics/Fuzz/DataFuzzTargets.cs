@@ -41,7 +41,7 @@ public sealed class JsonlFuzzTarget : FuzzTarget
 }
 
 /// <summary>
-/// PNG and JPEG bytes through <see cref="ImageFiles.Decode(byte[], string)"/> and <see cref="ImageFiles.ToTensor"/>.
+/// PNG and JPEG bytes through <see cref="ImageFiles.Decode(byte[], string, ImageLimits?)"/> and <see cref="ImageFiles.ToTensor"/>.
 /// Oracle for an accepted image: encoding the decoded pixels as PNG and decoding again gives the same pixels.
 /// </summary>
 public sealed class ImageFuzzTarget : FuzzTarget
