@@ -38,7 +38,7 @@ public class FormatTests
     }
 
     [Fact]
-    public void Mmc4SkipsAndCountsBadLinesAndMissingImages_StrictNamesFileAndLine()
+    public void Mmc4SkipsAndCountsBadLinesAndMissingImagesStrictNamesFileAndLine()
     {
         using var d = new TempDir();
         Directory.CreateDirectory(d["img"]);

@@ -6,7 +6,7 @@ namespace Deem.Tests.Language;
 public class AttentionMasksTests
 {
     [Fact]
-    public void Position_ids_count_real_tokens_from_the_left_padding()
+    public void PositionIdsCountRealTokensFromTheLeftPadding()
     {
         using var mask = tensor(new long[] { 0, 0, 1, 1, 1, 1, 1, 1, 1, 1 }, [2, 5]);
         using var pos = AttentionMasks.PositionIds(2, 5, 0, mask, CPU);
@@ -21,7 +21,7 @@ public class AttentionMasksTests
     }
 
     [Fact]
-    public void Additive_mask_is_causal_over_cache_and_hides_padding_keys()
+    public void AdditiveMaskIsCausalOverCacheAndHidesPaddingKeys()
     {
         using var mask = tensor(new long[] { 0, 1, 1, 1 }, [1, 4]);
         // Past 2, new 2: query 0 is absolute index 2, query 1 is index 3.

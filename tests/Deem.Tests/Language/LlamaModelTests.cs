@@ -15,7 +15,7 @@ public class LlamaModelTests
     }
 
     [Fact]
-    public void Logits_have_batch_length_vocab_shape_and_state_dict_uses_hf_keys()
+    public void LogitsHaveBatchLengthVocabShapeAndStateDictUsesHfKeys()
     {
         using var m = TextModel();
         using var ids = RandomIds(1, 2, 7);
@@ -35,7 +35,7 @@ public class LlamaModelTests
     }
 
     [Fact]
-    public void Cross_attention_blocks_sit_on_every_frequency_th_layer_under_llama_cross_attn()
+    public void CrossAttentionBlocksSitOnEveryFrequencyThLayerUnderLlamaCrossAttn()
     {
         using var m = VisionModel();
         var keys = m.state_dict().Keys.Where(k => k.Contains("llama_cross_attn")).Order(StringComparer.Ordinal).ToArray();
@@ -49,7 +49,7 @@ public class LlamaModelTests
     }
 
     [Fact]
-    public void Changing_a_later_token_never_changes_an_earlier_logit()
+    public void ChangingALaterTokenNeverChangesAnEarlierLogit()
     {
         using var m = TextModel();
         using var ids = RandomIds(2, 1, 10);
@@ -62,7 +62,7 @@ public class LlamaModelTests
     }
 
     [Fact]
-    public void Left_padded_batch_equals_each_row_alone()
+    public void LeftPaddedBatchEqualsEachRowAlone()
     {
         using var m = TextModel();
         using var longRow = RandomIds(3, 1, 8);
@@ -82,7 +82,7 @@ public class LlamaModelTests
     }
 
     [Fact]
-    public void Kv_cache_steps_equal_full_recompute_with_left_padding()
+    public void KvCacheStepsEqualFullRecomputeWithLeftPadding()
     {
         using var m = TextModel(TinyConfig with { NumKeyValueHeads = 2 });   // grouped-query attention
         using var ids = RandomIds(5, 2, 9);
@@ -107,7 +107,7 @@ public class LlamaModelTests
     }
 
     [Fact]
-    public void Kv_cache_steps_equal_full_recompute_with_cross_attention_and_vision()
+    public void KvCacheStepsEqualFullRecomputeWithCrossAttentionAndVision()
     {
         using var m = VisionModel(seed: 3);
         var row = PackedRow();
@@ -135,7 +135,7 @@ public class LlamaModelTests
     }
 
     [Fact]
-    public void Vision_rows_must_match_the_new_tokens()
+    public void VisionRowsMustMatchTheNewTokens()
     {
         using var m = VisionModel();
         var row = PackedRow();
@@ -148,7 +148,7 @@ public class LlamaModelTests
     }
 
     [Fact]
-    public void Rope_rotates_each_pair_by_position_times_frequency()
+    public void RopeRotatesEachPairByPositionTimesFrequency()
     {
         // head dim 4, theta 10000: frequencies 1 and 10000^(-1/2) = 0.01; pairs are (x0, x2) and (x1, x3).
         const double p = 3.0;
@@ -173,7 +173,7 @@ public class LlamaModelTests
     }
 
     [Fact]
-    public void Rms_norm_matches_hand_formula()
+    public void RmsNormMatchesHandFormula()
     {
         using var norm = new LlamaRmsNorm(4, 1e-5);
         using var x = tensor(new float[] { 1, -2, 3, 0.5f }, [1, 4]);
@@ -187,7 +187,7 @@ public class LlamaModelTests
     }
 
     [Fact]
-    public void Forward_leaves_no_live_tensors_behind()
+    public void ForwardLeavesNoLiveTensorsBehind()
     {
         using var m = TextModel();
         using var ids = RandomIds(9, 1, 6);

@@ -7,7 +7,7 @@ namespace Deem.Tests.Language;
 public class MultimodalInputTests
 {
     [Fact]
-    public void Image_rows_land_exactly_on_the_placeholders_and_soi_is_added()
+    public void ImageRowsLandExactlyOnThePlaceholdersAndSoiIsAdded()
     {
         long soi = Tokens.Soi, img = Tokens.Image;
         // Row 0: two images (Nq = 2); row 1: one image. Images in row-major order: 0, 1 (row 0), 2 (row 1).
@@ -37,7 +37,7 @@ public class MultimodalInputTests
     }
 
     [Fact]
-    public void Soi_token_and_vis_embed_receive_gradients()
+    public void SoiTokenAndVisEmbedReceiveGradients()
     {
         long soi = Tokens.Soi, img = Tokens.Image;
         using var ids = tensor(new long[] { 1, soi, img, 4 }, [1, 4]);
@@ -52,7 +52,7 @@ public class MultimodalInputTests
     }
 
     [Fact]
-    public void Placeholder_count_mismatch_names_both_counts()
+    public void PlaceholderCountMismatchNamesBothCounts()
     {
         long soi = Tokens.Soi, img = Tokens.Image;
         using var ids = tensor(new long[] { 1, soi, img, img, img, 4 }, [1, 6]);
@@ -64,7 +64,7 @@ public class MultimodalInputTests
     }
 
     [Fact]
-    public void Visibility_mask_keeps_images_inside_their_document_and_after_their_start()
+    public void VisibilityMaskKeepsImagesInsideTheirDocumentAndAfterTheirStart()
     {
         var packed = PackedRow();                        // images start (soi) at 1, 5 (document 1) and 12 (document 2)
         long bos = Tokens.Bos, soi = Tokens.Soi, img = Tokens.Image;

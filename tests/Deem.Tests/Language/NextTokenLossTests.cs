@@ -20,7 +20,7 @@ public class NextTokenLossTests
     }
 
     [Fact]
-    public void Labels_follow_the_ignore_rules()
+    public void LabelsFollowTheIgnoreRules()
     {
         var (ids, mask) = Batch();
         using var _ = ids;
@@ -36,7 +36,7 @@ public class NextTokenLossTests
     }
 
     [Fact]
-    public void Text_without_an_image_before_it_in_its_document_is_ignored_for_marked_rows()
+    public void TextWithoutAnImageBeforeItInItsDocumentIsIgnoredForMarkedRows()
     {
         var (ids, mask) = Batch();
         using var _ = ids;
@@ -53,7 +53,7 @@ public class NextTokenLossTests
     }
 
     [Fact]
-    public void Loss_is_the_mean_fp32_cross_entropy_over_kept_labels()
+    public void LossIsTheMeanFp32CrossEntropyOverKeptLabels()
     {
         var (ids, mask) = Batch();
         using var _ = ids;

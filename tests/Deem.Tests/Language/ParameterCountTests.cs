@@ -13,7 +13,7 @@ public class ParameterCountTests
         m.parameters().Where(p => trainable is null || p.requires_grad == trainable).Sum(p => p.numel());
 
     [Fact]
-    public void Paper_scale_llama_body_and_text_head_match_the_reference_counts()
+    public void PaperScaleLlamaBodyAndTextHeadMatchTheReferenceCounts()
     {
         set_default_device(META);
         try
@@ -35,7 +35,7 @@ public class ParameterCountTests
     }
 
     [Fact]
-    public void Vicuna_config_json_deserialises_to_the_preset()
+    public void VicunaConfigJsonDeserialisesToThePreset()
     {
         const string json = """
         {"_name_or_path": "vicuna-7b-v1.5", "architectures": ["LlamaForCausalLM"], "bos_token_id": 1, "eos_token_id": 2,
@@ -52,7 +52,7 @@ public class ParameterCountTests
     }
 
     [Fact]
-    public void Validate_names_the_bad_field()
+    public void ValidateNamesTheBadField()
     {
         var e = Assert.Throws<DeemConfigException>(() => (LlamaConfig.Tiny with { NumKeyValueHeads = 3 }).Validate("tiny"));
         Assert.Equal("num_key_value_heads", e.Field);

@@ -7,7 +7,7 @@ namespace Deem.Tests.Language;
 public class TextHeadTests
 {
     [Fact]
-    public void Init_zeroes_new_rows_sets_biases_and_freezes_head()
+    public void InitZeroesNewRowsSetsBiasesAndFreezesHead()
     {
         using var head = new TextHead(8, 20, 6, generator: new Generator(1));
         Assert.Equal(14, head.BaseVocabSize);
@@ -26,7 +26,7 @@ public class TextHeadTests
     }
 
     [Fact]
-    public void Logits_are_base_head_plus_head_new_on_the_new_tokens()
+    public void LogitsAreBaseHeadPlusHeadNewOnTheNewTokens()
     {
         using var head = new TextHead(8, 20, 6, generator: new Generator(2));
         using var lm = Random(3, 14, 8);
@@ -46,7 +46,7 @@ public class TextHeadTests
     }
 
     [Fact]
-    public void Load_rejects_a_wrong_width()
+    public void LoadRejectsAWrongWidth()
     {
         using var head = new TextHead(8, 20, 6);
         using var bad = zeros(14, 7);

@@ -13,7 +13,7 @@ public class WorldGeneratorTests
             .ToDictionary(f => Path.GetRelativePath(root, f), f => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(f))));
 
     [Fact]
-    public void SameSeedWritesIdenticalBytes_DifferentSeedDiffers()
+    public void SameSeedWritesIdenticalBytesDifferentSeedDiffers()
     {
         using var a = new TempDir();
         using var b = new TempDir();

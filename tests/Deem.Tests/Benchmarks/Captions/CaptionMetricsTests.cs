@@ -15,20 +15,20 @@ public class CaptionMetricsTests
     [InlineData("A well-known street sign; cannot  miss\nit", "a well-known street sign can not miss it")]
     [InlineData("red,white and blue", "red white and blue")]
     [InlineData("A sign [in red] (small)", "a sign -lsb- in red -rsb- small")] // PTB -LSB-/-RSB- are not in the dropped list
-    public void Ptb_style_tokenisation(string caption, string expected)
+    public void PtbStyleTokenisation(string caption, string expected)
     {
         Assert.Equal(expected, PtbTokenizer.Tokenize(caption));
     }
 
     [Fact]
-    public void Identical_candidate_and_reference_give_bleu_one()
+    public void IdenticalCandidateAndReferenceGiveBleuOne()
     {
         double[] b = Bleu.Corpus([Item("a cat sits on the mat", "a cat sits on the mat")]);
         Assert.All(b, v => Assert.Equal(1.0, v, 9));
     }
 
     [Fact]
-    public void One_word_mismatch_by_hand()
+    public void OneWordMismatchByHand()
     {
         // cand "the cat sat on a mat", ref "the cat sat on the mat" (both 6 words → BP = 1)
         // 1-grams: the cat sat on mat match, "a" does not → 5/6
@@ -42,7 +42,7 @@ public class CaptionMetricsTests
     }
 
     [Fact]
-    public void Brevity_penalty_uses_the_closest_reference_length()
+    public void BrevityPenaltyUsesTheClosestReferenceLength()
     {
         // cand "the cat sat" (c = 3); ref lengths 6 and 4 → closest is 4 → BP = exp(1 − 4/3).
         // all 1-, 2-, 3-grams of the candidate match → BLEU-1..3 = BP.
@@ -55,7 +55,7 @@ public class CaptionMetricsTests
     }
 
     [Fact]
-    public void Bleu_sums_counts_over_the_corpus()
+    public void BleuSumsCountsOverTheCorpus()
     {
         // image 1: identical 4-word caption (4 unigram matches of 4); image 2: the 5/6 case above.
         // corpus 1-gram precision = (4 + 5) / (4 + 6) = 0.9; lengths 10 vs 10 → no penalty
@@ -66,7 +66,7 @@ public class CaptionMetricsTests
     }
 
     [Fact]
-    public void Rouge_l_by_hand()
+    public void RougeLByHand()
     {
         // cand "a cat on the mat" (5), ref "the cat sat on the mat" (6): LCS = cat on the mat = 4
         // P = 4/5, R = 4/6; F = 2.44 · P · R / (R + 1.44 · P) = (19.52/15) / (27.28/15) = 19.52 / 27.28
@@ -80,7 +80,7 @@ public class CaptionMetricsTests
     }
 
     [Fact]
-    public void Cider_d_on_a_two_image_corpus_by_hand()
+    public void CiderDOnATwoImageCorpusByHand()
     {
         // N = 2, L = log 2. Reference n-grams: image 1 {a, black, cat, a·black, black·cat, a·black·cat},
         // image 2 {a, dog, a·dog} → df(a) = 2 (weight L − log 2 = 0), every other df = 1 (weight L).
@@ -99,7 +99,7 @@ public class CaptionMetricsTests
     }
 
     [Fact]
-    public void Cider_d_clips_repeated_words_and_averages_references()
+    public void CiderDClipsRepeatedWordsAndAveragesReferences()
     {
         // Image 1 cand "cat cat" vs ref "cat": N = 2 (image 2 "dog" / "dog"), L = log 2, df(cat) = 1.
         //   n=1: cand {cat: 2L}, ‖c‖ = 2L; ref {cat: L}, ‖r‖ = L → min(2L, L)·L / (2L·L) = 1/2
@@ -115,7 +115,7 @@ public class CaptionMetricsTests
     }
 
     [Fact]
-    public void Evaluate_tokenises_and_reports_every_metric()
+    public void EvaluateTokenisesAndReportsEveryMetric()
     {
         var refs = new Dictionary<string, IReadOnlyList<string>>
         {

@@ -24,7 +24,7 @@ public class CocoCaptionEvalTests
     }
 
     [Fact]
-    public void Scores_equal_the_metrics_on_the_tokenised_captions()
+    public void ScoresEqualTheMetricsOnTheTokenisedCaptions()
     {
         using var dir = new TempDir();
         var (a, r) = Write(dir, """[{"image_id": 1, "caption": "A man riding a wave!"}, {"image_id": 2, "caption": "Two dogs, playing in the snow"}]""");
@@ -39,7 +39,7 @@ public class CocoCaptionEvalTests
     }
 
     [Fact]
-    public void Only_the_results_images_are_scored()
+    public void OnlyTheResultsImagesAreScored()
     {
         using var dir = new TempDir();
         var (a, r) = Write(dir, """[{"image_id": 2, "caption": "two dogs playing in the snow"}]""");
@@ -54,7 +54,7 @@ public class CocoCaptionEvalTests
     [InlineData("""[{"caption": "x"}]""", "field 'image_id' is missing")]
     [InlineData("""[{"image_id": 1, "caption": "x"}, {"image_id": 1, "caption": "y"}]""", "more than one result caption")]
     [InlineData("""[]""", "no results")]
-    public void Bad_results_are_named_errors(string results, string mention)
+    public void BadResultsAreNamedErrors(string results, string mention)
     {
         using var dir = new TempDir();
         var (a, r) = Write(dir, results);

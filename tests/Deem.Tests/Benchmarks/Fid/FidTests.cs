@@ -13,7 +13,7 @@ public class FidTests
     ];
 
     [Fact]
-    public void Identical_sets_give_zero()
+    public void IdenticalSetsGiveZero()
     {
         var g = new Generator(seed: 3);
         using var x = randn([64, 8], generator: g);
@@ -22,7 +22,7 @@ public class FidTests
     }
 
     [Fact]
-    public void Diagonal_gaussians_match_the_closed_form()
+    public void DiagonalGaussiansMatchTheClosedForm()
     {
         // set 1: μ = (0, 0), Σ = diag(4/3 · 1², 4/3 · 2²) = diag(4/3, 16/3)
         // set 2: μ = (3, 4), Σ = diag(16/3, 4/3)
@@ -32,7 +32,7 @@ public class FidTests
     }
 
     [Fact]
-    public void Scaled_full_covariance_matches_the_closed_form()
+    public void ScaledFullCovarianceMatchesTheClosedForm()
     {
         // Σ₂ = c²Σ₁ with a non-diagonal Σ₁: √(Σ₁Σ₂) = cΣ₁, so FID = ‖Δμ‖² + (1 − c)² tr Σ₁.
         using var s1 = tensor(new double[] { 2.0, 0.6, 0.1, 0.6, 1.0, -0.3, 0.1, -0.3, 0.5 }, [3, 3]);
@@ -47,7 +47,7 @@ public class FidTests
     }
 
     [Fact]
-    public void Statistics_are_mean_and_unbiased_covariance()
+    public void StatisticsAreMeanAndUnbiasedCovariance()
     {
         using var x = tensor(new float[] { 1, 2, 3, 6 }, [2, 2]);
         var (mean, cov) = Fid.Statistics(x);

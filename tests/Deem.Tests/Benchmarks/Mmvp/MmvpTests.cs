@@ -16,7 +16,7 @@ public sealed class MmvpTests : IDisposable
     static readonly IReadOnlyList<MmvpOption> OpenClosed = Mmvp.ParseOptions("(a) Open (b) Closed");
 
     [Fact]
-    public void Options_are_parsed_from_the_official_format()
+    public void OptionsAreParsedFromTheOfficialFormat()
     {
         Assert.Equal([new MmvpOption('a', "Open"), new MmvpOption('b', "Closed")], OpenClosed);
         Assert.Equal([new MmvpOption('a', "Yes, it is"), new MmvpOption('b', "No")], Mmvp.ParseOptions("(a) Yes, it is (b) No"));
@@ -39,7 +39,7 @@ public sealed class MmvpTests : IDisposable
     [InlineData("The door is closed.", 'b')]
     [InlineData("a closed door", 'b')]       // "a" followed by a word is an article, not a letter
     [InlineData("The wings are open", 'a')]
-    public void Answers_map_to_one_option(string answer, char expected)
+    public void AnswersMapToOneOption(string answer, char expected)
     {
         Assert.Equal(expected, Mmvp.ParseOption(answer, OpenClosed));
     }
@@ -51,13 +51,13 @@ public sealed class MmvpTests : IDisposable
     [InlineData("(c)")]                  // not an option
     [InlineData("reopened")]             // texts only match as whole words
     [InlineData("")]
-    public void Ambiguous_or_empty_answers_map_to_nothing(string answer)
+    public void AmbiguousOrEmptyAnswersMapToNothing(string answer)
     {
         Assert.Null(Mmvp.ParseOption(answer, OpenClosed));
     }
 
     [Fact]
-    public void A_longer_option_wins_over_one_it_contains()
+    public void ALongerOptionWinsOverOneItContains()
     {
         var opts = Mmvp.ParseOptions("(a) red (b) dark red");
         Assert.Equal('b', Mmvp.ParseOption("It is dark red", opts));
@@ -67,7 +67,7 @@ public sealed class MmvpTests : IDisposable
     void WriteCsv(string text) => File.WriteAllText(Path.Combine(_dir, Mmvp.QuestionsFile), text);
 
     [Fact]
-    public void Loads_the_official_layout_and_scores_pairs()
+    public void LoadsTheOfficialLayoutAndScoresPairs()
     {
         WriteCsv("Index,Question,Options,Correct Answer\r\n" +
                  "1,Are the butterfly's wings closer to being open or closed?,(a) Open (b) Closed,(a)\r\n" +
@@ -95,7 +95,7 @@ public sealed class MmvpTests : IDisposable
     }
 
     [Fact]
-    public void Bad_rows_are_format_errors()
+    public void BadRowsAreFormatErrors()
     {
         WriteCsv("Index,Question,Options,Correct Answer\n1,Q?,(a) Open (b) Closed,(c)\n");
         Assert.Throws<DeemFormatException>(() => Mmvp.Load(_dir));

@@ -30,7 +30,7 @@ public sealed class PopeTests : IDisposable
         Cases.Select((c, i) => new PopeQuestion(i, $"img{i}.jpg", "Is there a dog in the image?", c.Label)).ToArray();
 
     [Fact]
-    public void Official_metrics_on_a_hand_confusion_matrix()
+    public void OfficialMetricsOnAHandConfusionMatrix()
     {
         var m = Pope.Score(Questions(), Cases.Select(c => c.Answer).ToArray());
         // TP = 3 (1, 6, 8), FP = 2 (4, 5), TN = 2 (2, 7), FN = 1 (3)
@@ -43,7 +43,7 @@ public sealed class PopeTests : IDisposable
     }
 
     [Fact]
-    public void Deem_accuracy_uses_the_extractor_and_exact_match()
+    public void DeemAccuracyUsesTheExtractorAndExactMatch()
     {
         // matches: cases 1, 2, 6, 8 → 4 / 8
         Assert.Equal(50.0, Pope.DeemAccuracyPercent(Questions(), Cases.Select(c => c.Answer).ToArray()), 12);
@@ -51,7 +51,7 @@ public sealed class PopeTests : IDisposable
     }
 
     [Fact]
-    public void No_yes_predictions_give_zero_precision_instead_of_a_division_by_zero()
+    public void NoYesPredictionsGiveZeroPrecisionInsteadOfADivisionByZero()
     {
         var m = Pope.Metrics([false, false], [true, false]);
         Assert.Equal((0.0, 0.0, 0.0, 0.5, 0.0), (m.Precision, m.Recall, m.F1, m.Accuracy, m.YesRatio));
@@ -73,7 +73,7 @@ public sealed class PopeTests : IDisposable
     static string Obj(string text) => text.Replace("Is there an ", "").Replace("Is there a ", "").Replace(" in the image?", "");
 
     [Fact]
-    public void Popular_asks_the_most_frequent_absent_categories()
+    public void PopularAsksTheMostFrequentAbsentCategories()
     {
         // frequency: person 4, car 3, dog 2, then 1 each in first-seen order:
         // frisbee, bus, cat, sofa, tv, traffic light, apple, orange
@@ -84,7 +84,7 @@ public sealed class PopeTests : IDisposable
     }
 
     [Fact]
-    public void Adversarial_asks_categories_that_co_occur_with_each_positive()
+    public void AdversarialAsksCategoriesThatCoOccurWithEachPositive()
     {
         var qs = PopeBuilder.Build(Images, PopeStrategy.Adversarial, seed: 7);
         // img2 = person, car, bus.
@@ -100,7 +100,7 @@ public sealed class PopeTests : IDisposable
     }
 
     [Fact]
-    public void Random_negatives_are_absent_distinct_and_deterministic()
+    public void RandomNegativesAreAbsentDistinctAndDeterministic()
     {
         var a = PopeBuilder.Build(Images, PopeStrategy.Random, seed: 11);
         var b = PopeBuilder.Build(Images, PopeStrategy.Random, seed: 11);
@@ -118,7 +118,7 @@ public sealed class PopeTests : IDisposable
     }
 
     [Fact]
-    public void Files_are_balanced_and_small_images_follow_the_option()
+    public void FilesAreBalancedAndSmallImagesFollowTheOption()
     {
         foreach (var strategy in new[] { PopeStrategy.Random, PopeStrategy.Popular, PopeStrategy.Adversarial })
         {
@@ -135,7 +135,7 @@ public sealed class PopeTests : IDisposable
     }
 
     [Fact]
-    public void Written_files_load_back()
+    public void WrittenFilesLoadBack()
     {
         var qs = PopeBuilder.Build(Images, PopeStrategy.Popular);
         string path = Path.Combine(_dir, Pope.FileName("popular"));

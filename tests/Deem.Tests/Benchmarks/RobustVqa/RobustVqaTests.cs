@@ -69,7 +69,7 @@ public sealed class RobustVqaTests : IDisposable
     }
 
     [Fact]
-    public void Mining_picks_the_strongest_wrong_class_by_cosine()
+    public void MiningPicksTheStrongestWrongClassByCosine()
     {
         Touch("imagenet-a", "n01440764", "x.jpg");
         Touch("imagenet-a", "n01491361", "y.jpeg");
@@ -102,7 +102,7 @@ public sealed class RobustVqaTests : IDisposable
     }
 
     [Fact]
-    public void Batches_are_split_by_size_and_names_can_lose_underscores()
+    public void BatchesAreSplitBySizeAndNamesCanLoseUnderscores()
     {
         foreach (string f in new[] { "a.jpg", "b.jpg", "c.jpg" }) Touch("imagenetv2", "2", f);
         var images = new Dictionary<string, float[]> { ["a.jpg"] = [0f, 0f, 1f], ["b.jpg"] = [0f, 0f, 1f], ["c.jpg"] = [1f, 0f, 0f] };
@@ -117,7 +117,7 @@ public sealed class RobustVqaTests : IDisposable
     }
 
     [Fact]
-    public void Unknown_class_folders_are_format_errors()
+    public void UnknownClassFoldersAreFormatErrors()
     {
         Touch("imagenet-a", "n99999999", "x.jpg");
         var fake = new FakeClassifier(Images, Texts);
@@ -133,7 +133,7 @@ public sealed class RobustVqaTests : IDisposable
     };
 
     [Fact]
-    public void Questions_come_in_yes_no_pairs_shuffled_deterministically()
+    public void QuestionsComeInYesNoPairsShuffledDeterministically()
     {
         var q1 = RobustVqa.Questions(Set());
         var q2 = RobustVqa.Questions(Set());
@@ -150,7 +150,7 @@ public sealed class RobustVqaTests : IDisposable
     }
 
     [Fact]
-    public void Scores_per_split_and_overall()
+    public void ScoresPerSplitAndOverall()
     {
         var qs = RobustVqa.Questions(Set());
         // answer every "yes" question right ("Yes, it is."), and every "no" question with "Yes" (wrong),

@@ -45,13 +45,13 @@ public class AnswerExtractorTests
     [InlineData("Yes!", "yes")]
     // "an otter" → "an ": ["", "otter"] → "otter".
     [InlineData("an otter", "otter")]
-    public void Extract_follows_the_rules_step_by_step(string response, string expected)
+    public void ExtractFollowsTheRulesStepByStep(string response, string expected)
     {
         Assert.Equal(expected, AnswerExtractor.Extract(response));
     }
 
     [Fact]
-    public void Brackets_and_colons_become_spaces_for_matching()
+    public void BracketsAndColonsBecomeSpacesForMatching()
     {
         // Extract → "tabby cat: [yes]" → ':' '[' ']' → spaces → "tabby cat   yes "
         Assert.Equal("tabby cat   yes ", AnswerExtractor.ExtractForMatch("Tabby cat: [yes]"));
@@ -63,7 +63,7 @@ public class AnswerExtractorTests
     }
 
     [Fact]
-    public void Accuracy_is_a_percentage_of_exact_matches()
+    public void AccuracyIsAPercentageOfExactMatches()
     {
         string[] responses = ["Yes.", "No, it is not.", "The answer is yes", "maybe"];
         string[] gts = ["yes", "no", "no", "yes"];

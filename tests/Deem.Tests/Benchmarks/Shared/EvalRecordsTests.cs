@@ -31,7 +31,7 @@ public sealed class EvalRecordsTests : IDisposable
     }
 
     [Fact]
-    public void Resume_skips_finished_items()
+    public void ResumeSkipsFinishedItems()
     {
         string path = Path.Combine(_dir, "preds.jsonl");
         Assert.Equal(2, RunLoop(path, ["q1", "q2"]));
@@ -46,7 +46,7 @@ public sealed class EvalRecordsTests : IDisposable
     }
 
     [Fact]
-    public void A_truncated_last_line_is_dropped_and_rewritten()
+    public void ATruncatedLastLineIsDroppedAndRewritten()
     {
         string path = Path.Combine(_dir, "preds.jsonl");
         RunLoop(path, ["q1", "q2"]);
@@ -65,7 +65,7 @@ public sealed class EvalRecordsTests : IDisposable
     }
 
     [Fact]
-    public void A_complete_record_without_its_newline_counts_as_unfinished()
+    public void ACompleteRecordWithoutItsNewlineCountsAsUnfinished()
     {
         string path = Path.Combine(_dir, "preds.jsonl");
         File.WriteAllText(path, "{\"id\":\"q1\",\"answer\":\"a\"}\n{\"id\":\"q2\",\"answer\":\"b\"}");
@@ -76,7 +76,7 @@ public sealed class EvalRecordsTests : IDisposable
     }
 
     [Fact]
-    public void Corrupt_complete_lines_and_duplicates_are_format_errors()
+    public void CorruptCompleteLinesAndDuplicatesAreFormatErrors()
     {
         string bad = Path.Combine(_dir, "bad.jsonl");
         File.WriteAllText(bad, "{\"id\":\"q1\"}\nnot json\n{\"id\":\"q2\"}\n");
@@ -94,7 +94,7 @@ public sealed class EvalRecordsTests : IDisposable
     }
 
     [Fact]
-    public void Scores_are_written_atomically_and_read_back()
+    public void ScoresAreWrittenAtomicallyAndReadBack()
     {
         string path = Path.Combine(_dir, "out", "scores.json");
         ScoresFile.Write(path, new Dictionary<string, double> { ["accuracy"] = 68.87, ["f1"] = 0.5 });

@@ -5,7 +5,7 @@ namespace Deem.Tests.Benchmarks;
 public class SeededRandomTests
 {
     [Fact]
-    public void Shuffle_is_a_deterministic_permutation()
+    public void ShuffleIsADeterministicPermutation()
     {
         int[] a = Enumerable.Range(0, 50).ToArray(), b = Enumerable.Range(0, 50).ToArray(), c = Enumerable.Range(0, 50).ToArray();
         new SeededRandom(8823).Shuffle(a);
@@ -18,7 +18,7 @@ public class SeededRandomTests
     }
 
     [Fact]
-    public void NextInt_stays_in_range_and_reaches_every_value()
+    public void NextIntStaysInRangeAndReachesEveryValue()
     {
         var rng = new SeededRandom(1);
         var seen = new int[7];

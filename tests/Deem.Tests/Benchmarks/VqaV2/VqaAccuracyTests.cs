@@ -23,7 +23,7 @@ public class VqaAccuracyTests
     [InlineData("10:30", "10:30")]            // nor is ':'
     [InlineData("well-known", "well known")]  // '-' is
     [InlineData("yes!", "yes")]               // '!' is; touching no space → a space, stripped by split
-    public void Normalisation_matches_the_official_rules(string input, string expected)
+    public void NormalisationMatchesTheOfficialRules(string input, string expected)
     {
         Assert.Equal(expected, VqaAccuracy.Normalize(VqaAccuracy.Clean(input)));
     }
@@ -34,13 +34,13 @@ public class VqaAccuracyTests
     [InlineData("a\nb", "a b")]
     [InlineData("\u3000yes\u00a0", "yes")]    // Python's strip() whitespace set
     [InlineData("\x1cyes\x1f", "yes")]        // ... which includes the separators U+001C..U+001F
-    public void Clean_replaces_newlines_and_tabs_and_strips(string input, string expected)
+    public void CleanReplacesNewlinesAndTabsAndStrips(string input, string expected)
     {
         Assert.Equal(expected, VqaAccuracy.Clean(input));
     }
 
     [Fact]
-    public void Period_strip_stops_after_32_replacements_like_the_official_call()
+    public void PeriodStripStopsAfter32ReplacementsLikeTheOfficialCall()
     {
         // 33 × "x." : the first 32 periods go, the 33rd stays (re.UNICODE = 32 is passed as count)
         string input = string.Concat(Enumerable.Repeat("x.", 33));
@@ -58,7 +58,7 @@ public class VqaAccuracyTests
     [InlineData(2, 0.6)]   // (2·1/3 + 8·2/3)/10 = (2/3 + 16/3)/10 = 6/10
     [InlineData(3, 0.9)]   // (3·2/3 + 7·1)/10 = (2 + 7)/10
     [InlineData(4, 1.0)]   // (4·1 + 6·1)/10
-    public void Leave_one_out_accuracy_by_hand(int agreeing, double expected)
+    public void LeaveOneOutAccuracyByHand(int agreeing, double expected)
     {
         // the humans differ, so "two" is processed to "2"
         Assert.Equal(expected, VqaAccuracy.Score("two", Humans(agreeing)), 12);
@@ -71,7 +71,7 @@ public class VqaAccuracyTests
     [InlineData("yes.", 0.0)]
     [InlineData("Yes", 0.0)]
     [InlineData("two", 0.0)]
-    public void Identical_humans_compare_the_stripped_text_only(string prediction, double expected)
+    public void IdenticalHumansCompareTheStrippedTextOnly(string prediction, double expected)
     {
         string[] humans = Enumerable.Repeat(prediction == "two" ? "2" : "yes", 10).ToArray();
         Assert.Equal(expected, VqaAccuracy.Score(prediction, humans), 12);
@@ -83,14 +83,14 @@ public class VqaAccuracyTests
     [InlineData("Yes", 1.0)]
     [InlineData("the yes!", 1.0)]
     [InlineData("no", 0.3)]     // one "no": (1·0 + 9·1/3)/10
-    public void Differing_humans_process_both_sides(string prediction, double expected)
+    public void DifferingHumansProcessBothSides(string prediction, double expected)
     {
         string[] humans = [.. Enumerable.Repeat("yes", 9), "no"];
         Assert.Equal(expected, VqaAccuracy.Score(prediction, humans), 12);
     }
 
     [Fact]
-    public void Curly_and_straight_apostrophes_differ()
+    public void CurlyAndStraightApostrophesDiffer()
     {
         // "dont" → "don't" (straight) by the table; a human "don’t" (U+2019) is not changed by any rule
         string[] straight = [.. Enumerable.Repeat("don't", 4), .. Enumerable.Repeat("no", 6)];
@@ -101,7 +101,7 @@ public class VqaAccuracyTests
     }
 
     [Fact]
-    public void Number_words_articles_and_commas_when_humans_differ()
+    public void NumberWordsArticlesAndCommasWhenHumansDiffer()
     {
         Assert.Equal(0.9, VqaAccuracy.Score("two", Humans(3)), 12);                         // "two" → "2"
         string[] dogs = [.. Enumerable.Repeat("dog", 9), "cat"];
@@ -112,7 +112,7 @@ public class VqaAccuracyTests
     }
 
     [Fact]
-    public void Identical_answer_records_are_left_out_together()
+    public void IdenticalAnswerRecordsAreLeftOutTogether()
     {
         // the official code leaves out every answer dict equal to the left-out one; with two equal
         // records ("x", same id) leaving one out also drops the other.
@@ -125,7 +125,7 @@ public class VqaAccuracyTests
     }
 
     [Fact]
-    public void Extractor_runs_before_normalisation_when_asked()
+    public void ExtractorRunsBeforeNormalisationWhenAsked()
     {
         // "The answer is two." → Extract → "two" → "2"
         Assert.Equal(0.9, VqaAccuracy.Score("The answer is two.", Humans(3), useExtractor: true), 12);

@@ -38,7 +38,7 @@ public class VqaV2EvalTests
     }
 
     [Fact]
-    public void Overall_per_type_and_per_question_by_hand()
+    public void OverallPerTypeAndPerQuestionByHand()
     {
         using var dir = new TempDir();
         // q10: "Red." → processed "red" (humans differ): 9 matches → 100
@@ -69,7 +69,7 @@ public class VqaV2EvalTests
     [InlineData("""{"question_id": 10}""", "results.json", "expected a JSON array")]
     [InlineData("""[{"question_id": 10, "answer": "a"}, {"question_id": 10, "answer": "b"}]""", "results.json", "answered twice")]
     [InlineData("""[{"question_id": 10, "answer": "a"}""", "results.json", "not valid JSON")]
-    public void Bad_results_are_one_line_errors_naming_file_and_field(string results, string file, string mention)
+    public void BadResultsAreOneLineErrorsNamingFileAndField(string results, string file, string mention)
     {
         using var dir = new TempDir();
         var (q, a, r) = Write(dir, results);
@@ -80,7 +80,7 @@ public class VqaV2EvalTests
     }
 
     [Fact]
-    public void Bad_annotations_and_questions_name_their_file_and_field()
+    public void BadAnnotationsAndQuestionsNameTheirFileAndField()
     {
         using var dir = new TempDir();
         const string ok = """[{"question_id": 10, "answer": "red"}, {"question_id": 11, "answer": "2"}, {"question_id": 20, "answer": "yes"}]""";

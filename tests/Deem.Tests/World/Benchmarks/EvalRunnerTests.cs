@@ -44,7 +44,7 @@ public class EvalRunnerTests : IClassFixture<WorldBenchmarks>
     [InlineData(1)]    // inside RobustVQA
     [InlineData(100)]  // inside POPE
     [InlineData(-3)]   // inside MMVP (3 before the end)
-    public void A_killed_run_resumes_with_only_the_rest_and_ends_like_a_straight_run(int killAfter)
+    public void AKilledRunResumesWithOnlyTheRestAndEndsLikeAStraightRun(int killAfter)
     {
         using var straight = new Scratch();
         using var resumed = new Scratch();
@@ -69,7 +69,7 @@ public class EvalRunnerTests : IClassFixture<WorldBenchmarks>
     }
 
     [Fact]
-    public void Batched_models_get_batches_and_a_crash_loses_only_the_open_batch()
+    public void BatchedModelsGetBatchesAndACrashLosesOnlyTheOpenBatch()
     {
         using var d = new Scratch();
         var items = RobustVqaRunner.Items(_b.Paths.RobustVqaJson!, _b.Paths.RobustVqaImageRoot!);
@@ -85,7 +85,7 @@ public class EvalRunnerTests : IClassFixture<WorldBenchmarks>
     }
 
     [Fact]
-    public void A_torn_last_line_is_redone()
+    public void ATornLastLineIsRedone()
     {
         using var d = new Scratch();
         var questions = Deem.Benchmarks.Mmvp.Load(_b.Paths.MmvpDir!);
@@ -102,7 +102,7 @@ public class EvalRunnerTests : IClassFixture<WorldBenchmarks>
     }
 
     [Fact]
-    public void Predictions_of_another_benchmark_are_refused()
+    public void PredictionsOfAnotherBenchmarkAreRefused()
     {
         using var d = new Scratch();
         var items = MmvpRunner.Items(Deem.Benchmarks.Mmvp.Load(_b.Paths.MmvpDir!));
@@ -115,7 +115,7 @@ public class EvalRunnerTests : IClassFixture<WorldBenchmarks>
     }
 
     [Fact]
-    public void Prompts_are_the_references()
+    public void PromptsAreTheReferences()
     {
         var robust = RobustVqaRunner.Items(_b.Paths.RobustVqaJson!, _b.Paths.RobustVqaImageRoot!);
         Assert.All(robust, i => Assert.Matches("^Is [a-z_]+ the main object in this image\\? Please anwser yes or no$", i.Prompt));
@@ -128,7 +128,7 @@ public class EvalRunnerTests : IClassFixture<WorldBenchmarks>
     }
 
     [Fact]
-    public void Suite_scores_and_markdown()
+    public void SuiteScoresAndMarkdown()
     {
         using var d = new Scratch();
         var yes = BenchmarkSuite.Run(new AlwaysYes(), _b.Paths, d["yes"], modelName: "yes-man");
@@ -158,7 +158,7 @@ public class EvalRunnerTests : IClassFixture<WorldBenchmarks>
     }
 
     [Fact]
-    public void Only_the_benchmarks_given_run()
+    public void OnlyTheBenchmarksGivenRun()
     {
         using var d = new Scratch();
         var r = BenchmarkSuite.Run(new AlwaysFirstOption(), new BenchmarkPaths(MmvpDir: _b.Paths.MmvpDir), d.Path);

@@ -5,7 +5,7 @@ namespace Deem.Tests.World.Benchmarks;
 public class StatsTests
 {
     [Fact]
-    public void Mean_std_and_interval_of_three_seeds()
+    public void MeanStdAndIntervalOfThreeSeeds()
     {
         double[] v = [1, 2, 3];
         Assert.Equal(2.0, Stats.Mean(v), 12);
@@ -19,7 +19,7 @@ public class StatsTests
     }
 
     [Fact]
-    public void Interval_of_eight_values_uses_df_7()
+    public void IntervalOfEightValuesUsesDf7()
     {
         double[] v = [2, 4, 4, 4, 5, 5, 7, 9];
         var s = Stats.Summarize(v);
@@ -35,7 +35,7 @@ public class StatsTests
     [InlineData(4, 2.776)]
     [InlineData(9, 2.262)]
     [InlineData(30, 2.042)]
-    public void Table_values(int df, double t) => Assert.Equal(t, Stats.TCritical95(df), 12);
+    public void TableValues(int df, double t) => Assert.Equal(t, Stats.TCritical95(df), 12);
 
     [Theory]
     [InlineData(1, 12.706)]
@@ -43,10 +43,10 @@ public class StatsTests
     [InlineData(4, 2.776)]
     [InlineData(10, 2.228)]
     [InlineData(30, 2.042)]
-    public void The_cdf_agrees_with_the_table(int df, double t) => Assert.Equal(0.975, Stats.StudentCdf(t, df), 4);
+    public void TheCdfAgreesWithTheTable(int df, double t) => Assert.Equal(0.975, Stats.StudentCdf(t, df), 4);
 
     [Fact]
-    public void Cdf_special_cases()
+    public void CdfSpecialCases()
     {
         Assert.Equal(0.5, Stats.StudentCdf(0, 3), 12);
         Assert.Equal(0.75, Stats.StudentCdf(1, 1), 10);                 // Cauchy: ½ + atan(1)/π
@@ -59,10 +59,10 @@ public class StatsTests
     [InlineData(50.0 / 17, 3.2187)]
     [InlineData(35, 2.0301)]
     [InlineData(1000, 1.9623)]
-    public void Fractional_and_large_df_solve_the_cdf(double df, double t) => Assert.Equal(t, Stats.TCritical95(df), 3);
+    public void FractionalAndLargeDfSolveTheCdf(double df, double t) => Assert.Equal(t, Stats.TCritical95(df), 3);
 
     [Fact]
-    public void Welch_difference_by_hand()
+    public void WelchDifferenceByHand()
     {
         // a: mean 2, s² = 1; b: mean 6, s² = 4; SE² = 1/3 + 4/3 = 5/3; df = (5/3)² / ((1/3)²/2 + (4/3)²/2) = 50/17
         var d = Stats.WelchDifference([1, 2, 3], [4, 6, 8]);
@@ -77,7 +77,7 @@ public class StatsTests
     }
 
     [Fact]
-    public void Equal_variances_and_sizes_give_the_pooled_df()
+    public void EqualVariancesAndSizesGiveThePooledDf()
     {
         // equal n and s²: Welch's df is 2(n − 1)
         var d = Stats.WelchDifference([1, 2, 3], [11, 12, 13]);
@@ -86,7 +86,7 @@ public class StatsTests
     }
 
     [Fact]
-    public void Degenerate_inputs()
+    public void DegenerateInputs()
     {
         var one = Stats.Summarize([3.5]);
         Assert.True(double.IsNaN(one.Std) && double.IsNaN(one.HalfWidth));

@@ -9,7 +9,7 @@ public class WorldMmvpTests
     static readonly WorldMmvpOptions Small = new() { Seed = 5, Pairs = 10, ImageSize = 32 };
 
     [Fact]
-    public void Same_seed_writes_identical_files_other_seed_differs()
+    public void SameSeedWritesIdenticalFilesOtherSeedDiffers()
     {
         using var a = new Scratch();
         using var b = new Scratch();
@@ -24,7 +24,7 @@ public class WorldMmvpTests
     }
 
     [Fact]
-    public void Written_in_the_real_layout()
+    public void WrittenInTheRealLayout()
     {
         using var d = new Scratch();
         var pairs = WorldMmvp.Make(d.Path, Small);
@@ -51,7 +51,7 @@ public class WorldMmvpTests
     }
 
     [Fact]
-    public void Default_is_150_pairs_balanced_over_the_five_attributes()
+    public void DefaultIs150PairsBalancedOverTheFiveAttributes()
     {
         var pairs = WorldMmvp.Sample(new WorldMmvpOptions());
         Assert.Equal(150, pairs.Count);
@@ -111,7 +111,7 @@ public class WorldMmvpTests
     }
 
     [Fact]
-    public void Scene_oracle_gets_every_pair_a_blind_model_none()
+    public void SceneOracleGetsEveryPairABlindModelNone()
     {
         using var d = new Scratch();
         using var o = new Scratch();
@@ -124,7 +124,7 @@ public class WorldMmvpTests
     }
 
     [Fact]
-    public void Excluded_scenes_are_redrawn()
+    public void ExcludedScenesAreRedrawn()
     {
         var first = WorldMmvp.Sample(Small);
         var exclude = new HashSet<string>(StringComparer.Ordinal) { first[0].First.ContentKey, first[3].Second.ContentKey };

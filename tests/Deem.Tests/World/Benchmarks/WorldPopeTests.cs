@@ -18,7 +18,7 @@ public class WorldPopeTests : IClassFixture<TinyWorld>
             .Select((s, i) => new PopeImageObjects($"t{i}.png", s.Objects.Select(o => WorldVocabulary.Name(o.Shape)).Distinct().ToArray())).ToList();
 
     [Fact]
-    public void Same_seed_writes_identical_files_other_seed_differs()
+    public void SameSeedWritesIdenticalFilesOtherSeedDiffers()
     {
         using var a = new Scratch();
         using var b = new Scratch();
@@ -36,7 +36,7 @@ public class WorldPopeTests : IClassFixture<TinyWorld>
     }
 
     [Fact]
-    public void Yes_objects_are_present_no_objects_absent_and_files_are_balanced()
+    public void YesObjectsArePresentNoObjectsAbsentAndFilesAreBalanced()
     {
         using var d = new Scratch();
         var r = WorldPope.Make(d.Path, Small, TrainObjects(40));
@@ -67,7 +67,7 @@ public class WorldPopeTests : IClassFixture<TinyWorld>
     }
 
     [Fact]
-    public void Objects_come_from_the_coco_instances_and_match_the_scenes()
+    public void ObjectsComeFromTheCocoInstancesAndMatchTheScenes()
     {
         using var d = new Scratch();
         var r = WorldPope.Make(d.Path, Small, TrainObjects(10));
@@ -85,7 +85,7 @@ public class WorldPopeTests : IClassFixture<TinyWorld>
     }
 
     [Fact]
-    public void With_statistics_of_the_evaluated_images_it_equals_PopeBuilder()
+    public void WithStatisticsOfTheEvaluatedImagesItEqualsPopeBuilder()
     {
         var objects = Enumerable.Range(0, 30).Select(i => SceneSampler.Train(WorldRng.For(2, "x", i)))
             .Select((s, i) => new PopeImageObjects($"{i}.png", s.Objects.Select(o => WorldVocabulary.Name(o.Shape)).Distinct().ToArray()))
@@ -98,7 +98,7 @@ public class WorldPopeTests : IClassFixture<TinyWorld>
     }
 
     [Fact]
-    public void Popular_and_adversarial_negatives_follow_the_training_statistics()
+    public void PopularAndAdversarialNegativesFollowTheTrainingStatistics()
     {
         // training: circle most frequent; square always with star
         var train = new List<PopeImageObjects>
@@ -119,7 +119,7 @@ public class WorldPopeTests : IClassFixture<TinyWorld>
     }
 
     [Fact]
-    public void For_a_world_the_held_out_scenes_avoid_its_training_scenes()
+    public void ForAWorldTheHeldOutScenesAvoidItsTrainingScenes()
     {
         using var d = new Scratch();
         var r = WorldPope.MakeForWorld(_world.Root, d.Path, Small);
@@ -130,7 +130,7 @@ public class WorldPopeTests : IClassFixture<TinyWorld>
     }
 
     [Fact]
-    public void Always_yes_scores_half_oracle_scores_all()
+    public void AlwaysYesScoresHalfOracleScoresAll()
     {
         using var d = new Scratch();
         using var o = new Scratch();

@@ -10,7 +10,7 @@ public class WorldRobustVqaTests : IClassFixture<TinyWorld>
     public WorldRobustVqaTests(TinyWorld world) => _world = world;
 
     [Fact]
-    public void Mines_the_classifiers_strongest_wrong_class_over_the_worlds_folders()
+    public void MinesTheClassifiersStrongestWrongClassOverTheWorldsFolders()
     {
         using var d = new Scratch();
         var classifier = new FolderClassifier();
@@ -43,7 +43,7 @@ public class WorldRobustVqaTests : IClassFixture<TinyWorld>
     }
 
     [Fact]
-    public void Building_twice_gives_identical_bytes()
+    public void BuildingTwiceGivesIdenticalBytes()
     {
         using var d = new Scratch();
         WorldRobustVqa.Build(_world.Root, new FolderClassifier(), d["one.json"]);
@@ -52,7 +52,7 @@ public class WorldRobustVqaTests : IClassFixture<TinyWorld>
     }
 
     [Fact]
-    public void Not_a_world_folder_is_a_format_error()
+    public void NotAWorldFolderIsAFormatError()
     {
         using var d = new Scratch();
         Assert.Throws<DeemFormatException>(() => WorldRobustVqa.Build(d.Path, new FolderClassifier(), d["x.json"]));
@@ -60,7 +60,7 @@ public class WorldRobustVqaTests : IClassFixture<TinyWorld>
     }
 
     [Fact]
-    public void Reads_the_worlds_options_back_from_its_manifest()
+    public void ReadsTheWorldsOptionsBackFromItsManifest()
     {
         var options = WorldSource.ReadOptions(_world.Root);
         Assert.Equal(WorldOptions.Tiny.ImageSize, options.ImageSize);
@@ -68,7 +68,7 @@ public class WorldRobustVqaTests : IClassFixture<TinyWorld>
     }
 
     [Fact]
-    public void Always_yes_scores_half_oracle_scores_all()
+    public void AlwaysYesScoresHalfOracleScoresAll()
     {
         using var d = new Scratch();
         string json = d["robustvqa_test.json"], root = WorldRobustVqa.RobustRoot(_world.Root);
