@@ -82,8 +82,7 @@ public sealed class EvalSet : IDisposable
                 using var g = new Generator(NoiseSeed + (ulong)i);
                 var b = _batches[i];
                 // Weight 1 on every term: each is measured; the stage's weights make the total below.
-                var o = model.forward(new DeemInput(b.Ids, b.AttentionMask, b.ImagesEnc, b.ImagesDec, b.RegionMasks, b.PromptOffsets,
-                    b.GtTextIds, NtpWeight: 1.0, NipWeight: 1.0, CsrWeight: 1.0, Generator: g));
+                var o = model.forward(BatchInput.WithWeights(b, ntp: 1.0, nip: 1.0, csr: 1.0, g));
                 double tNtp = o.Ntp.item<float>(), tNip = o.Nip.item<float>(), tCsr = o.Csr.item<float>();
                 double wNip = b.NipWeight ?? stage.NipWeight;
                 loss += (b.NtpWeight ?? stage.NtpWeight) * tNtp + wNip * tNip + stage.CsrWeight * tCsr;
@@ -93,8 +92,8 @@ public sealed class EvalSet : IDisposable
                 // The same texts with another sample's images (rolled by one; a lone image stays).
                 var rolled = b.ImageCount > 1 ? b.ImagesEnc.roll(1, 0) : b.ImagesEnc;                  // [I, 3, H, W]
                 var masks = b.RegionMasks is { } m && b.ImageCount > 1 ? m.roll(1, 0) : b.RegionMasks;  // [I, 1, H, W]
-                var s = model.forward(new DeemInput(b.Ids, b.AttentionMask, rolled, null, masks, b.PromptOffsets,
-                    b.GtTextIds, NtpWeight: 1.0, NipWeight: 0.0, CsrWeight: 0.0));
+                var s = model.forward(BatchInput.WithWeights(b, ntp: 1.0, nip: 0.0, csr: 0.0, imagesEnc: rolled, regionMasks: masks,
+                    withDiffusionTargets: false));
                 ntpShuffled += s.Ntp.item<float>();
             }
         }

@@ -293,9 +293,7 @@ public sealed class Trainer : IDisposable
     public MicroStepResult Accumulate(DeemBatch batch, double scale)
     {
         using var scope = NewDisposeScope();
-        var input = new DeemInput(batch.Ids, batch.AttentionMask, batch.ImagesEnc, batch.ImagesDec, batch.RegionMasks,
-            batch.PromptOffsets, batch.GtTextIds, NtpWeight: batch.NtpWeight ?? _stage.NtpWeight,
-            NipWeight: batch.NipWeight ?? _stage.NipWeight, CsrWeight: _stage.CsrWeight, Generator: _generator);
+        var input = BatchInput.ForStage(batch, _stage, _generator);
         var output = _model.forward(input);
         using (StepProfiler.Time(StepProfiler.Backward)) (output.Loss * scale).backward();
         return new MicroStepResult(output.Loss.item<float>(), output.Ntp.item<float>(), output.Nip.item<float>(), output.Csr.item<float>(),

@@ -5,24 +5,6 @@ using static TorchSharp.torch;
 
 namespace Deem.Tests.IO;
 
-/// <summary>A temp folder deleted on dispose.</summary>
-sealed class TempDir : IDisposable
-{
-    public TempDir()
-    {
-        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "deem-io-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(Path);
-    }
-
-    public string Path { get; }
-    public string File(string name) => System.IO.Path.Combine(Path, name);
-
-    public void Dispose()
-    {
-        try { Directory.Delete(Path, recursive: true); } catch (IOException) { }
-    }
-}
-
 static class IoTestUtil
 {
     /// <summary>A tensor whose raw bytes are exactly <paramref name="raw"/>.</summary>

@@ -9,7 +9,7 @@ public class StrictInputTests
     [Fact]
     public void ZeroByteTarIsCountedOrAnErrorUnderStrict()
     {
-        using var dir = new Deem.Tests.Data.TempDir();
+        using var dir = new TempDir();
         string shard = dir["00000.tar"];
         File.WriteAllBytes(shard, []);
         var lenient = new SkipCounter();
@@ -25,7 +25,7 @@ public class StrictInputTests
     [Fact]
     public void InvalidUtf8LineIsNamedUnderStrictNotReplaced()
     {
-        using var dir = new Deem.Tests.Data.TempDir();
+        using var dir = new TempDir();
         string path = dir["docs.jsonl"];
         byte[] bad = [.. "{\"text_list\": [\"caf"u8.ToArray(), 0xC3, 0x28, .. "\"], \"image_info\": []}"u8.ToArray()];
         File.WriteAllBytes(path, Lines("{\"text_list\": [\"a\"], \"image_info\": []}"u8.ToArray(), [], bad,
