@@ -88,56 +88,29 @@ public static class TrainCommand
         int Train(ParseResult parse, DataPaths paths, bool isStrict, string run, LaunchEnvironment launch, ICollectives comm)
         {
             ITrainingObserver observer = Console.IsOutputRedirected || comm.Rank > 0 ? new PlainTrainingObserver(Console.Out) : new ProgressObserver();
-            Trainer trainer;
-            IBatchStream data;
-            DeemModel model;
-            EvalSet? eval = null;
-            EvalSet? EvalFor(Deem.Config.StageConfig config, Deem.Text.ITextTokenizer tokenizer, int imageTokens)
+            string evalSource = parse.GetValue(evalWorld) ?? parse.GetValue(world)!;
+            bool resuming = parse.GetResult(resume) is not null;
+            using var training = TrainingRun.Open(new TrainingRunOptions
             {
-                if ((parse.GetValue(evalEvery) ?? config.EvalEvery) <= 0) return null;
-                string source = parse.GetValue(evalWorld) ?? parse.GetValue(world)!;
-                return TrainingSetup.OpenEvalSet(config, DataPaths.FromWorld(source), tokenizer, imageTokens, source);
-            }
-            if (parse.GetResult(resume) is not null)
-            {
-                string checkpoint = TrainingCheckpoint.FindLatest(parse.GetValue(resume) ?? run);
-                var state = TrainingCheckpoint.LoadState(checkpoint);
-                if (state.Stage.Stage != parse.GetValue(stage))
-                    throw new DeemException($"--stage {parse.GetValue(stage)}: the checkpoint {checkpoint} is of stage {state.Stage.Stage}");
-                // Resuming on another number of ranks: --grad-accum / --batch-size keep the global batch.
-                state = state with { Stage = WithBatch(state.Stage, parse.GetValue(batchSize), parse.GetValue(gradAccum)) };
-                (model, var tokenizer) = DeemCheckpoint.Load(checkpoint);
-                data = TrainingSetup.OpenStream(state.Stage, paths, tokenizer, model.Config.ImageTokens, isStrict, state.Data);
-                eval = EvalFor(state.Stage, tokenizer, model.Config.ImageTokens);
-                trainer = new Trainer(model, tokenizer, state.Stage, data, Options(parse, run, state.Seed, launch, comm), observer, eval);
-                trainer.Restore(checkpoint);
-                if (comm.Rank == 0) AnsiConsole.MarkupLine($"resuming {Markup.Escape(state.Stage.Name)} from {Markup.Escape(checkpoint)} at step {state.Step}");
-            }
-            else
-            {
-                var config = TrainingSetup.StageConfigFor(parse.GetValue(preset)!, parse.GetValue(stage), parse.GetValue(noCsr));
-                if (parse.GetValue(steps) is int n) config = TrainingSetup.WithSteps(config, n);
-                config = WithBatch(config, parse.GetValue(batchSize), parse.GetValue(gradAccum));
-                int s = parse.GetValue(seed) ?? config.Seed;
-                (model, var tokenizer, var report) = TrainingSetup.BuildModel(parse.GetValue(preset)!, config, parse.GetValue(init), s, WorldTokenizer.Default);
-                if (report is not null && comm.Rank == 0)
+                OutDir = run, Data = paths, Strict = isStrict, Stage = parse.GetValue(stage),
+                Preset = parse.GetValue(preset)!, NoCsr = parse.GetValue(noCsr), Steps = parse.GetValue(steps), Seed = parse.GetValue(seed),
+                Init = parse.GetValue(init), Tokenizer = WorldTokenizer.Default, Resume = resuming ? parse.GetValue(resume) ?? run : null,
+                BatchSize = parse.GetValue(batchSize), GradAccum = parse.GetValue(gradAccum),
+                EvalData = DataPaths.FromWorld(evalSource), EvalSource = evalSource,
+                Trainer = new TrainerOptions
                 {
-                    AnsiConsole.MarkupLine($"init {Markup.Escape(parse.GetValue(init)!)}: {report.Loaded.Count} tensors loaded, " +
-                                           $"{report.Missing.Count} missing (new in this stage), {report.Unexpected.Count} unexpected (dropped)");
-                }
-                data = TrainingSetup.OpenStream(config, paths, tokenizer, model.Config.ImageTokens, isStrict);
-                eval = EvalFor(config, tokenizer, model.Config.ImageTokens);
-                trainer = new Trainer(model, tokenizer, config, data, Options(parse, run, s, launch, comm), observer, eval);
-            }
-            using (model)
-            using (data)
-            using (eval)
-            using (trainer)
-            {
-                var result = observer is ProgressObserver progress ? progress.Run(trainer) : trainer.Run();
-                if (result.SkipTotals.Count > 0 && comm.Rank == 0)
-                    AnsiConsole.MarkupLine($"[yellow]skipped records:[/] {Markup.Escape(string.Join(", ", result.SkipTotals.Select(kv => $"{kv.Key} {kv.Value}")))} (--strict makes them errors)");
-            }
+                    OutDir = run, SaveEvery = parse.GetValue(saveEvery), LogEvery = parse.GetValue(logEvery), EvalEvery = parse.GetValue(evalEvery),
+                    StopAtStep = parse.GetValue(stopAt), Zero1 = parse.GetValue(zero1), Collectives = launch.Launcher == "none" ? null : comm,
+                },
+            }, observer);
+            if (comm.Rank == 0 && training.InitReport is { } report)
+                AnsiConsole.MarkupLine($"init {Markup.Escape(parse.GetValue(init)!)}: {report.Loaded.Count} tensors loaded, " +
+                                       $"{report.Missing.Count} missing (new in this stage), {report.Unexpected.Count} unexpected (dropped)");
+            if (comm.Rank == 0 && training.ResumedFrom is { } resumed)
+                AnsiConsole.MarkupLine($"resuming {Markup.Escape(training.Stage.Name)} from {Markup.Escape(resumed.Checkpoint)} at step {resumed.Step}");
+            var result = observer is ProgressObserver progress ? progress.Run(training.Trainer) : training.Run();
+            if (result.SkipTotals.Count > 0 && comm.Rank == 0)
+                AnsiConsole.MarkupLine($"[yellow]skipped records:[/] {Markup.Escape(string.Join(", ", result.SkipTotals.Select(kv => $"{kv.Key} {kv.Value}")))} (--strict makes them errors)");
             return 0;
         }
 
@@ -147,19 +120,6 @@ public static class TrainCommand
             foreach (var option in options)
                 if (parse.GetResult(option) is { Implicit: false })
                     throw new DeemException($"{option.Name} cannot be used here: {why}");
-        }
-
-        TrainerOptions Options(ParseResult parse, string run, int s, LaunchEnvironment launch, ICollectives comm) => new()
-        {
-            OutDir = run, Seed = s, SaveEvery = parse.GetValue(saveEvery), LogEvery = parse.GetValue(logEvery), EvalEvery = parse.GetValue(evalEvery),
-            StopAtStep = parse.GetValue(stopAt), Zero1 = parse.GetValue(zero1), Collectives = launch.Launcher == "none" ? null : comm,
-        };
-
-        static Deem.Config.StageConfig WithBatch(Deem.Config.StageConfig config, int? batch, int? accum)
-        {
-            if (batch is <= 0) throw new DeemConfigException("--batch-size", "batch_size", $"must be > 0, found {batch}");
-            if (accum is <= 0) throw new DeemConfigException("--grad-accum", "grad_accum", $"must be > 0, found {accum}");
-            return config with { BatchSize = batch ?? config.BatchSize, GradAccum = accum ?? config.GradAccum };
         }
     }
 

@@ -30,6 +30,33 @@ public class DeemConfigFileTests
         Assert.Equal(ConfigJson.ToJson(WorldPresets.Tiny), ConfigJson.ToJson(DeemConfig.Load(path)));
     }
 
+    // Edits the config's JSON text (not its object model), for what a JsonObject cannot hold.
+    static DeemConfigException LoadText(Func<string, string> edit)
+    {
+        using var dir = new TempDir();
+        var path = dir["deem_config.json"];
+        File.WriteAllText(path, edit(ConfigJson.ToJson(WorldPresets.Tiny)));
+        var e = Assert.Throws<DeemConfigException>(() => DeemConfig.Load(path));
+        Assert.StartsWith(path + ": field '", e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+        return e;
+    }
+
+    [Fact]
+    public void ADuplicateKeyIsAnError()
+    {
+        var e = LoadText(json => json.Replace("\"encoder_resolution\":", "\"encoder_resolution\": 64, \"encoder_resolution\":"));
+        Assert.Contains("Duplicate property 'encoder_resolut", e.Message);      // System.Text.Json shortens long names
+    }
+
+    [Fact]
+    public void ANumberBeyondDoubleIsNamed()
+    {
+        var e = LoadText(json => json.Replace("\"csr_weight\":", "\"csr_weight\": 1e999, \"unused_csr_weight\":"));
+        Assert.Equal("csr_weight", e.Field);
+        Assert.Contains("not a finite number", e.Message);
+    }
+
     [Theory]
     [InlineData("vision")]
     [InlineData("llm")]
