@@ -15,6 +15,9 @@ public static class RequestReader
     /// <summary>Parses a body; bad JSON is a 400.</summary>
     public static JsonElement Parse(byte[] body)
     {
+        // JsonDocument accepts invalid UTF-8 inside strings and fails only when one is read.
+        if (!System.Text.Unicode.Utf8.IsValid(body))
+            throw ApiException.BadRequest("the request body is not valid UTF-8", null, "invalid_json");
         try
         {
             using var doc = JsonDocument.Parse(body);

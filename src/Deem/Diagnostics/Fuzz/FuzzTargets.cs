@@ -24,14 +24,18 @@ public static class FuzzTargets
         _ => throw new DeemConfigException("--target", "target", $"unknown fuzz target '{name}' (known: {string.Join(", ", Names)}, all)"),
     };
 
-    /// <summary>Runs the named targets (or "all") and returns one report each.</summary>
-    public static IReadOnlyList<FuzzReport> Run(string target, int cases, int seed)
+    /// <summary>
+    /// Runs the named targets (or "all") and returns one report each; <paramref name="more"/> adds targets
+    /// that live outside the core (e.g. the server's request reader).
+    /// </summary>
+    public static IReadOnlyList<FuzzReport> Run(string target, int cases, int seed, IReadOnlyDictionary<string, Func<FuzzTarget>>? more = null)
     {
-        var names = target == "all" ? Names : [target];
+        more ??= new Dictionary<string, Func<FuzzTarget>>();
+        var names = target == "all" ? [.. Names, .. more.Keys] : new[] { target };
         var reports = new List<FuzzReport>();
         foreach (var n in names)
         {
-            using var t = Create(n);
+            using var t = more.TryGetValue(n, out var create) ? create() : Create(n);
             reports.Add(Fuzzer.Run(t, cases, seed));
         }
         return reports;
