@@ -57,6 +57,8 @@ public static class TrainCommand
                 RefuseGiven(parse, "--component-steps sets stage 0's component loops", componentSteps);
             if (parse.GetValue(stage) != 0 && parse.GetResult(resume) is not null)
                 RefuseGiven(parse, "--resume continues with the stage, steps, seed and weights recorded in the run's checkpoint", steps, seed, preset, init, noCsr);
+            if (parse.GetValue(threads) is int n0)
+                torch.set_num_threads(n0 > 0 ? n0 : throw new DeemConfigException("--threads", "threads", $"must be > 0, found {n0}"));
             if (parse.GetValue(stage) == 0)
             {
                 if (parse.GetValue(preset) != "tiny")
@@ -76,8 +78,6 @@ public static class TrainCommand
             }
             var paths = DataPaths.FromWorld(parse.GetValue(world)!);
             bool isStrict = parse.GetValue(strict);
-            if (parse.GetValue(threads) is int n0)
-                torch.set_num_threads(n0 > 0 ? n0 : throw new DeemConfigException("--threads", "threads", $"must be > 0, found {n0}"));
             var launch = LaunchEnvironment.Read();
             using var comm = Collectives.Open(launch);
             if (comm.WorldSize > 1) Console.Error.WriteLine($"rank {comm.Rank} of {comm.WorldSize} (local {comm.LocalRank}, pid {Environment.ProcessId}, {comm.Backend})");
