@@ -195,7 +195,8 @@ public static class WorldWriter
         return CocoSegmentation.FromRle(CocoRle.Encode(mask, size, size), compressed: true);
     }
 
-    static double[] Bbox(byte[] mask, int size)
+    /// <summary>The COCO box [x, y, width, height] of a square 0/1 mask's set pixels.</summary>
+    internal static double[] Bbox(byte[] mask, int size)
     {
         int x0 = size, y0 = size, x1 = -1, y1 = -1;
         for (int y = 0; y < size; y++)

@@ -153,7 +153,7 @@ public static class WorldPope
                 int area = mask.Count(b => b != 0);
                 if (area == 0) continue;
                 anns.Add(new CocoAnnotation(anns.Count + 1, i + 1, Category(scenes[i].Objects[k].Shape).Id,
-                    CocoSegmentation.FromRle(CocoRle.Encode(mask, size, size), compressed: true), Bbox(mask, size), area, 0,
+                    CocoSegmentation.FromRle(CocoRle.Encode(mask, size, size), compressed: true), WorldWriter.Bbox(mask, size), area, 0,
                     SceneText.Region(scenes[i].Objects[k])));
             }
         }
@@ -185,14 +185,5 @@ public static class WorldPope
         var train = ObjectsFromCoco(Path.Combine(worldRoot, "coco", "annotations", "instances_region.json"));
         var exclude = WorldSource.TrainKeys(WorldSource.ReadOptions(worldRoot));
         return Make(outDir, options, train, exclude);
-    }
-
-    static double[] Bbox(byte[] mask, int size)
-    {
-        int x0 = size, y0 = size, x1 = -1, y1 = -1;
-        for (int y = 0; y < size; y++)
-            for (int x = 0; x < size; x++)
-                if (mask[y * size + x] != 0) { x0 = Math.Min(x0, x); y0 = Math.Min(y0, y); x1 = Math.Max(x1, x); y1 = Math.Max(y1, y); }
-        return [x0, y0, x1 - x0 + 1, y1 - y0 + 1];
     }
 }

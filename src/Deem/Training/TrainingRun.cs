@@ -85,9 +85,7 @@ public sealed class TrainingRun : IDisposable
         if (o.Steps is int n) config = TrainingSetup.WithSteps(config, n);
         config = WithBatch(config, o.BatchSize, o.GradAccum);
         int seed = o.Seed ?? config.Seed;
-        var fresh = o.Tokenizer ?? (o.Init is not null && TokenizerFiles.Exists(o.Init) ? TokenizerFiles.Load(o.Init)
-            : throw new DeemConfigException("--preset", "tokenizer", "a fresh model needs the tokenizer it is sized to"));
-        var (m, t, report) = TrainingSetup.BuildModel(o.Preset, config, o.Init, seed, fresh);
+        var (m, t, report) = TrainingSetup.BuildModel(o.Preset, config, o.Init, seed, o.Tokenizer);
         return Assemble(o, m, t, config, seed, null, observer, report, null);
     }
 

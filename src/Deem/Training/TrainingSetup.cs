@@ -43,10 +43,11 @@ public static class TrainingSetup
     /// loaded non-strictly: the report lists missing (new in this stage, e.g. the mask extractor) and
     /// unexpected (dropped, e.g. the diffusion model in stage 3) keys; a key whose shape differs is an
     /// error naming it (every stage's model keeps the same shapes). <paramref name="tokenizer"/> is the
-    /// fresh model's tokenizer (it sizes the tiny presets), and the one an init folder without its own gets.
+    /// fresh model's tokenizer (it sizes the tiny presets), and the one an init folder without its own gets;
+    /// it may be null only when the init folder holds one.
     /// </summary>
     public static (DeemModel Model, ITextTokenizer Tokenizer, LoadReport? Report) BuildModel(string preset, StageConfig stage, string? init, int seed,
-        ITextTokenizer tokenizer)
+        ITextTokenizer? tokenizer)
     {
         // Some layers (e.g. nn.Linear's default init) draw from torch's global generator, not the one passed in.
         torch.manual_seed(seed);
@@ -54,12 +55,14 @@ public static class TrainingSetup
         {
             // Not disposed: modules such as DropPath keep the generator they were built with (the trainer replaces it).
             var g = new torch.Generator((ulong)seed);
+            if (tokenizer is null) throw new DeemConfigException("--preset", "tokenizer", "a fresh model needs the tokenizer it is sized to");
             return (new DeemModel(ModelConfigFor(DeemConfig.Preset(preset, tokenizer.Specials), stage), g), tokenizer, null);
         }
         if (!DeemCheckpoint.Exists(init))
             throw new DeemFormatException(init, $"--init needs a DEEM model folder ({DeemCheckpoint.ConfigFile} + {DeemCheckpoint.WeightsFile})");
         var config = ModelConfigFor(DeemConfig.Load(Path.Combine(init, DeemCheckpoint.ConfigFile)), stage);
         if (TokenizerFiles.Exists(init)) tokenizer = TokenizerFiles.Load(init);
+        if (tokenizer is null) throw new DeemFormatException(init, "the model folder has no tokenizer and none was given");
         var model = new DeemModel(config, new torch.Generator((ulong)seed));
         string weights = File.Exists(Path.Combine(init, DeemCheckpoint.WeightsFile)) ? Path.Combine(init, DeemCheckpoint.WeightsFile) : init;
         return (model, tokenizer, StateDicts.LoadNonStrict(model, weights));
