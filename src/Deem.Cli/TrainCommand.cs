@@ -26,7 +26,7 @@ public static class TrainCommand
         var world = new Option<string>("--world") { Description = "world folder (deem world make)", Required = true };
         var outDir = new Option<string>("--out") { Description = "run folder: metrics, checkpoints, final model folder", Required = true };
         var init = new Option<string?>("--init") { Description = "model folder to start from (the previous stage's --out)" };
-        var noCsr = new Option<bool>("--no-csr") { Description = "stage 1 baseline DEEM*: no CSR, ConvNeXt frozen, UNet trainable" };
+        var noCsr = new Option<bool>("--no-csr") { Description = "the baseline DEEM*: stage 1 without CSR (ConvNeXt frozen, UNet trainable), stage 2 with λ_CSR = 0" };
         var steps = new Option<int?>("--steps") { Description = "train this many steps (the schedule and warm-up are scaled to it)" };
         var resume = new Option<string?>("--resume")
         {

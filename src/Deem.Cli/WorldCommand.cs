@@ -18,7 +18,8 @@ public static class WorldCommand
         var seed = new Option<int>("--seed") { Description = "world seed (same seed, same bytes)", DefaultValueFactory = _ => 0 };
         var imageSize = new Option<int>("--image-size") { Description = "side of every image in pixels", DefaultValueFactory = _ => 64 };
         var scale = new Option<double>("--scale") { Description = "multiplies every item count of the default world", DefaultValueFactory = _ => 1.0 };
-        var make = new Command("make", "Write the procedural world") { outDir, seed, imageSize, scale };
+        var vqaImages = new Option<int?>("--vqa-images") { Description = "instruction (SFT) images, overriding the scaled count" };
+        var make = new Command("make", "Write the procedural world") { outDir, seed, imageSize, scale, vqaImages };
         make.SetAction(parse =>
         {
             double s = parse.GetValue(scale);
@@ -31,7 +32,7 @@ public static class WorldCommand
                 ImageSize = parse.GetValue(imageSize),
                 Counts = new WorldCounts
                 {
-                    Mmc4Docs = Scaled(defaults.Mmc4Docs), CaptionPairs = Scaled(defaults.CaptionPairs), VqaImages = Scaled(defaults.VqaImages),
+                    Mmc4Docs = Scaled(defaults.Mmc4Docs), CaptionPairs = Scaled(defaults.CaptionPairs), VqaImages = parse.GetValue(vqaImages) ?? Scaled(defaults.VqaImages),
                     RegionImages = Scaled(defaults.RegionImages), TestImagesPerSplit = Scaled(defaults.TestImagesPerSplit),
                 },
                 TestImagesInDistribution = Scaled(new WorldOptions().TestImagesInDistribution),

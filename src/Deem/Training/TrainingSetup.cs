@@ -16,11 +16,15 @@ namespace Deem.Training;
 /// </summary>
 public static class TrainingSetup
 {
-    /// <summary>The embedded stage config of a preset: <c>stage{n}</c>, or <c>stage1-baseline</c> for stage 1 without CSR.</summary>
+    /// <summary>
+    /// The embedded stage config of a preset: <c>stage{n}</c>; without CSR, <c>stage1-baseline</c> for stage 1
+    /// and <c>stage2</c> with λ_CSR = 0 for stage 2 (the baseline's SFT, as the CSR experiment trains it).
+    /// </summary>
     public static StageConfig StageConfigFor(string preset, int stage, bool noCsr = false)
     {
         if (stage is < 1 or > 3) throw new DeemConfigException("--stage", "stage", $"must be 1, 2 or 3, found {stage}");
-        if (noCsr && stage != 1) throw new DeemConfigException("--no-csr", "stage", "the DEEM* baseline (no CSR) is a stage-1 recipe");
+        if (noCsr && stage == 3) throw new DeemConfigException("--no-csr", "stage", "stage 3 has no diffusion model, so no CSR to turn off");
+        if (noCsr && stage == 2) return StageConfig.Load(preset, "stage2") with { CsrWeight = 0.0 };
         return StageConfig.Load(preset, noCsr ? "stage1-baseline" : $"stage{stage}");
     }
 

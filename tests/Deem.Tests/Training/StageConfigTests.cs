@@ -1,3 +1,4 @@
+using Deem;
 using Deem.Config;
 using Deem.Training;
 
@@ -12,6 +13,19 @@ public class StageConfigTests
     {
         var c = StageConfig.Load(preset, stage);
         Assert.Equal(stage.StartsWith("stage1") ? 1 : stage == "stage2" ? 2 : 3, c.Stage);
+    }
+
+    [Fact]
+    public void NoCsrIsTheBaselineInStagesOneAndTwoAndRefusedInStageThree()
+    {
+        var s1 = TrainingSetup.StageConfigFor("tiny", 1, noCsr: true);
+        Assert.Equal(("tiny-stage1-baseline", 0.0), (s1.Name, s1.CsrWeight));
+        var s2 = TrainingSetup.StageConfigFor("tiny", 2, noCsr: true);
+        var withCsr = TrainingSetup.StageConfigFor("tiny", 2);
+        Assert.True(withCsr.CsrWeight > 0);
+        Assert.Equal((withCsr.Name, withCsr.Steps, withCsr.Lr, withCsr.FreezeVfm, 0.0), (s2.Name, s2.Steps, s2.Lr, s2.FreezeVfm, s2.CsrWeight));
+        var e = Assert.Throws<DeemConfigException>(() => TrainingSetup.StageConfigFor("tiny", 3, noCsr: true));
+        Assert.Contains("--no-csr", e.Message);
     }
 
     [Fact]
