@@ -23,6 +23,11 @@ namespace Deem.Training;
 /// </summary>
 public static class ActivationCheckpoint
 {
+    [ThreadStatic] static long _recomputes;
+
+    /// <summary>Recomputes the backward passes of this thread have run so far (diagnostics: benchmarks and tests).</summary>
+    public static long RecomputesOnThisThread => _recomputes;
+
     /// <summary>Whether a block marked for checkpointing is checkpointed now: only when autograd records.</summary>
     public static bool Applies(bool enabled) => enabled && is_grad_enabled();
 
@@ -103,6 +108,7 @@ public static class ActivationCheckpoint
             var inputs = new Tensor?[saved.Count];
             for (int i = 0; i < saved.Count; i++)
                 inputs[i] = saved[i] is null ? null : saved[i].detach().requires_grad_(call.NeedsGrad[i]);
+            _recomputes++;
             Tensor[] outputs;
             using (call.Rng!.Replay())
             using (enable_grad())

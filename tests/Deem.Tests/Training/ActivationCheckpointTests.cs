@@ -44,7 +44,7 @@ public class ActivationCheckpointTests
             var (a, b) = m.forward(x, g);
             return (a * w).sum() + b.pow(2).sum();
         });
-        CheckpointGradients.AssertSame(runs);
+        CheckpointGradients.AssertSame(runs, blocks: 1);
     }
 
     [Fact]
@@ -55,7 +55,7 @@ public class ActivationCheckpointTests
         var x = randn([3, 6], generator: gen).requires_grad_(true);
         var g = randn([3, 5], generator: gen);                                  // no grad
         var runs = CheckpointGradients.Both(m, on => m.Checkpointing = on, [x], () => m.forward(x, g).Item1.sum());
-        CheckpointGradients.AssertSame(runs);
+        CheckpointGradients.AssertSame(runs, blocks: 1);
     }
 
     [Fact]
@@ -70,7 +70,7 @@ public class ActivationCheckpointTests
             var (a, b) = m.forward(x, g);
             return a.sum() + b.sum();
         });
-        CheckpointGradients.AssertSame(runs);
+        CheckpointGradients.AssertSame(runs, blocks: 1);
         Assert.NotNull(runs.Checkpointed.ParamGrads["fc1.weight"]);
     }
 
@@ -160,7 +160,7 @@ public class ActivationCheckpointRandomnessTests
         }
         var plain = Once(false);
         var ckpt = Once(true);
-        CheckpointGradients.AssertSame((plain.Run, ckpt.Run));
+        CheckpointGradients.AssertSame((plain.Run, ckpt.Run), blocks: 1);
         // The recompute leaves both generators where the plain run leaves them.
         Assert.Equal(plain.NextGlobal, ckpt.NextGlobal);
         Assert.Equal(plain.NextPath, ckpt.NextPath);
