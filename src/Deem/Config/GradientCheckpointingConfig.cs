@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Deem.Config;
 
 /// <summary>
@@ -27,5 +29,6 @@ public sealed record GradientCheckpointingConfig
     public static GradientCheckpointingConfig All { get; } = new() { Llm = true, Perceiver = true, ImageDecoder = true, Unet = true, Mmfs = true };
 
     /// <summary>Whether any module recomputes.</summary>
+    [JsonIgnore]
     public bool Any => Llm || Perceiver || ImageDecoder || Unet || Mmfs;
 }

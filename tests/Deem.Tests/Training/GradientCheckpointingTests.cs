@@ -1,4 +1,5 @@
 using Deem.Config;
+using Deem.Data.Pipeline;
 using Deem.Model;
 using Deem.Tests.Data;
 using Deem.Training;
@@ -24,6 +25,10 @@ public class GradientCheckpointingTests(TrainingWorld world)
         Assert.Contains("vae", e.Message);
         var empty = Assert.Throws<DeemConfigException>(() => StageConfig.Parse(yaml + "gradient_checkpointing:\n", "d.yaml"));
         Assert.Equal("gradient_checkpointing", empty.Field);
+
+        // A resumed run reads the stage back from the trainer state.
+        var state = new TrainerState { Stage = StageConfig.Parse(yaml, "e.yaml") with { GradientCheckpointing = some }, Data = new DataPosition() };
+        Assert.Equal(some, TrainerState.Parse(state.ToJson(), "state.json").Stage.GradientCheckpointing);
 
         foreach (var s in new[] { "stage1", "stage1-baseline", "stage2", "stage3" })
         {
