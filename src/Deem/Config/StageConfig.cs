@@ -67,6 +67,8 @@ public sealed record StageConfig
     public int EvalEvery { get; init; }
     /// <summary>Batches in the fixed evaluation set.</summary>
     public int EvalBatches { get; init; } = 4;
+    /// <summary>Modules that recompute their activations in the backward pass (reference §3); none by default.</summary>
+    public GradientCheckpointingConfig GradientCheckpointing { get; init; } = GradientCheckpointingConfig.None;
 
     static readonly IDeserializer Yaml = new DeserializerBuilder()
         .WithNamingConvention(UnderscoredNamingConvention.Instance)
@@ -132,6 +134,7 @@ public sealed record StageConfig
         Require(ImageFirstProbability is >= 0 and <= 1, "image_first_probability", "must be in [0, 1]");
         Require(EvalEvery >= 0, "eval_every", $"must be >= 0, found {EvalEvery}");
         Require(EvalBatches > 0, "eval_batches", $"must be > 0, found {EvalBatches}");
+        Require(GradientCheckpointing is not null, "gradient_checkpointing", "must be a map of llm, perceiver, image_decoder, unet, mmfs to true/false");
     }
 
     /// <summary>The LR and weight decay of a parameter: the first rule whose match is a substring of the name.</summary>

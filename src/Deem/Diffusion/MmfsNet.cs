@@ -1,5 +1,6 @@
 using Deem.Attention;
 using Deem.Config;
+using Deem.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -82,6 +83,9 @@ public sealed class MmfsNet : nn.Module<MmfsNetInput, MmfsNetOutput>
         return channels.ToArray();
     }
 
+    /// <summary>Recompute each block in the backward pass instead of keeping its activations.</summary>
+    public bool GradientCheckpointing { get; set; }
+
     /// <summary>The 12 + 1 blocks, down blocks first (for re-initialisation and inspection).</summary>
     public IEnumerable<MmfsBlock> Blocks => mmfs_down_blocks.Append(mmfs_mid_block);
 
@@ -102,12 +106,15 @@ public sealed class MmfsNet : nn.Module<MmfsNetInput, MmfsNetOutput>
                 .transpose(2, 3)).ToArray(),                                                         // [B, N, H_l·W_l, C]
             2);                                                                                      // [B, N, S, C]
 
+        bool recompute = ActivationCheckpoint.Applies(GradientCheckpointing);
+        Tensor Block(MmfsBlock block, Tensor sample) => recompute
+            ? ActivationCheckpoint.Run(block, x => block.forward(new MmfsBlockInput(x[0]!, x[1]!, shapes, x[2]!)), sample, flat, input.ImageMask)
+            : block.forward(new MmfsBlockInput(sample, flat, shapes, input.ImageMask));
+
         var down = new Tensor[mmfs_down_blocks.Count];
         for (var i = 0; i < down.Length; i++)
-            down[i] = mmfs_down_blocks[i].forward(new MmfsBlockInput(input.DownBlockResSamples[i], flat, shapes, input.ImageMask))
-                .MoveToOuterDisposeScope();                                                          // [B, C_i, H_i, W_i]
-        var mid = mmfs_mid_block.forward(new MmfsBlockInput(input.MidBlockSample, flat, shapes, input.ImageMask))
-            .MoveToOuterDisposeScope();                                                              // [B, C_mid, H, W]
+            down[i] = Block(mmfs_down_blocks[i], input.DownBlockResSamples[i]).MoveToOuterDisposeScope();   // [B, C_i, H_i, W_i]
+        var mid = Block(mmfs_mid_block, input.MidBlockSample).MoveToOuterDisposeScope();                     // [B, C_mid, H, W]
         return new MmfsNetOutput(down, mid);
     }
 }

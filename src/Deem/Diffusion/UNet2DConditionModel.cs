@@ -1,4 +1,5 @@
 using Deem.Config;
+using Deem.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -65,6 +66,9 @@ public sealed class UNet2DConditionModel : nn.Module<UNet2DConditionInput, Tenso
     /// <summary>Channels of the mid-block output.</summary>
     public int MidChannels => Config.MidChannels;
 
+    /// <summary>Recompute each down, mid and up block in the backward pass instead of keeping its activations.</summary>
+    public bool GradientCheckpointing { get; set; }
+
     public UNet2DConditionModel(UNetConfig config) : base(nameof(UNet2DConditionModel))
     {
         Config = config.Validate("UNetConfig");
@@ -130,17 +134,23 @@ public sealed class UNet2DConditionModel : nn.Module<UNet2DConditionInput, Tenso
         // 2. down path, keeping every skip tensor.
         long upFactor = 1L << (Config.BlockOutChannels.Length - 1);
         bool forwardUpsampleSize = H % upFactor != 0 || W % upFactor != 0;
+        bool recompute = ActivationCheckpoint.Applies(GradientCheckpointing);
         var h = conv_in.forward(sample);                                                     // [B, C0, H, W]
         var skips = new List<Tensor> { h };
         foreach (var block in down_blocks)
         {
-            var o = block.forward(new UNetBlockInput(h, emb, context));
-            h = o.Hidden;
-            skips.AddRange(o.Skips);
+            // The block's output map is its last skip tensor.
+            var o = recompute
+                ? ActivationCheckpoint.RunMany(block, x => block.forward(new UNetBlockInput(x[0]!, x[1]!, x[2]!)).Skips, h, emb, context)
+                : block.forward(new UNetBlockInput(h, emb, context)).Skips;
+            h = o[^1];
+            skips.AddRange(o);
         }
 
         // 3. mid block.
-        h = mid_block.forward(new UNetBlockInput(h, emb, context));                          // [B, C_mid, h, w]
+        h = recompute                                                                        // [B, C_mid, h, w]
+            ? ActivationCheckpoint.Run(mid_block, x => mid_block.forward(new UNetBlockInput(x[0]!, x[1]!, x[2]!)), h, emb, context)
+            : mid_block.forward(new UNetBlockInput(h, emb, context));
 
         // 4. additive residuals (ControlNet / DEEM MMFSNet), after the mid block and before the up blocks.
         if (input.Residuals is not null) h = AddResiduals(skips, h, input.Residuals);
@@ -160,7 +170,10 @@ public sealed class UNet2DConditionModel : nn.Module<UNet2DConditionInput, Tenso
             long[]? size = null;
             if (i < up_blocks.Count - 1 && forwardUpsampleSize)
                 size = [skips[^1].shape[2], skips[^1].shape[3]];
-            h = block.forward(new UNetUpBlockInput(h, emb, context, mine, size));
+            h = recompute
+                ? ActivationCheckpoint.Run(block, x => block.forward(new UNetUpBlockInput(x[0]!, x[1]!, x[2]!, x[3..]!, size)),
+                    [h, emb, context, .. mine])
+                : block.forward(new UNetUpBlockInput(h, emb, context, mine, size));
         }
 
         // 6. output head.

@@ -1,4 +1,5 @@
 using Deem.Config;
+using Deem.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -62,6 +63,9 @@ public sealed class LlamaModel : nn.Module<LlamaModelInput, Tensor>
     /// <summary>The configuration the model was built with.</summary>
     public LlamaConfig Config => config;
 
+    /// <summary>Recompute each decoder layer in the backward pass instead of keeping its activations (training without a KV cache).</summary>
+    public bool GradientCheckpointing { get; set; }
+
     /// <summary>Number of cross-attention blocks present.</summary>
     public int CrossAttentionCount => layers.Count(l => l.HasCrossAttention);
 
@@ -94,10 +98,19 @@ public sealed class LlamaModel : nn.Module<LlamaModelInput, Tensor>
         var (cos, sin) = Rope.CosSin(positions, config.HeadDim, config.RopeTheta, h.dtype);                        // [B, L, hD]
         var mask = AttentionMasks.Additive(B, L, P, input.AttentionMask, h.dtype, h.device);                       // [B, 1, L, P+L]
 
+        bool recompute = ActivationCheckpoint.Applies(GradientCheckpointing) && cache is null;
         foreach (var layer in layers)
-            h = layer.forward(new LlamaLayerInput(h, cos, sin, mask, cache, input.Vision));
+            h = recompute ? CheckpointedLayer(layer, h, cos, sin, mask, input.Vision)
+                          : layer.forward(new LlamaLayerInput(h, cos, sin, mask, cache, input.Vision));
         return norm.forward(h).MoveToOuterDisposeScope();                                                          // [B, L, D]
     }
+
+    /// <summary>One layer under <see cref="ActivationCheckpoint"/>: every tensor it reads is an input of the checkpoint.</summary>
+    private static Tensor CheckpointedLayer(LlamaDecoderLayer layer, Tensor h, Tensor cos, Tensor sin, Tensor? mask, MmfsVisionStates? vision) =>
+        ActivationCheckpoint.Run(layer,
+            x => layer.forward(new LlamaLayerInput(x[0]!, x[1]!, x[2]!, x[3], null,
+                vision is null ? null : vision with { Values = x[4]!, Visible = x[5]! })),
+            h, cos, sin, mask, vision?.Values, vision?.Visible);
 
     private static void CheckVision(MmfsVisionStates? vision, long B, long L)
     {

@@ -44,6 +44,9 @@ public sealed class PerceiverResampler : nn.Module<PerceiverInput, Tensor>
     /// <summary>The Q-Former layers, in order.</summary>
     public IReadOnlyList<QFormerLayer> Layers => blip2qformer.Layers;
 
+    /// <summary>Recompute each Q-Former layer in the backward pass (<see cref="QFormerEncoder.GradientCheckpointing"/>).</summary>
+    public bool GradientCheckpointing { get => blip2qformer.GradientCheckpointing; set => blip2qformer.GradientCheckpointing = value; }
+
     /// <returns>[B, Nq, H].</returns>
     public override Tensor forward(PerceiverInput input)
     {

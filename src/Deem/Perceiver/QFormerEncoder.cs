@@ -1,4 +1,5 @@
 using Deem.Config;
+using Deem.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -22,6 +23,9 @@ public sealed class QFormerEncoder : nn.Module<QFormerAttentionInput, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Recompute each layer in the backward pass instead of keeping its activations.</summary>
+    public bool GradientCheckpointing { get; set; }
+
     /// <summary>The layers, in order.</summary>
     public IReadOnlyList<QFormerLayer> Layers => layer.ToList();
 
@@ -30,8 +34,11 @@ public sealed class QFormerEncoder : nn.Module<QFormerAttentionInput, Tensor>
     {
         using var scope = NewDisposeScope();
         var h = input.Hidden;
+        bool recompute = ActivationCheckpoint.Applies(GradientCheckpointing);
         foreach (var l in layer)
-            h = l.forward(input with { Hidden = h });    // [B, Nq, H]
+            h = recompute                                                                     // [B, Nq, H]
+                ? ActivationCheckpoint.Run(l, x => l.forward(new QFormerAttentionInput(x[0]!, x[1], x[2])), h, input.EncoderHidden, input.EncoderBias)
+                : l.forward(input with { Hidden = h });
         return h.MoveToOuterDisposeScope();
     }
 }

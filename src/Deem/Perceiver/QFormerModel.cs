@@ -40,6 +40,9 @@ public sealed class QFormerModel : nn.Module<QFormerModelInput, Tensor>
     /// <summary>The layers, in order.</summary>
     public IReadOnlyList<QFormerLayer> Layers => encoder.Layers;
 
+    /// <summary>Recompute each layer in the backward pass (<see cref="QFormerEncoder.GradientCheckpointing"/>).</summary>
+    public bool GradientCheckpointing { get => encoder.GradientCheckpointing; set => encoder.GradientCheckpointing = value; }
+
     /// <returns>[B, Nq, H] the last hidden state.</returns>
     public override Tensor forward(QFormerModelInput input)
     {

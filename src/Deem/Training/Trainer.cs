@@ -109,6 +109,7 @@ public sealed class Trainer : IDisposable
         _comm = options.Collectives ?? SingleProcessCollectives.Instance;
         _observer = _comm.Rank == 0 ? observer : null;
         FreezeSchedule.Of(stage).Apply(model);
+        GradientCheckpointing.Apply(model, stage.GradientCheckpointing);
         _groups = ParamGroups.Build(model, stage);
         _trainable = _groups.SelectMany(g => g.Parameters.Select(p => p.Parameter)).ToList();
         if (_trainable.Count == 0) throw new DeemConfigException(stage.Name, "freeze_*", "no parameter is trainable under this stage's freeze schedule");
