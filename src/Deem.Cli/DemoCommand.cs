@@ -13,27 +13,23 @@ namespace Deem.Cli;
 /// </summary>
 public static class DemoCommand
 {
+    static readonly DemoOptions Defaults = new();
+    static readonly Option<string> OutDir = new("--out") { Description = "output folder", DefaultValueFactory = _ => Defaults.OutDir };
+    static readonly Option<string> Seeds = new("--seeds") { Description = "seeds of every arm", DefaultValueFactory = _ => string.Join(",", Defaults.Seeds) };
+    static readonly Option<int> Stage1 = new("--stage1-steps") { DefaultValueFactory = _ => Defaults.Stage1Steps };
+    static readonly Option<int> Stage2 = new("--stage2-steps") { DefaultValueFactory = _ => Defaults.Stage2Steps };
+    static readonly Option<int?> Stage0Steps = new("--stage0-steps") { Description = "steps per stage-0 component (default: the stage-0 defaults)" };
+    static readonly Option<double> WorldScale = new("--world-scale") { Description = "multiplies the world's item counts", DefaultValueFactory = _ => Defaults.WorldScale };
+    static readonly Option<int> Pope = new("--pope-images") { Description = "held-out images per POPE split", DefaultValueFactory = _ => Defaults.PopeImages };
+    static readonly Option<int> Mmvp = new("--mmvp-pairs") { Description = "MMVP pairs (mined as CLIP-blind)", DefaultValueFactory = _ => Defaults.MmvpPairs };
+
     public static Command Create()
     {
-        var d = new DemoOptions();
-        var outDir = new Option<string>("--out") { Description = "output folder", DefaultValueFactory = _ => d.OutDir };
-        var seeds = new Option<string>("--seeds") { Description = "seeds of every arm", DefaultValueFactory = _ => string.Join(",", d.Seeds) };
-        var stage1 = new Option<int>("--stage1-steps") { DefaultValueFactory = _ => d.Stage1Steps };
-        var stage2 = new Option<int>("--stage2-steps") { DefaultValueFactory = _ => d.Stage2Steps };
-        var stage0Steps = new Option<int?>("--stage0-steps") { Description = "steps per stage-0 component (default: the stage-0 defaults)" };
-        var worldScale = new Option<double>("--world-scale") { Description = "multiplies the world's item counts", DefaultValueFactory = _ => d.WorldScale };
-        var pope = new Option<int>("--pope-images") { Description = "held-out images per POPE split", DefaultValueFactory = _ => d.PopeImages };
-        var mmvp = new Option<int>("--mmvp-pairs") { Description = "MMVP pairs (mined as CLIP-blind)", DefaultValueFactory = _ => d.MmvpPairs };
         var cmd = new Command("demo", "Make the world, pretrain components, run the CSR experiment, print the table")
-            { outDir, seeds, stage1, stage2, stage0Steps, worldScale, pope, mmvp };
+            { OutDir, Seeds, Stage1, Stage2, Stage0Steps, WorldScale, Pope, Mmvp };
         cmd.SetAction(parse =>
         {
-            var options = new DemoOptions
-            {
-                OutDir = parse.GetValue(outDir)!, Seeds = ExperimentCommand.ParseSeeds(parse.GetValue(seeds)!, "--seeds"),
-                Stage0Steps = parse.GetValue(stage0Steps), Stage1Steps = parse.GetValue(stage1), Stage2Steps = parse.GetValue(stage2),
-                WorldScale = parse.GetValue(worldScale), PopeImages = parse.GetValue(pope), MmvpPairs = parse.GetValue(mmvp),
-            };
+            var options = ToOptions(parse);
             var result = Demo.Run(options, new DemoPhases(
                 (world, s0, o) => Stage0Runner.Run(world, s0, o, Console.IsOutputRedirected),
                 ExperimentCommand.Run,
@@ -42,6 +38,19 @@ public static class DemoCommand
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>The demo's options from a parse of <see cref="Create"/>'s command, validated.</summary>
+    public static DemoOptions ToOptions(ParseResult parse)
+    {
+        var options = new DemoOptions
+        {
+            OutDir = parse.GetValue(OutDir)!, Seeds = ExperimentCommand.ParseSeeds(parse.GetValue(Seeds)!, "--seeds"),
+            Stage0Steps = parse.GetValue(Stage0Steps), Stage1Steps = parse.GetValue(Stage1), Stage2Steps = parse.GetValue(Stage2),
+            WorldScale = parse.GetValue(WorldScale), PopeImages = parse.GetValue(Pope), MmvpPairs = parse.GetValue(Mmvp),
+        };
+        options.Validate();
+        return options;
     }
 
     static void Print(DemoOptions options, DemoResult result)

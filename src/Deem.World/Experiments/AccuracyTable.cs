@@ -48,7 +48,9 @@ public static class AccuracyTable
     public static string Cell(ExperimentArm arm, string column)
     {
         var values = arm.Runs.Select(r => r.Metrics.TryGetValue(column, out double v) ? v : double.NaN).ToList();
-        return values.Count > 0 && values.All(double.IsFinite) ? Stats.Summarize(values).Format() : "–";
+        if (values.Count == 0 || !values.All(double.IsFinite)) return "–";
+        var summary = Stats.Summarize(values);
+        return (Math.Round(summary.Mean, 2) == 0 ? summary with { Mean = 0 } : summary).Format();   // -0.00004 prints 0.00
     }
 
     /// <summary>The table in Markdown.</summary>
@@ -61,12 +63,12 @@ public static class AccuracyTable
         return sb.ToString();
     }
 
-    /// <summary>How many seeds the arms ran, for the caption ("3 seeds", "1 seed: no interval").</summary>
+    /// <summary>How many seeds the arms ran, a sentence for the caption.</summary>
     public static string SeedsNote(IReadOnlyList<ExperimentArm> arms)
     {
         int min = arms.Count == 0 ? 0 : arms.Min(a => a.Runs.Count);
         return min >= 2
-            ? string.Create(CultureInfo.InvariantCulture, $"mean ± 95 % CI (Student t) over {min}+ seeds")
-            : "one seed per arm: single values, no interval";
+            ? string.Create(CultureInfo.InvariantCulture, $"Mean ± 95 % CI (Student t) over {min}+ seeds")
+            : "One seed per arm: single values, no interval";
     }
 }

@@ -113,8 +113,11 @@ public static class Demo
     public static string Markdown(DemoOptions o, IReadOnlyList<ExperimentArm> arms, string shown, IReadOnlyList<AnswerRow> answers, string experimentReport)
     {
         var sb = new StringBuilder("# DEEM demo: the CSR ablation at a reduced size\n\n");
-        sb.Append("This is a reduced run of the ablation: fewer training steps (and whatever else the table marks) than the full run, ")
-          .Append("so its numbers show what the pipeline measures, not the paper's claim. Sizes of this run against the full one:\n\n");
+        var smaller = o.Sizes().Where(s => s.Here != s.Full).Select(s => s.Setting).ToList();
+        sb.Append("This demo runs the ablation smaller than the full run")
+          .Append(smaller.Count > 0 ? " (" + string.Join(", ", smaller) + ")" : "")
+          .Append(": its numbers show what the pipeline measures at this size, not the paper's claim, which needs the full run below. ")
+          .Append("Sizes of this run against the full one (bold: different):\n\n");
         sb.Append("| setting | this demo | full run |\n|---|---|---|\n");
         foreach (var (setting, here, full) in o.Sizes())
             sb.Append("| ").Append(setting).Append(" | ").Append(here == full ? here : $"**{here}**").Append(" | ").Append(full).Append(" |\n");

@@ -75,8 +75,8 @@ public static class ImageGrid
         var (width, height) = SizeOf(tiles.Count, o);
         using var bitmap = new SKBitmap(width, height, SKColorType.Rgba8888, SKAlphaType.Premul);
         using (var canvas = new SKCanvas(bitmap))
-        using (var regular = new SKFont(SKTypeface.Default, o.FontSize))
-        using (var bold = new SKFont(SKTypeface.FromFamilyName(SKTypeface.Default.FamilyName, SKFontStyle.Bold) ?? SKTypeface.Default, o.FontSize))
+        using (var regular = new SKFont(Typeface(SKFontStyle.Normal), o.FontSize))
+        using (var bold = new SKFont(Typeface(SKFontStyle.Bold), o.FontSize))
         {
             canvas.Clear(Background);
             for (int i = 0; i < tiles.Count; i++)
@@ -87,6 +87,14 @@ public static class ImageGrid
         }
         using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
         return data.ToArray();
+    }
+
+    // A sans-serif face where the machine has one, else Skia's default.
+    static SKTypeface Typeface(SKFontStyle style)
+    {
+        foreach (var family in new[] { "DejaVu Sans", "Liberation Sans", "Arial", "Helvetica", "sans-serif" })
+            if (SKFontManager.Default.MatchFamily(family, style) is { } face) return face;
+        return SKTypeface.Default;
     }
 
     static void DrawTile(SKCanvas canvas, GridTile tile, float x, float y, ImageGridOptions o, SKFont regular, SKFont bold)
