@@ -104,17 +104,30 @@ public static class AnswerGrid
 
     /// <summary>
     /// Per group of <paramref name="quota"/> (default <see cref="DefaultQuota"/>), up to its number of rows,
-    /// whole units evenly spaced through the group's rows; in quota order.
+    /// whole units evenly spaced through the group's rows, skipping a question already shown on the same
+    /// image; in quota order.
     /// </summary>
     public static IReadOnlyList<AnswerRow> Pick(IReadOnlyList<AnswerRow> rows, IReadOnlyList<(string Group, int Tiles)>? quota = null)
     {
         var picked = new List<AnswerRow>();
+        var shown = new HashSet<(string, string)>();
         foreach (var (group, tiles) in quota ?? DefaultQuota)
         {
             var units = rows.Where(r => r.Group == group).GroupBy(r => r.Unit).Select(u => u.ToList()).ToList();
             if (units.Count == 0 || tiles <= 0) continue;
             int perUnit = Math.Max(1, units.Max(u => u.Count)), want = Math.Min(units.Count, Math.Max(1, tiles / perUnit));
-            for (int k = 0; k < want; k++) picked.AddRange(units[(int)((k + 0.5) * units.Count / want)]);
+            var taken = new HashSet<int>();
+            for (int k = 0; k < want; k++)
+            {
+                // The evenly spaced unit, or the next one not shown yet (POPE's splits share their "yes" questions).
+                int at = (int)((k + 0.5) * units.Count / want);
+                int i = Enumerable.Range(0, units.Count).Select(d => (at + d) % units.Count)
+                    .FirstOrDefault(j => !taken.Contains(j) && !units[j].Any(r => shown.Contains((r.ImagePath, r.Question))), -1);
+                if (i < 0) break;
+                taken.Add(i);
+                picked.AddRange(units[i]);
+                foreach (var r in units[i]) shown.Add((r.ImagePath, r.Question));
+            }
         }
         return picked;
     }

@@ -88,6 +88,18 @@ public class AnswerGridTests
     }
 
     [Fact]
+    public void PickShowsAQuestionOnAnImageOnce()
+    {
+        AnswerRow Row(string group, int i, string question) => new(group, group, i, "same.png", question, "yes", "yes", true);
+        var rows = new[] { Row("POPE-R", 0, "star"), Row("POPE-R", 1, "heart"), Row("POPE-A", 2, "ring"), Row("POPE-A", 3, "heart") };
+        // Evenly spaced, each group's one pick is its second row; POPE-A's has been shown, so its first instead.
+        Assert.Equal(["heart", "ring"], AnswerGrid.Pick(rows, [("POPE-R", 1), ("POPE-A", 1)]).Select(r => r.Question));
+        // More wanted than there are: the group gives what it has.
+        Assert.Equal(["star", "heart"], AnswerGrid.Pick(rows, [("POPE-R", 5)]).Select(r => r.Question));
+        Assert.Single(AnswerGrid.Pick([Row("POPE-R", 0, "x"), Row("POPE-A", 1, "x")], [("POPE-R", 1), ("POPE-A", 1)]));
+    }
+
+    [Fact]
     public void SixteenRowsMakeAFourByFourPicture()
     {
         using var dir = new TempDir();
