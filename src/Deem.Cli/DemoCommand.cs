@@ -55,7 +55,7 @@ public static class DemoCommand
 
     static void Print(DemoOptions options, DemoResult result)
     {
-        var table = new Table().Title("accuracy by benchmark and question kind — " + AccuracyTable.SeedsNote(result.Arms));
+        var table = new Table().Title("Accuracy by benchmark and question kind. " + AccuracyTable.SeedsNote(result.Arms));
         foreach (var (h, i) in AccuracyTable.Header(result.Arms).Select((h, i) => (h, i)))
             table.AddColumn(i == 0 ? new TableColumn(Markup.Escape(h)) : new TableColumn(Markup.Escape(h)).RightAligned());
         foreach (var row in AccuracyTable.Cells(result.Arms)) table.AddRow(row.Select(Markup.Escape).ToArray());
@@ -63,7 +63,7 @@ public static class DemoCommand
         var smaller = options.Sizes().Where(s => s.Here != s.Full).Select(s => $"{s.Setting} {s.Here} (full: {s.Full})").ToList();
         if (smaller.Count > 0) AnsiConsole.MarkupLine(Markup.Escape("reduced run: " + string.Join("; ", smaller)));
         AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture,
-            $"done in {result.Elapsed.TotalMinutes:F1} min: report {Markup.Escape(result.Report)}, answers {Markup.Escape(result.AnswersPng)}, " +
+            $"done in {result.Elapsed.TotalMinutes:F1} min: report {Markup.Escape(result.Report)}, answers {Markup.Escape(result.AnswersPng ?? "(no predictions)")}, " +
             $"model folder {Markup.Escape(result.ModelDir)} (deem chat --model {Markup.Escape(result.ModelDir)}), images in {Markup.Escape(Path.GetDirectoryName(result.Images[0])!)}"));
     }
 }

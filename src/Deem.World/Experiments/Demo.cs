@@ -21,12 +21,12 @@ public sealed record DemoPhases(
 /// <summary>What a demo left behind.</summary>
 /// <param name="Arms">The experiment's arms with their runs.</param>
 /// <param name="Report">The demo's <c>report.md</c>: the accuracy table with chance levels, the sizes against the full run, the answers, the experiment's report.</param>
-/// <param name="AnswersPng">The picture of the trained model's answers on held-out test images.</param>
+/// <param name="AnswersPng">The picture of the trained model's answers on held-out test images (null when the run has no predictions).</param>
 /// <param name="Answers">The rows that picture shows.</param>
 /// <param name="ModelDir">The trained DEEM (first seed) as a model folder, for <c>deem chat</c>.</param>
 /// <param name="Images">Images the trained model generated.</param>
 /// <param name="Elapsed">Wall time of this call.</param>
-public sealed record DemoResult(IReadOnlyList<ExperimentArm> Arms, string Report, string AnswersPng, IReadOnlyList<AnswerRow> Answers,
+public sealed record DemoResult(IReadOnlyList<ExperimentArm> Arms, string Report, string? AnswersPng, IReadOnlyList<AnswerRow> Answers,
     string ModelDir, IReadOnlyList<string> Images, TimeSpan Elapsed);
 
 /// <summary>
@@ -97,8 +97,8 @@ public static class Demo
         phases.Log("5/5 the answer picture and the report");
         var paths = CsrExperiment.BuildBenchmarks(experiment, phases.Log);
         var answers = AnswerGrid.Pick(AnswerGrid.Collect(Path.Combine(trained, "eval"), paths));
-        string answersPng = Path.Combine(root, AnswersFile);
-        if (answers.Count > 0) AnswerGrid.Write(answersPng, answers);
+        string? answersPng = answers.Count > 0 ? Path.Combine(root, AnswersFile) : null;
+        if (answersPng is not null) AnswerGrid.Write(answersPng, answers);
         string report = Path.Combine(root, ReportFile);
         AtomicFile.WriteAllText(report, Markdown(o, arms, $"{shown.Name} seed {o.Seeds[0]}", answers, File.ReadAllText(Path.Combine(exp, "report.md"))));
         AtomicFile.WriteAllBytes(Path.Combine(root, ChartFile), File.ReadAllBytes(Path.Combine(exp, "report.png")));
