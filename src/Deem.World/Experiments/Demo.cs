@@ -79,17 +79,14 @@ public static class Demo
         string model = Path.Combine(root, ModelFolder);
         Directory.CreateDirectory(model);
         foreach (var f in new[] { DeemCheckpoint.ConfigFile, DeemCheckpoint.WeightsFile, DeemCheckpoint.TokenizerFile })
-            File.Copy(Path.Combine(trained, "stage2", f), Path.Combine(model, f), overwrite: true);
+            AtomicFile.Write(Path.Combine(model, f), dst => { using var src = File.OpenRead(Path.Combine(trained, "stage2", f)); src.CopyTo(dst); });
         var images = new List<string>();
         using (var pipeline = DeemPipeline.Load(model))
             for (int i = 0; i < Prompts.Count; i++)
             {
                 string png = Path.Combine(root, "images", $"{i}-{Prompts[i].Replace(' ', '-')}.png");
-                if (!File.Exists(png))
-                {
-                    using var image = pipeline.GenerateImage(Prompts[i], ImageGenerationOptions.Fast with { Seed = (ulong)i });
-                    AtomicFile.WriteAllBytes(png, ImageOutputs.Png(image));
-                }
+                using var image = pipeline.GenerateImage(Prompts[i], ImageGenerationOptions.Fast with { Seed = (ulong)i });
+                AtomicFile.WriteAllBytes(png, ImageOutputs.Png(image));
                 images.Add(png);
             }
 
