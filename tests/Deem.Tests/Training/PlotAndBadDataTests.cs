@@ -1,5 +1,5 @@
-using Deem.Cli;
 using Deem.Data.Pipeline;
+using Deem.Plotting;
 using Deem.World;
 using Deem.Tests.Data;
 using Deem.Text;
@@ -22,10 +22,10 @@ public class PlotAndBadDataTests
         Assert.Equal([9.0, 8, 7, 6, 5], metrics.Select(m => m.Loss));
 
         string png = dir["plots/loss.png"];
-        PlotCommand.Draw(metrics, png, 400, 300, "run");
+        RunPlots.DrawLoss(metrics, png, 400, 300, "run");
         using var image = SKBitmap.Decode(png);
         Assert.Equal((400, 300), (image.Width, image.Height));
-        Assert.Throws<DeemFormatException>(() => PlotCommand.Draw([], png, 400, 300, "run"));
+        Assert.Throws<DeemFormatException>(() => RunPlots.DrawLoss([], png, 400, 300, "run"));
     }
 
     [Fact]

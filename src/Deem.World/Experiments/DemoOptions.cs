@@ -1,0 +1,123 @@
+using System.Globalization;
+using Deem.World.Pretraining;
+
+namespace Deem.World.Experiments;
+
+/// <summary>
+/// Options of <see cref="Demo"/>: the CSR experiment at a reduced size on a fresh built-in world.
+/// <see cref="FullRun"/> holds the sizes of the full ablation the demo stands in for.
+/// </summary>
+public sealed record DemoOptions
+{
+    /// <summary>The demo's folder: world, stage 0, experiment, model folder, report, pictures.</summary>
+    public string OutDir { get; init; } = "deem-demo";
+    /// <summary>Seeds of every arm.</summary>
+    public IReadOnlyList<int> Seeds { get; init; } = [0, 1, 2];
+    /// <summary>"deem" (baseline vs DEEM) and/or "llava" (LLaVA-style without and with CSR).</summary>
+    public IReadOnlyList<string> Arches { get; init; } = ["deem", "llava"];
+    /// <summary>Steps of every stage-0 component (null: the <see cref="Stage0Options"/> defaults).</summary>
+    public int? Stage0Steps { get; init; }
+    public int Stage1Steps { get; init; } = 120;
+    public int Stage2Steps { get; init; } = 300;
+    /// <summary>Multiplies the world's item counts (the in-distribution test split stays unscaled).</summary>
+    public double WorldScale { get; init; } = 2.0;
+    /// <summary>Held-out images per POPE split.</summary>
+    public int PopeImages { get; init; } = 30;
+    /// <summary>MMVP pairs, mined as CLIP-blind by the stage-0 CLIP.</summary>
+    public int MmvpPairs { get; init; } = 30;
+    /// <summary>Questions per instruction image of the world (the SFT stage is where yes/no answering is learned).</summary>
+    public int QuestionsPerImage { get; init; } = 6;
+
+    /// <summary>The full ablation (docs/experiments.md): three seeds, 300 + 2000 steps, the world at scale 2.</summary>
+    public static DemoOptions FullRun { get; } = new() { Stage1Steps = 300, Stage2Steps = 2000 };
+
+    /// <summary>Throws a <see cref="DeemConfigException"/> naming the first option out of range.</summary>
+    public void Validate()
+    {
+        static void Positive(string option, double v)
+        {
+            if (!(v > 0) || double.IsInfinity(v)) throw new DeemConfigException(option, option.TrimStart('-'), $"must be a positive number, found {v.ToString(CultureInfo.InvariantCulture)}");
+        }
+        if (string.IsNullOrWhiteSpace(OutDir)) throw new DeemConfigException("--out", "out", "give an output folder");
+        if (Seeds.Count == 0) throw new DeemConfigException("--seeds", "seeds", "give at least one seed");
+        if (Seeds.Distinct().Count() != Seeds.Count) throw new DeemConfigException("--seeds", "seeds", $"a seed appears twice: {string.Join(",", Seeds)}");
+        if (Arches.Count == 0) throw new DeemConfigException("--arch", "arch", "give deem, llava or both");
+        foreach (var a in Arches) _ = CsrExperiment.ArmsOf(a).ToList();
+        if (Stage0Steps is int s0) Positive("--stage0-steps", s0);
+        Positive("--stage1-steps", Stage1Steps);
+        Positive("--stage2-steps", Stage2Steps);
+        Positive("--world-scale", WorldScale);
+        Positive("--pope-images", PopeImages);
+        Positive("--mmvp-pairs", MmvpPairs);
+        Positive("questions per image", QuestionsPerImage);
+    }
+
+    /// <summary>The world the demo makes: the default world with every item count times <see cref="WorldScale"/>.</summary>
+    public WorldOptions World()
+    {
+        var d = new WorldCounts();
+        int S(int n) => (int)Math.Round(n * WorldScale, MidpointRounding.AwayFromZero);
+        return new WorldOptions
+        {
+            QuestionsPerImage = QuestionsPerImage,
+            Counts = new WorldCounts
+            {
+                Mmc4Docs = S(d.Mmc4Docs), CaptionPairs = S(d.CaptionPairs), VqaImages = S(d.VqaImages),
+                RegionImages = S(d.RegionImages), TestImagesPerSplit = S(d.TestImagesPerSplit),
+            },
+            // Unscaled: the in-distribution split adds RobustVQA questions to every run's evaluation.
+            TestImagesInDistribution = new WorldOptions().TestImagesInDistribution,
+        };
+    }
+
+    /// <summary>The stage-0 options: the defaults, or <see cref="Stage0Steps"/> steps for every component.</summary>
+    public Stage0Options Stage0() =>
+        Stage0Steps is int n ? new Stage0Options { ClipSteps = n, LlmSteps = n, VaeSteps = n, UNetSteps = n } : new Stage0Options();
+
+    /// <summary>The experiment's options, with the folders under <see cref="OutDir"/>.</summary>
+    public CsrExperimentOptions Experiment(string world, string stage0, string outDir) => new()
+    {
+        World = world, Stage0 = stage0, OutDir = outDir, Seeds = Seeds, Arches = Arches,
+        Stage1Steps = Stage1Steps, Stage2Steps = Stage2Steps, PopeImages = PopeImages, MmvpPairs = MmvpPairs,
+    };
+
+    /// <summary>The <c>deem</c> commands that run the same ablation step by step (W, S0, X: the folders).</summary>
+    public IReadOnlyList<string> Commands()
+    {
+        var inv = CultureInfo.InvariantCulture;
+        return
+        [
+            string.Create(inv, $"deem world make --out W --scale {WorldScale}"),
+            "deem train --stage 0 --world W --out S0" + (Stage0Steps is int n ? string.Create(inv, $" --steps {n}") : ""),
+            string.Create(inv, $"deem experiment csr --world W --stage0 S0 --out X --arch {string.Join(",", Arches)} --seeds {string.Join(",", Seeds)} ") +
+            string.Create(inv, $"--stage1-steps {Stage1Steps} --stage2-steps {Stage2Steps} --pope-images {PopeImages} --mmvp-pairs {MmvpPairs}"),
+        ];
+    }
+
+    /// <summary>(setting, this run, the full run) for every size in which the two can differ.</summary>
+    public IReadOnlyList<(string Setting, string Here, string Full)> Sizes()
+    {
+        var f = FullRun;
+        static string SeedList(IReadOnlyList<int> s) => $"{s.Count} ({string.Join(", ", s)})";
+        static string PerComponent(int? n) => n is int k ? $"{k} per component" : StageDefaults;
+        return
+        [
+            ("seeds per arm", SeedList(Seeds), SeedList(f.Seeds)),
+            ("stage-0 steps", PerComponent(Stage0Steps), PerComponent(f.Stage0Steps)),
+            ("stage-1 steps", $"{Stage1Steps}", $"{f.Stage1Steps}"),
+            ("stage-2 (SFT) steps", $"{Stage2Steps}", $"{f.Stage2Steps}"),
+            ("world scale", WorldScale.ToString(CultureInfo.InvariantCulture), f.WorldScale.ToString(CultureInfo.InvariantCulture)),
+            ("POPE images per split", $"{PopeImages}", $"{f.PopeImages}"),
+            ("MMVP pairs", $"{MmvpPairs}", $"{f.MmvpPairs}"),
+        ];
+    }
+
+    static string StageDefaults
+    {
+        get
+        {
+            var d = new Stage0Options();
+            return $"defaults (CLIP {d.ClipSteps}, LLaMA {d.LlmSteps}, VAE {d.VaeSteps}, UNet {d.UNetSteps})";
+        }
+    }
+}
