@@ -19,7 +19,8 @@ public static class WorldCommand
         var imageSize = new Option<int>("--image-size") { Description = "side of every image in pixels", DefaultValueFactory = _ => 64 };
         var scale = new Option<double>("--scale") { Description = "multiplies every item count of the default world", DefaultValueFactory = _ => 1.0 };
         var vqaImages = new Option<int?>("--vqa-images") { Description = "instruction (SFT) images, overriding the scaled count" };
-        var make = new Command("make", "Write the procedural world") { outDir, seed, imageSize, scale, vqaImages };
+        var questions = new Option<int?>("--questions-per-image") { Description = "open questions per instruction image, besides its yes/no pairs (default: the world's)" };
+        var make = new Command("make", "Write the procedural world") { outDir, seed, imageSize, scale, vqaImages, questions };
         make.SetAction(parse =>
         {
             double s = parse.GetValue(scale);
@@ -37,6 +38,7 @@ public static class WorldCommand
                 },
                 TestImagesInDistribution = Scaled(new WorldOptions().TestImagesInDistribution),
             };
+            if (parse.GetValue(questions) is int q) options = options with { QuestionsPerImage = q };
             options.Validate("deem world make");
             string dir = parse.GetValue(outDir)!;
             var clock = Stopwatch.StartNew();
