@@ -63,7 +63,7 @@ public static class DemoCommand
                 AnsiConsole.MarkupLine("[bold]2/4[/] stage 0: pretraining the components");
                 var o = new Stage0Options();
                 if (parse.GetValue(stage0Steps) is int n) o = o with { ClipSteps = n, LlmSteps = n, VaeSteps = n, UNetSteps = n };
-                Stage0Runner.Run(world, s0, o, Console.IsOutputRedirected);
+                TrainCommand.PretrainComponents(world, s0, o);
             }
 
             // 3. The CSR experiment (reduced size).
