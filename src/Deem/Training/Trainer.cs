@@ -132,14 +132,13 @@ public sealed class Trainer : IDisposable
     public StageConfig Stage => _stage;
 
     /// <summary>
-    /// Restores a checkpoint written by this trainer's <see cref="SaveCheckpoint"/>: weights (strict),
-    /// AdamW state, both random states and the step. The data stream must have been built from the
-    /// same checkpoint's <see cref="TrainerState.Data"/>.
+    /// Restores the trainer's part of a checkpoint written by <see cref="SaveCheckpoint"/>: AdamW state, both
+    /// random states and the step. The model must be the checkpoint's (<see cref="DeemCheckpoint.Load"/> of
+    /// the same folder) and the data stream built from its <see cref="TrainerState.Data"/>.
     /// </summary>
     public void Restore(string checkpointDir)
     {
         var state = TrainingCheckpoint.LoadState(checkpointDir);
-        StateDicts.LoadStrict(_model, Path.Combine(checkpointDir, DeemCheckpoint.WeightsFile));
         if (_zero is not null) _zero.Load(checkpointDir);
         else TrainingCheckpoint.LoadOptimizer(checkpointDir, _groups, _optimizer!);
         using (var g = tensor(Convert.FromBase64String(state.GeneratorState))) _generator.set_state(g);
