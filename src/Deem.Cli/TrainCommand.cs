@@ -66,7 +66,7 @@ public static class TrainCommand
                     throw new DeemConfigException("--preset", "preset", "stage 0 pretrains the tiny components; the paper's start from the published checkpoints");
                 var s0 = new Stage0Options { Seed = parse.GetValue(seed) ?? 0 };
                 if (parse.GetValue(steps) is int per)
-                    s0 = s0 with { ClipSteps = per, LlmSteps = per, VaeSteps = per, UNetSteps = per };
+                    s0 = per <= 0 ? throw new DeemConfigException("--steps", "steps", $"must be > 0, found {per}") : s0 with { ClipSteps = per, LlmSteps = per, VaeSteps = per, UNetSteps = per };
                 if (parse.GetValue(componentSteps) is { } list)
                 {
                     var n = list.Split(',').Select(x => int.TryParse(x, out int v) && v > 0 ? v
