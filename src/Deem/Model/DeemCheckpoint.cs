@@ -37,6 +37,15 @@ public static class DeemCheckpoint
         File.Exists(Path.Combine(folder, ConfigFile)) &&
         (File.Exists(Path.Combine(folder, WeightsFile)) || File.Exists(Path.Combine(folder, "model.safetensors.index.json")));
 
+    /// <summary>Throws <see cref="DeemFormatException"/> naming <paramref name="folder"/> unless it is a complete model folder.</summary>
+    public static void Require(string folder)
+    {
+        if (!Directory.Exists(folder))
+            throw new DeemFormatException(folder, "model folder not found");
+        if (!Exists(folder))
+            throw new DeemFormatException(folder, $"not a DEEM model folder: needs {ConfigFile} and {WeightsFile}");
+    }
+
     /// <summary>Loads config, tokenizer and weights (strict: every key must match).</summary>
     public static (DeemModel Model, ITextTokenizer Tokenizer) Load(string folder, bool strict = true)
     {
@@ -51,10 +60,7 @@ public static class DeemCheckpoint
     /// </summary>
     public static LoadedModel Open(string folder, ModelFolderLoad how)
     {
-        if (!Directory.Exists(folder))
-            throw new DeemFormatException(folder, "model folder not found");
-        if (!Exists(folder))
-            throw new DeemFormatException(folder, $"not a DEEM model folder: needs {ConfigFile} and {WeightsFile}");
+        Require(folder);
         var config = DeemConfig.Load(Path.Combine(folder, ConfigFile));
         if (how.Config is { } adapt) config = adapt(config);
         var tokenizer = TokenizerFiles.Exists(folder) || how.Tokenizer is null ? TokenizerFiles.Load(folder) : how.Tokenizer;
