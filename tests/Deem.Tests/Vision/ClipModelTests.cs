@@ -8,7 +8,7 @@ namespace Deem.Tests.Vision;
 /// <summary>The CLIP text tower and CLIP model: keys, causality, pooling, the loss.</summary>
 public class ClipModelTests
 {
-    static ClipTextConfig Text => ClipTextConfig.Tiny with { VocabSize = 40, ContextLength = 8, Width = 16, Heads = 2, EmbedDim = 12 };
+    internal static ClipTextConfig Text => ClipTextConfig.Tiny with { VocabSize = 40, ContextLength = 8, Width = 16, Heads = 2, EmbedDim = 12 };
 
     [Fact]
     public void ContrastiveLossIsSymmetricInfoNceOnAHandCase()

@@ -8,7 +8,7 @@ namespace Deem.Tests.Model;
 /// <summary>The open_clip ↔ HF <c>CLIPTextModel</c> key map of the SD text encoder.</summary>
 public class HfClipTextKeysTests
 {
-    static ClipTextConfig Text => ClipTextConfig.Tiny with { VocabSize = 40, ContextLength = 8, Width = 16, Heads = 2, EmbedDim = 12 };
+    static ClipTextConfig Text => Vision.ClipModelTests.Text;
 
     [Fact]
     public void RoundTripAndNameMissingKeys()
