@@ -27,6 +27,7 @@ public static class AskCommand
             var options = GenerationPresets.Named(parse.GetValue(preset)!);
             if (parse.GetValue(maxNew) is int n) options = options with { MaxNewTokens = n, MinNewTokens = Math.Min(options.MinNewTokens, n) };
             if (parse.GetValue(seed) is ulong s) options = options with { Seed = s };
+            CliErrors.RefuseSeedWithoutSampling(parse, seed, options, parse.GetValue(preset)!);
             var paths = parse.GetValue(images) ?? [];
             var pictures = paths.Select(ImageInputs.Read).ToList();
             using var pipeline = DeemPipeline.Load(parse.GetValue(model)!, parse.GetValue(maxContext));
@@ -58,5 +59,12 @@ static class CliErrors
             parse.InvocationConfiguration.Error.WriteLine($"error: {e.Message}");
             return 2;
         }
+    }
+
+    /// <summary>A <c>--seed</c> given for a preset that does not sample (beam search, greedy) would change nothing: refused.</summary>
+    public static void RefuseSeedWithoutSampling(ParseResult parse, Option seed, GenerationOptions options, string preset)
+    {
+        if (parse.GetResult(seed) is { Implicit: false } && !options.DoSample)
+            throw new DeemConfigException("--seed", "seed", $"the '{preset}' preset does not sample (beam search or greedy), so a seed changes nothing; 'interleaved' samples");
     }
 }

@@ -27,6 +27,7 @@ public static class ChatCommand
             var p = GenerationPresets.Named(parse.GetValue(preset)!);
             var options = p with { Seed = parse.GetValue(seed) };
             if (parse.GetValue(maxNew) is int n) options = options with { MaxNewTokens = n, MinNewTokens = Math.Min(p.MinNewTokens, n) };
+            CliErrors.RefuseSeedWithoutSampling(parse, seed, options, parse.GetValue(preset)!);
             using var pipeline = DeemPipeline.Load(parse.GetValue(model)!);
             var chat = pipeline.Chat(options);
             output.WriteLine("DEEM chat. /image PATH, /mask PATH, /reset, /quit");

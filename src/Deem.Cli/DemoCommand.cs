@@ -31,7 +31,7 @@ public static class DemoCommand
         {
             var options = ToOptions(parse);
             var result = Demo.Run(options, new DemoPhases(
-                (world, s0, o) => Stage0Runner.Run(world, s0, o, Console.IsOutputRedirected),
+                (world, s0, o) => TrainCommand.PretrainComponents(world, s0, o),
                 ExperimentCommand.Run,
                 m => AnsiConsole.MarkupLine($"[bold]{Markup.Escape(m)}[/]")));
             Print(options, result);

@@ -58,6 +58,9 @@ public static class EvalCommand
                 paths = new BenchmarkPaths(Path.Combine(b, "robustvqa", WorldRobustVqa.FileName), WorldRobustVqa.RobustRoot(w),
                     Path.Combine(b, "pope"), Path.Combine(b, "pope", WorldPope.ImageFolder), Path.Combine(b, "mmvp"));
             }
+            else if (parse.GetResult(robustWorld) is { Implicit: false })
+                throw new DeemException("--world cannot be used without --bench: it is the image root of a --bench folder's RobustVQA (else --robustvqa-root)");
+            BenchmarkSuite.Check(paths);
             using var pipeline = DeemPipeline.Load(parse.GetValue(model)!);
             var vqa = new DeemVqaModel(pipeline, parse.GetValue(beams) ? GenerationPresets.Vqa : GenerationOptions.Greedy(3));
             var result = BenchmarkSuite.Run(vqa, paths, parse.GetValue(outDir)!, new EvalOptions(), Path.GetFileName(parse.GetValue(model)!.TrimEnd('/')));

@@ -39,6 +39,11 @@ try
     // The default handler would print any exception with its stack trace; a DeemException is the
     // user's input (file, field, shape) and gets one red line and exit code 2 instead.
     var parsed = root.Parse(args);
+    if (args.Length > 0 && !args[0].StartsWith('-') && root.Subcommands.All(c => c.Name != args[0]))
+    {
+        Console.Error.WriteLine($"error: unknown verb '{args[0]}' (verbs: {string.Join(", ", root.Subcommands.Select(c => c.Name))})");
+        return 2;
+    }
     if (parsed.Errors.Count > 0 || parsed.UnmatchedTokens.Count > 0)
     {
         // An unknown verb or option, a missing argument: a user error, also when --help is given

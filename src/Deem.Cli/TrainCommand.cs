@@ -5,6 +5,7 @@ using Deem.Data.Pipeline;
 using Deem.Distributed;
 using Deem.Model;
 using Deem.Training;
+using Deem.World.Pretraining;
 using Spectre.Console;
 using TorchSharp;
 
@@ -63,9 +64,9 @@ public static class TrainCommand
             {
                 if (parse.GetValue(preset) != "tiny")
                     throw new DeemConfigException("--preset", "preset", "stage 0 pretrains the tiny components; the paper's start from the published checkpoints");
-                var s0 = new Deem.World.Pretraining.Stage0Options { Seed = parse.GetValue(seed) ?? 0 };
+                var s0 = new Stage0Options { Seed = parse.GetValue(seed) ?? 0 };
                 if (parse.GetValue(steps) is int per)
-                    s0 = s0 with { ClipSteps = per, LlmSteps = per, VaeSteps = per, UNetSteps = per };
+                    s0 = per <= 0 ? throw new DeemConfigException("--steps", "steps", $"must be > 0, found {per}") : s0 with { ClipSteps = per, LlmSteps = per, VaeSteps = per, UNetSteps = per };
                 if (parse.GetValue(componentSteps) is { } list)
                 {
                     var n = list.Split(',').Select(x => int.TryParse(x, out int v) && v > 0 ? v
@@ -73,7 +74,7 @@ public static class TrainCommand
                     if (n.Length != 4) throw new DeemConfigException("--component-steps", "component-steps", $"must be four positive integers CLIP,LLaMA,VAE,UNet, found '{list}'");
                     s0 = s0 with { ClipSteps = n[0], LlmSteps = n[1], VaeSteps = n[2], UNetSteps = n[3] };
                 }
-                Stage0Runner.Run(parse.GetValue(world)!, run, s0, Console.IsOutputRedirected);
+                PretrainComponents(parse.GetValue(world)!, run, s0);
                 return 0;
             }
             var paths = DataPaths.FromWorld(parse.GetValue(world)!);
@@ -121,6 +122,48 @@ public static class TrainCommand
                 if (parse.GetResult(option) is { Implicit: false })
                     throw new DeemException($"{option.Name} cannot be used here: {why}");
         }
+    }
+
+    /// <summary>
+    /// Stage 0 (<see cref="Stage0.Run"/>: the four tiny components, then the DEEM model folder they make) with
+    /// a bar per component on a terminal, a line every 50 steps when redirected; prints the loss table.
+    /// </summary>
+    public static Stage0Summary PretrainComponents(string world, string outDir, Stage0Options options)
+    {
+        Stage0Summary summary;
+        if (Console.IsOutputRedirected)
+            summary = Stage0.Run(world, outDir, options, s =>
+            {
+                if (s.Step == s.TotalSteps || s.Step % 50 == 0)
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"stage0 {s.Component} step {s.Step}/{s.TotalSteps} loss {s.Loss:F4} {s.ItPerSec:F2} it/s"));
+            });
+        else
+            summary = TorchProgress.Create()
+                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
+                    new ElapsedTimeColumn(), new RemainingTimeColumn())
+                .Start(ctx =>
+                {
+                    var tasks = new Dictionary<string, ProgressTask>();
+                    return Stage0.Run(world, outDir, options, s =>
+                    {
+                        if (!tasks.TryGetValue(s.Component, out var t))
+                            tasks[s.Component] = t = ctx.AddTask(s.Component, maxValue: s.TotalSteps);
+                        t.Value = s.Step;
+                        t.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"{s.Component,-5} loss {s.Loss:F4} {s.ItPerSec:F1} it/s"));
+                        ctx.Refresh();
+                    });
+                });
+
+        var table = new Table().AddColumn("component").AddColumn("steps").AddColumn("first loss (mean of first n)").AddColumn("last loss (mean of last n)").AddColumn("seconds");
+        foreach (var c in summary.Components)
+        {
+            int n = Math.Clamp(c.Steps / 3, 1, 10);
+            table.AddRow(c.Component, c.Steps.ToString(CultureInfo.InvariantCulture), c.HeadMean(n).ToString("F4", CultureInfo.InvariantCulture),
+                c.TailMean(n).ToString("F4", CultureInfo.InvariantCulture), c.Seconds.ToString("F1", CultureInfo.InvariantCulture));
+        }
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine($"components and the assembled DEEM model folder: [bold]{Markup.Escape(outDir)}[/]");
+        return summary;
     }
 
     /// <summary>A live Spectre.Console progress bar (step/total, loss terms, it/s, ETA) around <see cref="Trainer.Run"/>.</summary>

@@ -88,9 +88,7 @@ public static class DeemServer
     public static async Task Run(ServeSettings settings, Action<string> started, CancellationToken stop)
     {
         settings.Validate();
-        if (!Directory.Exists(settings.ModelDir)) throw new DeemFormatException(settings.ModelDir, "model folder not found");
-        if (!Deem.Model.DeemCheckpoint.Exists(settings.ModelDir))
-            throw new DeemFormatException(settings.ModelDir, $"not a DEEM model folder: needs {Deem.Model.DeemCheckpoint.ConfigFile} and {Deem.Model.DeemCheckpoint.WeightsFile}");
+        Deem.Model.DeemCheckpoint.Require(settings.ModelDir);        // the load itself runs on the worker
         using var worker = new GenerationWorker(settings, () => DeemPipeline.Load(settings.ModelDir, settings.MaxContext));
         await using var app = Build(settings, worker);
         await app.StartAsync(stop);

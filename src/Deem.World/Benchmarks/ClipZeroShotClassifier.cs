@@ -2,6 +2,7 @@ using Deem.Benchmarks;
 using Deem.Config;
 using Deem.Inference;
 using Deem.IO;
+using Deem.Model;
 using Deem.Text;
 using Deem.World.Pretraining;
 using Deem.Vision;
@@ -36,7 +37,7 @@ public sealed class ClipZeroShotClassifier : IZeroShotClassifier, IDisposable
         var deem = DeemConfig.Load(Path.Combine(stage0Dir, Stage0.ConfigFile));
         var text = Stage0.ClipTextFor(deem, tokenizer);
         var clip = new ClipModel(deem.Vision, text);
-        StateDicts.LoadStrict(clip, Path.Combine(stage0Dir, ComponentWriters.OpenClipDir, ComponentWriters.OpenClipWeights));
+        StateDicts.LoadStrict(clip, ComponentFolders.Under(stage0Dir).OpenClipWeights);
         return new ClipZeroShotClassifier(clip, text, tokenizer, deem.EncoderResolution);
     }
 

@@ -9,7 +9,6 @@ using Deem.IO;
 using Deem.Model;
 using Deem.Text;
 using Deem.Training;
-using TorchSharp;
 
 namespace Deem.World.Experiments;
 
@@ -148,42 +147,37 @@ public static class CsrExperiment
             return JsonSerializer.Deserialize<ArmRun>(File.ReadAllText(runFile))
                    ?? throw new DeemFormatException(runFile, "empty run record");
         }
-        var tokenizer = WorldTokenizer.Default;
         var data = DataPaths.FromWorld(o.World);
         var total = Stopwatch.StartNew();
 
-        // Stage 1: alignment pretraining from the stage-0 components.
-        var stage1 = TrainingSetup.WithSteps(StageConfig.Load("tiny", csr ? "stage1" : "stage1-baseline"), o.Stage1Steps);
-        if (csr && o.CsrWeight is double w1) stage1 = stage1 with { CsrWeight = w1 };
-        using var model = FromStage0(o.Stage0, arch, stage1, seed);
+        // Stage 1: alignment pretraining from the stage-0 DEEM folder (the DEEM* recipe for the arms without CSR).
+        string stage1Dir = Path.Combine(dir, "stage1");
         List<double> stepSeconds;
-        using (var stream = TrainingSetup.OpenStream(stage1, data, tokenizer, model.Config.ImageTokens, strict: false))
-        using (var trainer = new Trainer(model, tokenizer, stage1, stream,
-                   new TrainerOptions { OutDir = Path.Combine(dir, "stage1"), Seed = seed, SaveEvery = o.Stage1Steps, TensorBoard = false },
-                   observerFor($"{arm} seed {seed} stage 1")))
-            stepSeconds = trainer.Run().Metrics.Select(m => m.StepSeconds).ToList();
+        using (var stage1 = TrainingRun.Open(new TrainingRunOptions
+               {
+                   OutDir = stage1Dir, Data = data, Stage = 1, NoCsr = !csr, Steps = o.Stage1Steps, Seed = seed,
+                   Init = o.Stage0, Arch = arch, CsrWeight = csr ? o.CsrWeight : null, Tokenizer = WorldTokenizer.Default,
+                   Trainer = new TrainerOptions { OutDir = "", SaveEvery = o.Stage1Steps, EvalEvery = 0, TensorBoard = false },
+               }, observerFor($"{arm} seed {seed} stage 1")))
+            stepSeconds = stage1.Run().Metrics.Select(m => m.StepSeconds).ToList();
 
-        // Stage 2: image-text SFT, with CSR for the CSR arms (the recipe's λ = 5, or --csr-weight), without for the others.
-        var stage2 = TrainingSetup.WithSteps(StageConfig.Load("tiny", "stage2"), o.Stage2Steps);
-        stage2 = stage2 with { CsrWeight = csr ? o.CsrWeight ?? stage2.CsrWeight : 0.0 };
-        // Fixed SFT batches (another shuffle of the same data), scored during stage 2: the image gap.
-        using var fixedSft = TrainingSetup.OpenEvalSet(stage2, data, tokenizer, model.Config.ImageTokens, o.World);
-        EvalMetrics afterSft;
-        using (var stream = TrainingSetup.OpenStream(stage2, data, tokenizer, model.Config.ImageTokens, strict: false))
-        using (var trainer = new Trainer(model, tokenizer, stage2, stream,
-                   new TrainerOptions
-                   {
-                       OutDir = Path.Combine(dir, "stage2"), Seed = seed, SaveEvery = o.Stage2Steps, TensorBoard = false,
-                       EvalEvery = Math.Max(1, o.Stage2Steps / 4),
-                   },
-                   observerFor($"{arm} seed {seed} stage 2"), fixedSft))
-            afterSft = trainer.Run().Evals[^1];
+        // Stage 2: image-text SFT from stage 1's model folder, with CSR for the CSR arms (the recipe's λ = 5, or
+        // --csr-weight), without for the others; fixed SFT batches (another shuffle of the same data) scored
+        // during it give the image gap.
+        using var stage2 = TrainingRun.Open(new TrainingRunOptions
+        {
+            OutDir = Path.Combine(dir, "stage2"), Data = data, Stage = 2, Steps = o.Stage2Steps, Seed = seed,
+            Init = stage1Dir, CsrWeight = csr ? o.CsrWeight : 0.0, Tokenizer = WorldTokenizer.Default, EvalSource = o.World,
+            Trainer = new TrainerOptions { OutDir = "", SaveEvery = o.Stage2Steps, EvalEvery = Math.Max(1, o.Stage2Steps / 4), TensorBoard = false },
+        }, observerFor($"{arm} seed {seed} stage 2"));
+        var afterSft = stage2.Run().Evals[^1];
         double trainSeconds = total.Elapsed.TotalSeconds;
 
         // Evaluation on the three world benchmarks.
         log($"{arm} seed {seed}: evaluating");
+        var model = stage2.Model;
         model.eval();
-        var pipeline = new DeemPipeline(model, tokenizer);
+        var pipeline = new DeemPipeline(model, stage2.Tokenizer);
         var vqa = new DeemVqaModel(pipeline, GenerationOptions.Greedy(o.MaxNewTokens));
         var suite = BenchmarkSuite.Run(vqa, paths, Path.Combine(dir, "eval"), new EvalOptions { BatchSize = o.EvalBatchSize }, $"{arm} seed {seed}");
 
@@ -199,21 +193,5 @@ public static class CsrExperiment
         var run = new ArmRun(seed, metrics, median, trainSeconds);
         AtomicFile.WriteAllText(runFile, JsonSerializer.Serialize(run, new JsonSerializerOptions { WriteIndented = true }));
         return run;
-    }
-
-    /// <summary>
-    /// A model of the given architecture initialised from the stage-0 DEEM folder. For the LLaVA-style
-    /// variant the MMFS layers and the image decoder of the folder are dropped and the MLP projector
-    /// starts fresh; everything else (encoder, perceiver, LLM, UNet, VAE, MMFSNet) is shared.
-    /// </summary>
-    public static DeemModel FromStage0(string stage0, string arch, StageConfig stage, int seed)
-    {
-        var config = DeemConfig.Load(Path.Combine(stage0, DeemCheckpoint.ConfigFile));
-        config = config with { Arch = arch, Name = arch == "llava" ? "tiny-llava" : config.Name };
-        config = TrainingSetup.ModelConfigFor(config, stage);
-        torch.manual_seed(seed);
-        var model = new DeemModel(config, new torch.Generator((ulong)seed));
-        StateDicts.LoadNonStrict(model, Path.Combine(stage0, DeemCheckpoint.WeightsFile));
-        return model;
     }
 }

@@ -3,6 +3,7 @@ using Deem.Config;
 using Deem.Diffusion;
 using Deem.IO;
 using Deem.Language;
+using Deem.Model;
 using Deem.Text;
 using Deem.Vision;
 using TorchSharp;
@@ -28,18 +29,14 @@ namespace Deem.World.Pretraining;
 /// </summary>
 public static class ComponentWriters
 {
-    public const string OpenClipDir = "open_clip";
-    public const string OpenClipWeights = "open_clip_model.safetensors";
     public const string OpenClipConfig = "open_clip_config.json";
-    public const string LlmDir = "llm";
-    public const string SdDir = "sd";
-    public const string DiffusersWeights = "diffusion_pytorch_model.safetensors";
     public const string DiffusersVersion = "0.20.0";
 
     /// <summary>open_clip layout of a CLIP model trained at <paramref name="imageSize"/> px.</summary>
     public static void WriteClip(string root, ClipModel clip, int imageSize)
     {
-        var dir = Path.Combine(root, OpenClipDir);
+        var weights = ComponentFolders.Under(root).OpenClipWeights;
+        var dir = Path.GetDirectoryName(weights)!;
         var v = clip.VisionConfig;
         var trunk = v.Trunk;
         var text = clip.Text.Config;
@@ -70,20 +67,23 @@ public static class ComponentWriters
             },
         };
         AtomicFile.WriteAllText(Path.Combine(dir, OpenClipConfig), config.ToJsonString(ConfigJson.Options));
-        StateDicts.Save(clip, Path.Combine(dir, OpenClipWeights), Metadata("open_clip"));
+        StateDicts.Save(clip, weights, Metadata("open_clip"));
     }
 
-    /// <summary>HF layout of a LLaMA causal LM, with the world tokenizer's vocabulary beside it.</summary>
+    /// <summary>
+    /// HF layout of a LLaMA causal LM (keys by <see cref="HfLlamaKeys"/>, the map the loader reads them with),
+    /// with the world tokenizer's vocabulary beside it.
+    /// </summary>
     public static void WriteLlm(string root, LlamaForCausalLM llm, LlamaConfig config, WordPieceTextTokenizer tokenizer)
     {
-        var dir = Path.Combine(root, LlmDir);
+        var dir = ComponentFolders.Under(root).LlmFolder;
         var json = (JsonObject)JsonNode.Parse(ConfigJson.ToJson(config))!;
         json.Insert(0, "architectures", new JsonArray("LlamaForCausalLM"));
         json.Insert(1, "model_type", "llama");
         json["torch_dtype"] = "float32";
         AtomicFile.WriteAllText(Path.Combine(dir, "config.json"), json.ToJsonString(ConfigJson.Options));
         tokenizer.Save(Path.Combine(dir, DeemTokenizerFile));
-        StateDicts.Save(llm, Path.Combine(dir, "model.safetensors"), Metadata("pt"));
+        SafetensorsWriter.Write(Path.Combine(dir, "model.safetensors"), HfLlamaKeys.ToHf(llm.Model.state_dict(), llm.LmHeadWeight), Metadata("pt"));
     }
 
     /// <summary>The tokenizer vocabulary file name beside the LLM and in <c>sd/tokenizer</c>.</summary>
@@ -93,7 +93,7 @@ public static class ComponentWriters
     public static void WriteDiffusion(string root, UNet2DConditionModel unet, AutoencoderKL vae, SchedulerConfig scheduler,
         ClipTextEncoder textEncoder, WordPieceTextTokenizer tokenizer)
     {
-        var sd = Path.Combine(root, SdDir);
+        var sd = ComponentFolders.Under(root).SdFolder;
         var index = new JsonObject
         {
             ["_class_name"] = "StableDiffusionPipeline",
@@ -108,9 +108,9 @@ public static class ComponentWriters
 
         WriteDiffusersConfig(Path.Combine(sd, "scheduler", "scheduler_config.json"), "DDPMScheduler", scheduler);
         WriteDiffusersConfig(Path.Combine(sd, "unet", "config.json"), "UNet2DConditionModel", unet.Config);
-        StateDicts.Save(unet, Path.Combine(sd, "unet", DiffusersWeights), Metadata("pt"));
+        StateDicts.Save(unet, Path.Combine(sd, "unet", ComponentFolders.DiffusersWeightsFile), Metadata("pt"));
         WriteDiffusersConfig(Path.Combine(sd, "vae", "config.json"), "AutoencoderKL", vae.Config);
-        StateDicts.Save(vae, Path.Combine(sd, "vae", DiffusersWeights), Metadata("pt"));
+        StateDicts.Save(vae, Path.Combine(sd, "vae", ComponentFolders.DiffusersWeightsFile), Metadata("pt"));
 
         var te = Path.Combine(sd, "text_encoder");
         var hf = HfClipTextConfig.FromOpenClip(textEncoder.Config);
@@ -118,7 +118,7 @@ public static class ComponentWriters
         using (var scope = NewDisposeScope())
         {
             var openClip = textEncoder.state_dict();
-            var tensors = HfClipTextKeys.ToHf(openClip, textEncoder.Config.Layers)
+            var tensors = HfClipTextKeys.ToHf(openClip, textEncoder.Config.Layers)       // the map the loader reads them with
                 .ToDictionary(kv => kv.Key, kv => kv.Value.contiguous());
             SafetensorsWriter.Write(Path.Combine(te, "model.safetensors"), tensors, Metadata("pt"));
         }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using Deem.Config;
 using Deem.Diffusion;
@@ -16,7 +17,7 @@ namespace Deem.World.Pretraining;
 /// <param name="Components">Per component (clip, llm, vae, unet): steps, first/last loss, seconds.</param>
 /// <param name="Config">The tiny DEEM config that loads these components (<c>deem_config.json</c> in the output).</param>
 /// <param name="VaeScalingFactor">1 / std of the trained VAE's latents, written to <c>sd/vae/config.json</c>.</param>
-/// <param name="OutDir">The stage-0 output folder.</param>
+/// <param name="OutDir">The stage-0 output folder: the components, the assembled DEEM model folder, the metrics log.</param>
 public sealed record Stage0Summary(IReadOnlyList<ComponentResult> Components, DeemConfig Config, double VaeScalingFactor, string OutDir);
 
 /// <summary>
@@ -30,6 +31,7 @@ public static class Stage0
 {
     public const string ConfigFile = "deem_config.json";
     public const string SummaryFile = "stage0_summary.json";
+    public const string MetricsFile = "stage0_metrics.jsonl";
 
     /// <summary>The tiny DEEM for the world tokenizer (its base vocabulary, bos/eos/pad and the 6 DEEM tokens at the end).</summary>
     public static DeemConfig TinyConfig(WordPieceTextTokenizer tokenizer) => DeemConfig.TinyFor(tokenizer.Specials);
@@ -54,13 +56,35 @@ public static class Stage0
         deem.Llm with { VocabSize = deem.BaseVocabSize, CrossAttentionFrequency = 0 };
 
     /// <summary>
+    /// Trains the four components on <paramref name="worldDir"/>, writes them in their real layouts under
+    /// <paramref name="outDir"/> (plus <c>deem_config.json</c>, <c>stage0_summary.json</c> and each step in
+    /// <c>stage0_metrics.jsonl</c>), then assembles them into a DEEM model folder in the same place (the
+    /// <c>--init</c> of stage 1). <paramref name="progress"/> sees every step (a progress bar).
+    /// </summary>
+    public static Stage0Summary Run(string worldDir, string outDir, Stage0Options options, Action<Stage0Step>? progress = null)
+    {
+        options.Validate();
+        Directory.CreateDirectory(outDir);
+        Stage0Summary summary;
+        using (var metrics = new StreamWriter(Path.Combine(outDir, MetricsFile), append: false))
+        {
+            summary = TrainComponents(worldDir, outDir, options, new Stage0Callbacks(progress, s => metrics.WriteLine(MetricsLine(s))));
+            metrics.Flush();
+        }
+        Stage0Model.Assemble(summary, WorldTokenizer.Default, options.Seed);
+        return summary;
+    }
+
+    /// <summary>One line of <c>stage0_metrics.jsonl</c>.</summary>
+    public static string MetricsLine(Stage0Step s) => string.Create(CultureInfo.InvariantCulture,
+        $"{{\"component\":\"{s.Component}\",\"step\":{s.Step},\"loss\":{s.Loss:R},\"lr\":{s.LearningRate:R},\"grad_norm\":{s.GradNorm:R},\"seconds\":{s.Seconds:R}}}");
+
+    /// <summary>
     /// Trains the four components on <paramref name="worldDir"/> and writes them under
     /// <paramref name="outDir"/> (plus <c>deem_config.json</c> and <c>stage0_summary.json</c>).
     /// </summary>
-    public static Stage0Summary Run(string worldDir, string outDir, Stage0Options options, Stage0Callbacks? callbacks = null)
+    static Stage0Summary TrainComponents(string worldDir, string outDir, Stage0Options options, Stage0Callbacks callbacks)
     {
-        options.Validate();
-        callbacks ??= Stage0Callbacks.None;
         var tokenizer = WorldTokenizer.Create();
         var deem = TinyConfig(tokenizer);
         using var data = Stage0Data.Load(worldDir, tokenizer, options.Resolution);

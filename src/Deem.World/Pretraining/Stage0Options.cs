@@ -48,18 +48,22 @@ public sealed record Stage0Options
     /// <summary>Share of captions replaced by the empty prompt while training the UNet (classifier-free guidance).</summary>
     public double UNetUncondProb { get; init; } = 0.1;
 
-    /// <summary>Throws <see cref="ArgumentException"/> for impossible values.</summary>
+    /// <summary>Throws <see cref="DeemConfigException"/> (naming the setting) for impossible values.</summary>
     public void Validate()
     {
+        static void Require(bool ok, string field, string message)
+        {
+            if (!ok) throw new DeemConfigException("stage 0", field, message);
+        }
         foreach (var (v, n) in new[] { (ClipSteps, nameof(ClipSteps)), (LlmSteps, nameof(LlmSteps)), (VaeSteps, nameof(VaeSteps)), (UNetSteps, nameof(UNetSteps)) })
-            if (v < 0) throw new ArgumentException($"{n} must be ≥ 0, found {v}");
-        if (BatchSize < 2) throw new ArgumentException($"BatchSize must be ≥ 2 (CLIP needs negatives), found {BatchSize}");
-        if (LlmBatchSize < 1 || VaeBatchSize < 1) throw new ArgumentException($"LlmBatchSize and VaeBatchSize must be ≥ 1, found {LlmBatchSize}, {VaeBatchSize}");
-        if (Resolution < 32 || Resolution % 32 != 0) throw new ArgumentException($"Resolution must be a positive multiple of 32, found {Resolution}");
-        if (LlmSequenceLength < 2) throw new ArgumentException($"LlmSequenceLength must be ≥ 2, found {LlmSequenceLength}");
-        if (WarmupFraction is < 0 or >= 1) throw new ArgumentException($"WarmupFraction must be in [0, 1), found {WarmupFraction}");
-        if (!(MaxGradNorm > 0)) throw new ArgumentException($"MaxGradNorm must be > 0, found {MaxGradNorm}");
-        if (UNetUncondProb is < 0 or > 1) throw new ArgumentException($"UNetUncondProb must be in [0, 1], found {UNetUncondProb}");
+            Require(v >= 0, n, $"must be ≥ 0, found {v}");
+        Require(BatchSize >= 2, nameof(BatchSize), $"must be ≥ 2 (CLIP needs negatives), found {BatchSize}");
+        Require(LlmBatchSize >= 1 && VaeBatchSize >= 1, "LlmBatchSize/VaeBatchSize", $"must be ≥ 1, found {LlmBatchSize}, {VaeBatchSize}");
+        Require(Resolution >= 32 && Resolution % 32 == 0, nameof(Resolution), $"must be a positive multiple of 32, found {Resolution}");
+        Require(LlmSequenceLength >= 2, nameof(LlmSequenceLength), $"must be ≥ 2, found {LlmSequenceLength}");
+        Require(WarmupFraction is >= 0 and < 1, nameof(WarmupFraction), $"must be in [0, 1), found {WarmupFraction}");
+        Require(MaxGradNorm > 0, nameof(MaxGradNorm), $"must be > 0, found {MaxGradNorm}");
+        Require(UNetUncondProb is >= 0 and <= 1, nameof(UNetUncondProb), $"must be in [0, 1], found {UNetUncondProb}");
     }
 }
 

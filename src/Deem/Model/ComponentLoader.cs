@@ -14,9 +14,16 @@ namespace Deem.Model;
 /// <param name="SdFolder">diffusers Stable Diffusion folder (<c>unet/</c>, <c>vae/</c>, <c>scheduler/</c>, <c>text_encoder/</c>).</param>
 public sealed record ComponentFolders(string OpenClipWeights, string LlmFolder, string SdFolder)
 {
-    /// <summary>The layout stage 0 writes under <paramref name="root"/>.</summary>
+    public const string OpenClipDir = "open_clip";
+    public const string OpenClipWeightsFile = "open_clip_model.safetensors";
+    public const string LlmDir = "llm";
+    public const string SdDir = "sd";
+    /// <summary>The weights file of a diffusers model folder (<c>unet/</c>, <c>vae/</c>) as <c>save_pretrained</c> writes it.</summary>
+    public const string DiffusersWeightsFile = "diffusion_pytorch_model.safetensors";
+
+    /// <summary>The layout stage 0 writes under <paramref name="root"/> (the components' folders side by side).</summary>
     public static ComponentFolders Under(string root) => new(
-        Path.Combine(root, "open_clip", "open_clip_model.safetensors"), Path.Combine(root, "llm"), Path.Combine(root, "sd"));
+        Path.Combine(root, OpenClipDir, OpenClipWeightsFile), Path.Combine(root, LlmDir), Path.Combine(root, SdDir));
 }
 
 /// <summary>
@@ -32,8 +39,6 @@ public sealed record ComponentFolders(string OpenClipWeights, string LlmFolder, 
 /// </summary>
 public static class ComponentLoader
 {
-    const string CrossAttnMarker = ".llama_cross_attn.";
-
     /// <summary>
     /// <paramref name="deem"/> with the UNet, VAE and scheduler configs read from the diffusers folder
     /// (as <c>from_pretrained</c> reads them, e.g. the VAE's scaling factor), after checking that the
@@ -113,12 +118,11 @@ public static class ComponentLoader
     {
         using var source = Checkpoint.Open(llmFolder);
         var target = model.Llm.state_dict();
-        const string embedKey = "embed_tokens.weight";
-        var fileKeys = source.Keys.Where(k => !k.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal)).ToList();
-        var unexpected = fileKeys.Where(k => k != "lm_head.weight" && !(k.StartsWith("model.", StringComparison.Ordinal) && target.ContainsKey(k[6..]))).ToList();
-        var missing = target.Keys.Where(k => !k.Contains(CrossAttnMarker, StringComparison.Ordinal) && !source.Contains("model." + k))
-            .Select(k => "model." + k).ToList();
-        if (!source.Contains("lm_head.weight")) missing.Add("lm_head.weight");
+        var fileKeys = source.Keys.Where(k => !HfLlamaKeys.IsIgnored(k)).ToList();
+        var unexpected = fileKeys.Where(k => k != HfLlamaKeys.LmHead && !(HfLlamaKeys.ToBody(k) is { } body && target.ContainsKey(body))).ToList();
+        var missing = target.Keys.Where(k => !HfLlamaKeys.IsDeemOnly(k) && !source.Contains(HfLlamaKeys.ToHf(k)))
+            .Select(HfLlamaKeys.ToHf).ToList();
+        if (!source.Contains(HfLlamaKeys.LmHead)) missing.Add(HfLlamaKeys.LmHead);
         if (missing.Count > 0)
             throw new DeemFormatException(source.Path, $"missing LLM tensors ({missing.Count}): {string.Join(", ", missing)}", missing[0]);
         if (unexpected.Count > 0)
@@ -128,10 +132,10 @@ public static class ComponentLoader
         using var noGrad = no_grad();
         foreach (var (key, dst) in target)
         {
-            if (key.Contains(CrossAttnMarker, StringComparison.Ordinal)) continue;
-            var fileKey = "model." + key;
+            if (HfLlamaKeys.IsDeemOnly(key)) continue;
+            var fileKey = HfLlamaKeys.ToHf(key);
             var spec = source.Spec(fileKey);
-            if (key == embedKey)
+            if (key == HfLlamaKeys.EmbedTokens)
             {
                 if (spec.Shape.Length != 2 || spec.Shape[1] != dst.shape[1] || spec.Shape[0] < config.BaseVocabSize || spec.Shape[0] > dst.shape[0])
                     throw new DeemFormatException(source.Path,
@@ -149,9 +153,9 @@ public static class ComponentLoader
             using var value = source.Load(fileKey);
             dst.copy_(value);
         }
-        using var lmHead = source.Load("lm_head.weight");
+        using var lmHead = source.Load(HfLlamaKeys.LmHead);
         try { model.TextHead.LoadLmHead(lmHead); }
-        catch (ArgumentException e) { throw new DeemFormatException(source.Path, e.Message, "lm_head.weight", e); }
+        catch (ArgumentException e) { throw new DeemFormatException(source.Path, e.Message, HfLlamaKeys.LmHead, e); }
     }
 
     /// <summary>diffusers UNet and VAE weights (strict on every key) into the SD wrapper; MMFSNet keeps its init.</summary>
@@ -221,7 +225,7 @@ public static class ComponentLoader
     /// <summary>The weights of a diffusers model folder: single safetensors, sharded index, or .bin.</summary>
     static string DiffusersWeights(string folder)
     {
-        foreach (var name in new[] { "diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json", "diffusion_pytorch_model.bin" })
+        foreach (var name in new[] { ComponentFolders.DiffusersWeightsFile, ComponentFolders.DiffusersWeightsFile + ".index.json", "diffusion_pytorch_model.bin" })
         {
             var path = Path.Combine(folder, name);
             if (File.Exists(path)) return path;

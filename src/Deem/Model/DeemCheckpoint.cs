@@ -37,19 +37,63 @@ public static class DeemCheckpoint
         File.Exists(Path.Combine(folder, ConfigFile)) &&
         (File.Exists(Path.Combine(folder, WeightsFile)) || File.Exists(Path.Combine(folder, "model.safetensors.index.json")));
 
-    /// <summary>Loads config, tokenizer and weights (strict: every key must match).</summary>
-    public static (DeemModel Model, ITextTokenizer Tokenizer) Load(string folder, bool strict = true)
+    /// <summary>Throws <see cref="DeemFormatException"/> naming <paramref name="folder"/> unless it is a complete model folder.</summary>
+    public static void Require(string folder)
     {
         if (!Directory.Exists(folder))
             throw new DeemFormatException(folder, "model folder not found");
         if (!Exists(folder))
             throw new DeemFormatException(folder, $"not a DEEM model folder: needs {ConfigFile} and {WeightsFile}");
+    }
+
+    /// <summary>Loads config, tokenizer and weights (strict: every key must match).</summary>
+    public static (DeemModel Model, ITextTokenizer Tokenizer) Load(string folder, bool strict = true)
+    {
+        var loaded = Open(folder, new ModelFolderLoad { Strict = strict });
+        return (loaded.Model, loaded.Tokenizer);
+    }
+
+    /// <summary>
+    /// The one reader of model folders (<see cref="Load"/>, a stage's <c>--init</c>, a resumed checkpoint):
+    /// the folder's config (adapted by <see cref="ModelFolderLoad.Config"/>), its tokenizer (or the given
+    /// one when it holds none) and its weights, strict or not; the report lists what matched.
+    /// </summary>
+    public static LoadedModel Open(string folder, ModelFolderLoad how)
+    {
+        Require(folder);
         var config = DeemConfig.Load(Path.Combine(folder, ConfigFile));
-        var tokenizer = TokenizerFiles.Load(folder);
-        var model = new DeemModel(config);
-        var weights = File.Exists(Path.Combine(folder, WeightsFile)) ? Path.Combine(folder, WeightsFile) : folder;
-        if (strict) StateDicts.LoadStrict(model, weights);
-        else StateDicts.LoadNonStrict(model, weights);
-        return (model, tokenizer);
+        if (how.Config is { } adapt) config = adapt(config);
+        var tokenizer = TokenizerFiles.Exists(folder) || how.Tokenizer is null ? TokenizerFiles.Load(folder) : how.Tokenizer;
+        var model = new DeemModel(config, how.Generator);
+        try
+        {
+            var weights = File.Exists(Path.Combine(folder, WeightsFile)) ? Path.Combine(folder, WeightsFile) : folder;
+            var report = how.Strict ? StateDicts.LoadStrict(model, weights) : StateDicts.LoadNonStrict(model, weights);
+            return new LoadedModel(model, tokenizer, report);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
     }
 }
+
+/// <summary>How <see cref="DeemCheckpoint.Open"/> reads a model folder.</summary>
+public sealed record ModelFolderLoad
+{
+    /// <summary>Every key must match (the default); false loads the keys that match and reports the rest (a previous stage's folder).</summary>
+    public bool Strict { get; init; } = true;
+    /// <summary>Adapts the folder's config before the model is built (a stage's extractor, another architecture); null keeps it.</summary>
+    public Func<DeemConfig, DeemConfig>? Config { get; init; }
+    /// <summary>The tokenizer when the folder holds none; null: the folder must hold one.</summary>
+    public ITextTokenizer? Tokenizer { get; init; }
+    /// <summary>Generator of the fresh weights a non-strict load leaves (kept by modules such as DropPath); null: the model's default.</summary>
+    public torch.Generator? Generator { get; init; }
+}
+
+/// <summary>A model read from a folder: the model, its tokenizer and what its weights matched.</summary>
+/// <param name="Model">The model, weights loaded.</param>
+/// <param name="Tokenizer">The folder's tokenizer (or the one given when it holds none).</param>
+/// <param name="Report">Keys loaded, missing (left fresh), unexpected (dropped) and converted.</param>
+public sealed record LoadedModel(DeemModel Model, ITextTokenizer Tokenizer, LoadReport Report);

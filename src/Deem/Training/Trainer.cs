@@ -31,36 +31,6 @@ using static TorchSharp.torch;
 
 namespace Deem.Training;
 
-/// <summary>Run options that are not part of the stage config.</summary>
-public sealed record TrainerOptions
-{
-    /// <summary>The run folder: metrics.jsonl, train.log, tensorboard/, checkpoints/, and at the end the model folder.</summary>
-    public required string OutDir { get; init; }
-    /// <summary>Seed of the trainer's generator and of torch's global generator.</summary>
-    public int Seed { get; init; }
-    /// <summary>Stop after this step without changing the schedule (an interrupted run); null runs to the stage's steps.</summary>
-    public int? StopAtStep { get; init; }
-    /// <summary>Overrides the stage's log_every / save_every (0 saves only at the end).</summary>
-    public int? LogEvery { get; init; }
-    public int? SaveEvery { get; init; }
-    /// <summary>Overrides the stage's eval_every (steps between <see cref="EvalSet"/> evaluations; 0 = none).</summary>
-    public int? EvalEvery { get; init; }
-    /// <summary>Complete checkpoints kept (older ones are deleted); 0 keeps all.</summary>
-    public int KeepCheckpoints { get; init; } = 3;
-    public bool TensorBoard { get; init; } = true;
-    /// <summary>The ranks of a data-parallel job (<see cref="Distributed.Collectives.Open"/>, launched by <c>mpirun</c>); null trains in this process alone.</summary>
-    public ICollectives? Collectives { get; init; }
-    /// <summary>ZeRO-1: AdamW state sharded across the ranks by flat ranges (<see cref="ZeroAdamW"/>).</summary>
-    public bool Zero1 { get; init; }
-}
-
-/// <summary>What a finished <see cref="Trainer.Run"/> reports.</summary>
-public sealed record TrainResult(int Step, IReadOnlyList<StepMetrics> Metrics, IReadOnlyDictionary<string, int> SkipTotals, string? LastCheckpoint,
-    IReadOnlyList<EvalMetrics> Evals);
-
-/// <summary>Loss terms and sizes of one micro-batch (unweighted terms; <see cref="Loss"/> is the weighted total).</summary>
-public sealed record MicroStepResult(double Loss, double Ntp, double Nip, double Csr, long Images, long Tokens);
-
 /// <summary>
 /// Trains a <see cref="DeemModel"/> on one stage (paper §2.3): applies the stage's
 /// <see cref="FreezeSchedule"/>, groups the trainable parameters (<see cref="ParamGroups"/>), runs
@@ -133,18 +103,16 @@ public sealed class Trainer : IDisposable
     public StageConfig Stage => _stage;
 
     /// <summary>
-    /// Restores a checkpoint written by this trainer's <see cref="SaveCheckpoint"/>: weights (strict),
-    /// AdamW state, both random states and the step. The data stream must have been built from the
-    /// same checkpoint's <see cref="TrainerState.Data"/>.
+    /// Restores the trainer's part of a checkpoint written by <see cref="SaveCheckpoint"/>: AdamW state, both
+    /// random states and the step. The model must be the checkpoint's (<see cref="DeemCheckpoint.Load"/> of
+    /// the same folder) and the data stream built from its <see cref="TrainerState.Data"/>.
     /// </summary>
     public void Restore(string checkpointDir)
     {
         var state = TrainingCheckpoint.LoadState(checkpointDir);
-        StateDicts.LoadStrict(_model, Path.Combine(checkpointDir, DeemCheckpoint.WeightsFile));
         if (_zero is not null) _zero.Load(checkpointDir);
         else TrainingCheckpoint.LoadOptimizer(checkpointDir, _groups, _optimizer!);
-        using (var g = tensor(Convert.FromBase64String(state.GeneratorState))) _generator.set_state(g);
-        using (var r = tensor(Convert.FromBase64String(state.TorchRngState))) set_rng_state(r);
+        state.RestoreRandomStates(_generator);
         Step = state.Step;
     }
 
@@ -334,16 +302,7 @@ public sealed class Trainer : IDisposable
             foreach (var t in shards?.Values ?? Enumerable.Empty<Tensor>()) t.Dispose();
             return folder;
         }
-        using var generatorState = _generator.get_state();
-        using var rngState = get_rng_state();
-        var state = new TrainerState
-        {
-            Step = Step, Stage = _stage, ModelConfig = _model.Config.Name, Seed = _options.Seed,
-            GeneratorState = Convert.ToBase64String(generatorState.bytes.ToArray()),
-            TorchRngState = Convert.ToBase64String(rngState.bytes.ToArray()),
-            Data = _data.Position, SkipCounts = new Dictionary<string, int>(_data.SkipTotals, StringComparer.Ordinal),
-            Versions = TrainerState.CurrentVersions(), SavedAt = DateTimeOffset.UtcNow,
-        };
+        var state = TrainerState.Capture(Step, _stage, _model.Config.Name, _options.Seed, _generator, _data);
         if (shards is null) TrainingCheckpoint.Save(folder, _model, _tokenizer, _groups, _optimizer!, state);
         else
         {

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Deem.Config;
 using Deem.Data.Pipeline;
+using TorchSharp;
 
 namespace Deem.Training;
 
@@ -42,6 +43,37 @@ public sealed record TrainerState
     /// <summary>Library versions that wrote the checkpoint ("deemsharp", "torchsharp", "libtorch").</summary>
     [JsonPropertyName("versions")] public Dictionary<string, string> Versions { get; init; } = new(StringComparer.Ordinal);
     [JsonPropertyName("saved_at")] public DateTimeOffset SavedAt { get; init; }
+
+    /// <summary>
+    /// The state of a trainer after <paramref name="step"/> optimiser steps: the trainer's and torch's random
+    /// states, the stream's position and skip counts, the versions of this build.
+    /// </summary>
+    /// <param name="step">Optimiser steps done.</param>
+    /// <param name="stage">The stage config the run trains with.</param>
+    /// <param name="modelConfig">The model config's name.</param>
+    /// <param name="seed">The run's seed.</param>
+    /// <param name="generator">The trainer's generator (noise, timesteps, CFG swap, stochastic depth).</param>
+    /// <param name="data">The run's batch stream.</param>
+    public static TrainerState Capture(int step, StageConfig stage, string modelConfig, int seed, torch.Generator generator, IBatchStream data)
+    {
+        using var generatorState = generator.get_state();
+        using var rngState = torch.get_rng_state();
+        return new TrainerState
+        {
+            Step = step, Stage = stage, ModelConfig = modelConfig, Seed = seed,
+            GeneratorState = Convert.ToBase64String(generatorState.bytes.ToArray()),
+            TorchRngState = Convert.ToBase64String(rngState.bytes.ToArray()),
+            Data = data.Position, SkipCounts = new Dictionary<string, int>(data.SkipTotals, StringComparer.Ordinal),
+            Versions = CurrentVersions(), SavedAt = DateTimeOffset.UtcNow,
+        };
+    }
+
+    /// <summary>Sets <paramref name="generator"/> (the trainer's) and torch's global generator to the recorded states.</summary>
+    public void RestoreRandomStates(torch.Generator generator)
+    {
+        using (var g = torch.tensor(Convert.FromBase64String(GeneratorState))) generator.set_state(g);
+        using (var r = torch.tensor(Convert.FromBase64String(TorchRngState))) torch.set_rng_state(r);
+    }
 
     public string ToJson() => JsonSerializer.Serialize(this, Options);
 

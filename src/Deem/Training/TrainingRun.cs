@@ -31,6 +31,10 @@ public sealed record TrainingRunOptions
     public string? Init { get; init; }
     /// <summary>The tokenizer of a fresh model (it sizes the tiny presets), and of an init folder without its own.</summary>
     public ITextTokenizer? Tokenizer { get; init; }
+    /// <summary>Build the <see cref="Init"/> folder's model as this architecture ("deem" or "llava"); null: the folder's.</summary>
+    public string? Arch { get; init; }
+    /// <summary>λ_CSR instead of the recipe's (0: no CSR term); null: the recipe's.</summary>
+    public double? CsrWeight { get; init; }
     /// <summary>A run folder or checkpoint to continue from; null: a new run.</summary>
     public string? Resume { get; init; }
     /// <summary>Rows per micro-batch on each rank; null: the recipe's (or the checkpoint's).</summary>
@@ -83,9 +87,11 @@ public sealed class TrainingRun : IDisposable
         }
         var config = TrainingSetup.StageConfigFor(o.Preset, o.Stage, o.NoCsr);
         if (o.Steps is int n) config = TrainingSetup.WithSteps(config, n);
+        if (o.CsrWeight is double csr)
+            config = config with { CsrWeight = csr >= 0 ? csr : throw new DeemConfigException("--csr-weight", "csr_weight", $"must be >= 0, found {csr}") };
         config = WithBatch(config, o.BatchSize, o.GradAccum);
         int seed = o.Seed ?? config.Seed;
-        var (m, t, report) = TrainingSetup.BuildModel(o.Preset, config, o.Init, seed, o.Tokenizer);
+        var (m, t, report) = TrainingSetup.BuildModel(o.Preset, config, o.Init, seed, o.Tokenizer, o.Arch);
         return Assemble(o, m, t, config, seed, null, observer, report, null);
     }
 

@@ -43,35 +43,57 @@ public static class TrainingSetup
 
     /// <summary>
     /// A fresh model of <paramref name="preset"/> (weights from <paramref name="seed"/>), or one initialised
-    /// from the model folder <paramref name="init"/>: the folder's config adapted to the stage, weights
-    /// loaded non-strictly: the report lists missing (new in this stage, e.g. the mask extractor) and
-    /// unexpected (dropped, e.g. the diffusion model in stage 3) keys; a key whose shape differs is an
-    /// error naming it (every stage's model keeps the same shapes). <paramref name="tokenizer"/> is the
-    /// fresh model's tokenizer (it sizes the tiny presets), and the one an init folder without its own gets;
-    /// it may be null only when the init folder holds one.
+    /// from the model folder <paramref name="init"/> (read by <see cref="DeemCheckpoint.Open"/>): the folder's
+    /// config adapted to the stage, weights loaded non-strictly: the report lists missing (new in this stage,
+    /// e.g. the mask extractor) and unexpected (dropped, e.g. the diffusion model in stage 3) keys; a key whose
+    /// shape differs is an error naming it (every stage's model keeps the same shapes). <paramref name="tokenizer"/>
+    /// is the fresh model's tokenizer (it sizes the tiny presets), and the one an init folder without its own
+    /// gets; it may be null only when the init folder holds one. <paramref name="arch"/> builds the folder's
+    /// model as another architecture (<see cref="WithArch"/>); null keeps the folder's.
     /// </summary>
+    /// <param name="preset">The preset of a fresh model.</param>
+    /// <param name="stage">The stage the model trains in (<see cref="ModelConfigFor"/>).</param>
+    /// <param name="init">A model folder to start from; null: a fresh model.</param>
+    /// <param name="seed">Seed of the fresh weights (torch's global generator and the model's).</param>
+    /// <param name="tokenizer">The fresh model's tokenizer, and an init folder's when it holds none.</param>
+    /// <param name="arch">The architecture to build an init folder as; null: the folder's.</param>
     public static (DeemModel Model, ITextTokenizer Tokenizer, LoadReport? Report) BuildModel(string preset, StageConfig stage, string? init, int seed,
-        ITextTokenizer? tokenizer)
+        ITextTokenizer? tokenizer, string? arch = null)
     {
         // Some layers (e.g. nn.Linear's default init) draw from torch's global generator, not the one passed in.
         torch.manual_seed(seed);
+        // Not disposed: modules such as DropPath keep the generator they were built with (the trainer replaces it).
+        var g = new torch.Generator((ulong)seed);
         if (init is null)
         {
-            // Not disposed: modules such as DropPath keep the generator they were built with (the trainer replaces it).
-            var g = new torch.Generator((ulong)seed);
+            if (arch is not null) throw new DeemConfigException("--preset", "arch", "a fresh model takes its architecture from the preset (tiny-llava, paper-7b-llava)");
             if (tokenizer is null) throw new DeemConfigException("--preset", "tokenizer", "a fresh model needs the tokenizer it is sized to");
             return (new DeemModel(ModelConfigFor(DeemConfig.Preset(preset, tokenizer.Specials), stage), g), tokenizer, null);
         }
         if (!DeemCheckpoint.Exists(init))
             throw new DeemFormatException(init, $"--init needs a DEEM model folder ({DeemCheckpoint.ConfigFile} + {DeemCheckpoint.WeightsFile})");
-        var config = ModelConfigFor(DeemConfig.Load(Path.Combine(init, DeemCheckpoint.ConfigFile)), stage);
-        if (TokenizerFiles.Exists(init)) tokenizer = TokenizerFiles.Load(init);
-        if (tokenizer is null) throw new DeemFormatException(init, "the model folder has no tokenizer and none was given");
-        var model = new DeemModel(config, new torch.Generator((ulong)seed));
-        string weights = File.Exists(Path.Combine(init, DeemCheckpoint.WeightsFile)) ? Path.Combine(init, DeemCheckpoint.WeightsFile) : init;
-        return (model, tokenizer, StateDicts.LoadNonStrict(model, weights));
+        if (!TokenizerFiles.Exists(init) && tokenizer is null)
+            throw new DeemFormatException(init, "the model folder has no tokenizer and none was given");
+        var loaded = DeemCheckpoint.Open(init, new ModelFolderLoad
+        {
+            Strict = false, Tokenizer = tokenizer, Generator = g,
+            Config = c => ModelConfigFor(arch is null ? c : WithArch(c, arch), stage),
+        });
+        return (loaded.Model, loaded.Tokenizer, loaded.Report);
     }
 
+    /// <summary>
+    /// <paramref name="config"/> as the architecture <paramref name="arch"/> ("deem" or "llava", paper Table 5),
+    /// named as the presets are ("tiny" ↔ "tiny-llava"). Built from a folder of the other architecture, the
+    /// parts both share (encoder, perceiver, LLM, UNet, VAE, MMFSNet) load and the others start fresh.
+    /// </summary>
+    public static DeemConfig WithArch(DeemConfig config, string arch) => arch switch
+    {
+        _ when arch == config.Arch => config,
+        "llava" => config with { Arch = arch, Name = config.Name + "-llava" },
+        "deem" => config with { Arch = arch, Name = config.Name.EndsWith("-llava", StringComparison.Ordinal) ? config.Name[..^6] : config.Name },
+        _ => throw new DeemConfigException("--arch", "arch", $"must be deem or llava, found '{arch}'"),
+    };
 
     /// <summary>The stage's batch stream over <paramref name="paths"/>: stage 1 packed MMC4 + pairs, stage 2 SFT, stage 3 mask SFT.</summary>
     public static IBatchStream OpenStream(StageConfig stage, DataPaths paths, ITextTokenizer tokenizer, int imageTokens, bool strict,

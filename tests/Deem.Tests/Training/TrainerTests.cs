@@ -35,12 +35,12 @@ public class TrainerTests(TrainingWorld world)
                    new TrainerOptions { OutDir = dirKilled.Path, Seed = 3, StopAtStep = n }))
             Assert.Equal(n, trainer.Run().Step);
 
-        // Fresh objects from the checkpoint: other initial weights, new optimiser, stream from the saved position.
+        // Fresh objects from the checkpoint: the model read from its folder, new optimiser, stream from the saved position.
         string checkpoint = TrainingCheckpoint.FindLatest(dirKilled.Path);
         var state = TrainingCheckpoint.LoadState(checkpoint);
         Assert.Equal(n, state.Step);
         Dictionary<string, Tensor> resumed;
-        using (var model = TrainingWorld.Model(state.Stage, seed: 99))
+        using (var model = DeemCheckpoint.Load(checkpoint).Model)
         using (var data = world.Stream(state.Stage, state.Data))
         using (var trainer = new Trainer(model, WorldTokenizer.Default, state.Stage, data, new TrainerOptions { OutDir = dirKilled.Path, Seed = 3 }))
         {

@@ -97,8 +97,21 @@ public static class BenchmarkSuite
     public const string ScoresFileName = "suite_scores.json";
     public const string MarkdownFileName = "suite.md";
 
+    /// <summary>
+    /// Throws <see cref="DeemConfigException"/> when <paramref name="paths"/> name no benchmark, or POPE's
+    /// questions without its images (before any model runs).
+    /// </summary>
+    public static void Check(BenchmarkPaths paths)
+    {
+        if (paths.RobustVqaJson is null && paths.PopeDir is null && paths.MmvpDir is null)
+            throw new DeemConfigException("benchmarks", "--robustvqa/--pope/--mmvp", "no benchmark given (or --bench with a `deem eval build` folder)");
+        if (paths.PopeDir is not null && paths.PopeImageDir is null)
+            throw new DeemConfigException("benchmarks", "--pope-images", "POPE's questions need its image folder");
+    }
+
     public static BenchmarkSuiteResult Run(IVqaModel model, BenchmarkPaths paths, string outDir, EvalOptions? options = null, string modelName = "model")
     {
+        Check(paths);
         RobustVqaRunResult? robust = null;
         if (paths.RobustVqaJson is not null)
             robust = RobustVqaRunner.Run(model, paths.RobustVqaJson,
@@ -106,9 +119,8 @@ public static class BenchmarkSuite
         PopeRunResult? pope = null;
         if (paths.PopeDir is not null)
             pope = PopeRunner.Run(model, paths.PopeDir,
-                paths.PopeImageDir ?? throw new ArgumentException("PopeImageDir is needed with PopeDir.", nameof(paths)), outDir, options);
+                paths.PopeImageDir!, outDir, options);
         MmvpRunResult? mmvp = paths.MmvpDir is null ? null : MmvpRunner.Run(model, paths.MmvpDir, outDir, options);
-        if (robust is null && pope is null && mmvp is null) throw new ArgumentException("No benchmark paths given.", nameof(paths));
 
         var result = new BenchmarkSuiteResult(robust, pope, mmvp);
         var json = new JsonObject { ["model"] = modelName };

@@ -166,6 +166,7 @@ public class EvalRunnerTests : IClassFixture<WorldBenchmarks>
         Assert.Null(r.Pope);
         Assert.Equal(["MMVP"], r.Metrics.Keys);
         Assert.Equal("| model | MMVP |", r.ToMarkdown().Split('\n')[0]);
-        Assert.Throws<ArgumentException>(() => BenchmarkSuite.Run(new AlwaysYes(), new BenchmarkPaths(), d.Path));
+        Assert.Throws<DeemConfigException>(() => BenchmarkSuite.Run(new AlwaysYes(), new BenchmarkPaths(), d.Path));
+        Assert.Throws<DeemConfigException>(() => BenchmarkSuite.Run(new AlwaysYes(), new BenchmarkPaths(PopeDir: _b.Paths.PopeDir), d.Path));
     }
 }

@@ -18,8 +18,8 @@ public class ComponentImportTests(Stage0Fixture world)
     ImportOptions Options(string root, string output) => new()
     {
         Out = output, Preset = "tiny",
-        LlmFolder = Path.Combine(root, ComponentWriters.LlmDir), SdFolder = Path.Combine(root, ComponentWriters.SdDir),
-        OpenClip = Path.Combine(root, ComponentWriters.OpenClipDir, ComponentWriters.OpenClipWeights),
+        LlmFolder = ComponentFolders.Under(root).LlmFolder, SdFolder = ComponentFolders.Under(root).SdFolder,
+        OpenClip = ComponentFolders.Under(root).OpenClipWeights,
     };
 
     string Copy()
@@ -45,7 +45,7 @@ public class ComponentImportTests(Stage0Fixture world)
     {
         var root = Copy();
         // HF save_pretrained without safetensors: pytorch_model-0000k-of-00002.bin + pytorch_model.bin.index.json.
-        var llmDir = Path.Combine(root, ComponentWriters.LlmDir);
+        var llmDir = ComponentFolders.Under(root).LlmFolder;
         var llm = Read(Path.Combine(llmDir, "model.safetensors"));
         File.Delete(Path.Combine(llmDir, "model.safetensors"));
         var keys = llm.Keys.Order(StringComparer.Ordinal).ToList();
@@ -68,7 +68,7 @@ public class ComponentImportTests(Stage0Fixture world)
             Assert.Equal(world.Tokenizer.Vocabulary, ((Deem.Text.WordPieceTextTokenizer)tok).Vocabulary);
             var sd = model.state_dict();
             Assert.True(sd["mm_decoder.layers.1.mlp.down_proj.weight"].allclose(llm["model.layers.1.mlp.down_proj.weight"], rtol: 0, atol: 0));
-            var unet = Read(Path.Combine(root, "sd", "unet", ComponentWriters.DiffusersWeights));
+            var unet = Read(Path.Combine(root, "sd", "unet", ComponentFolders.DiffusersWeightsFile));
             Assert.True(sd["visual_tokenizer.encoder.unet.conv_in.weight"].allclose(unet["conv_in.weight"], rtol: 0, atol: 0));
         }
         foreach (var t in llm.Values) t.Dispose();
@@ -78,7 +78,7 @@ public class ComponentImportTests(Stage0Fixture world)
     public void AnExtraLlmTensorIsNamed()
     {
         var root = Copy();
-        var path = Path.Combine(root, ComponentWriters.LlmDir, "model.safetensors");
+        var path = Path.Combine(root, ComponentFolders.LlmDir, "model.safetensors");
         var llm = Read(path);
         llm["model.layers.0.self_attn.k_norm.weight"] = ones(8);
         SafetensorsWriter.Write(path, llm);

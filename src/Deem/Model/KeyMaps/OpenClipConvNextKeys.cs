@@ -1,7 +1,8 @@
+using Deem.Vision;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Deem.Vision;
+namespace Deem.Model;
 
 /// <summary>
 /// Key mapping from the open_clip checkpoint

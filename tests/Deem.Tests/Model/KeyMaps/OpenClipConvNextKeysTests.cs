@@ -1,9 +1,10 @@
 using Deem.Config;
+using Deem.Model;
 using Deem.Vision;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Deem.Tests.Vision;
+namespace Deem.Tests.Model;
 
 public class OpenClipConvNextKeysTests
 {

@@ -1,0 +1,33 @@
+using Deem.Distributed;
+
+namespace Deem.Training;
+
+/// <summary>Run options that are not part of the stage config.</summary>
+public sealed record TrainerOptions
+{
+    /// <summary>The run folder: metrics.jsonl, train.log, tensorboard/, checkpoints/, and at the end the model folder.</summary>
+    public required string OutDir { get; init; }
+    /// <summary>Seed of the trainer's generator and of torch's global generator.</summary>
+    public int Seed { get; init; }
+    /// <summary>Stop after this step without changing the schedule (an interrupted run); null runs to the stage's steps.</summary>
+    public int? StopAtStep { get; init; }
+    /// <summary>Overrides the stage's log_every / save_every (0 saves only at the end).</summary>
+    public int? LogEvery { get; init; }
+    public int? SaveEvery { get; init; }
+    /// <summary>Overrides the stage's eval_every (steps between <see cref="EvalSet"/> evaluations; 0 = none).</summary>
+    public int? EvalEvery { get; init; }
+    /// <summary>Complete checkpoints kept (older ones are deleted); 0 keeps all.</summary>
+    public int KeepCheckpoints { get; init; } = 3;
+    public bool TensorBoard { get; init; } = true;
+    /// <summary>The ranks of a data-parallel job (<see cref="Distributed.Collectives.Open"/>, launched by <c>mpirun</c>); null trains in this process alone.</summary>
+    public ICollectives? Collectives { get; init; }
+    /// <summary>ZeRO-1: AdamW state sharded across the ranks by flat ranges (<see cref="ZeroAdamW"/>).</summary>
+    public bool Zero1 { get; init; }
+}
+
+/// <summary>What a finished <see cref="Trainer.Run"/> reports.</summary>
+public sealed record TrainResult(int Step, IReadOnlyList<StepMetrics> Metrics, IReadOnlyDictionary<string, int> SkipTotals, string? LastCheckpoint,
+    IReadOnlyList<EvalMetrics> Evals);
+
+/// <summary>Loss terms and sizes of one micro-batch (unweighted terms; <see cref="Loss"/> is the weighted total).</summary>
+public sealed record MicroStepResult(double Loss, double Ntp, double Nip, double Csr, long Images, long Tokens);

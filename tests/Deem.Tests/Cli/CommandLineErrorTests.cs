@@ -1,0 +1,71 @@
+using System.Diagnostics;
+
+namespace Deem.Tests.Cli;
+
+/// <summary>
+/// The built CLI (<c>dotnet deem.dll</c>) on inputs it must refuse: one line on stderr naming the option,
+/// nothing on stdout, exit code 2 — options a run would parse and then ignore included. No model, world or
+/// run folder is read: each refusal comes before any file is opened.
+/// </summary>
+public class CommandLineErrorTests
+{
+    static (int Code, string Out, string Err) Deem(params string[] args)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "deem.dll");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(dll);
+        foreach (var a in args) start.ArgumentList.Add(a);
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(3))) { process.Kill(entireProcessTree: true); throw new TimeoutException($"deem {string.Join(' ', args)}"); }
+        return (process.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    static readonly string Missing = Path.Combine(Path.GetTempPath(), "deem-no-such-folder-" + Guid.NewGuid().ToString("N")[..8]);
+
+    public static TheoryData<string[], string> Refused => new()
+    {
+        { ["frobnicate"], "unknown verb 'frobnicate'" },
+        { ["doctor", "--size", "-5"], "--size" },
+        { ["train", "--stage", "0", "--world", Missing, "--out", Missing, "--steps", "-1"], "--steps" },
+        { ["train", "--stage", "0", "--world", Missing, "--out", Missing, "--eval-world", Missing], "--eval-world" },
+        { ["train", "--stage", "1", "--world", Missing, "--out", Missing, "--resume", "--seed", "4"], "--seed" },
+        { ["eval", "run", "--model", Missing, "--out", Missing], "no benchmark given" },
+        { ["eval", "run", "--model", Missing, "--out", Missing, "--world", Missing, "--mmvp", Missing], "--world cannot be used without --bench" },
+        { ["eval", "run", "--model", Missing, "--out", Missing, "--bench", Missing, "--pope", Missing], "--pope cannot be combined with --bench" },
+        { ["eval", "run", "--model", Missing, "--out", Missing, "--pope", Missing], "--pope-images" },
+        { ["ask", "--model", Missing, "--seed", "3", "what is it?"], "'vqa' preset does not sample" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Refused))]
+    public void IsOneLineOnStderrWithExitCodeTwo(string[] args, string named)
+    {
+        var (code, stdout, stderr) = Deem(args);
+        Assert.Equal(2, code);
+        Assert.Equal("", stdout);
+        Assert.Single(stderr.TrimEnd('\n').Split('\n'));
+        Assert.StartsWith("error: ", stderr);
+        Assert.Contains(named, stderr);
+    }
+
+    [Fact]
+    public void HelpOfAVerbIsThatVerbsHelp()
+    {
+        var (code, stdout, stderr) = Deem("import", "--help");
+        Assert.Equal(0, code);
+        Assert.Equal("", stderr);
+        Assert.Contains("deem import [options]", stdout);
+    }
+
+    [Fact]
+    public void ASeedIsTakenByASamplingPreset()
+    {
+        // The seed check passes; the missing model folder is what is refused.
+        var (code, _, stderr) = Deem("ask", "--model", Missing, "--preset", "interleaved", "--seed", "3", "what is it?");
+        Assert.Equal(2, code);
+        Assert.Contains(Missing, stderr);
+        Assert.DoesNotContain("--seed", stderr);
+    }
+}

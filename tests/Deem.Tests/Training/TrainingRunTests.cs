@@ -1,0 +1,69 @@
+using Deem.Config;
+using Deem.Model;
+using Deem.Tests.Data;
+using Deem.Training;
+using Deem.World;
+
+namespace Deem.Tests.Training;
+
+/// <summary>
+/// <see cref="TrainingRun.Open"/> and <see cref="TrainingSetup.BuildModel"/>: an <c>--init</c> folder read through
+/// <see cref="DeemCheckpoint.Open"/>, built as another architecture, and a recipe's λ_CSR replaced.
+/// </summary>
+[Collection(TrainingCollection.Name)]
+public class TrainingRunTests(TrainingWorld world)
+{
+    [Fact]
+    public void AnInitFolderBuiltAsLlavaKeepsThePartsBothShare()
+    {
+        var stage = TrainingWorld.Stage(1, 2);
+        using var dir = new TempDir();
+        Dictionary<string, TorchSharp.torch.Tensor> saved;
+        using (var deem = TrainingWorld.Model(stage, seed: 0))
+        {
+            DeemCheckpoint.Save(dir.Path, deem, WorldTokenizer.Default);
+            saved = TrainingWorld.Snapshot(deem);
+        }
+
+        var (model, tokenizer, report) = TrainingSetup.BuildModel("tiny", stage, dir.Path, seed: 1, tokenizer: null, arch: "llava");
+        using (model)
+        {
+            Assert.Equal(("llava", "tiny-llava"), (model.Config.Arch, model.Config.Name));
+            Assert.Equal(WorldTokenizer.Default.VocabSize, tokenizer.VocabSize);
+            Assert.NotNull(report);
+            Assert.NotEmpty(report.Missing);                       // the MLP projector starts fresh
+            Assert.NotEmpty(report.Unexpected);                    // MMFS layers and the image decoder are dropped
+            Assert.All(report.Missing, k => Assert.False(saved.ContainsKey(k), k));
+            var loaded = TrainingWorld.Snapshot(model);
+            Assert.Contains(report.Loaded, k => k.StartsWith("visual_tokenizer.sniffer.", StringComparison.Ordinal));
+            Assert.All(report.Loaded.Where(loaded.ContainsKey), k => Assert.True(loaded[k].equal(saved[k]).all().item<bool>(), k));
+        }
+    }
+
+    [Fact]
+    public void WithArchNamesTheModelAsThePresetsDo()
+    {
+        var tiny = WorldPresets.Tiny;
+        var llava = TrainingSetup.WithArch(tiny, "llava");
+        Assert.Equal(("llava", "tiny-llava"), (llava.Arch, llava.Name));
+        Assert.Equal(tiny, TrainingSetup.WithArch(llava, "deem"));
+        Assert.Same(tiny, TrainingSetup.WithArch(tiny, "deem"));
+        Assert.Throws<DeemConfigException>(() => TrainingSetup.WithArch(tiny, "gpt"));
+    }
+
+    [Fact]
+    public void ACsrWeightReplacesTheRecipesAndANegativeOneIsRefused()
+    {
+        using var dir = new TempDir();
+        TrainingRunOptions Options(double csr) => new()
+        {
+            OutDir = dir.Path, Data = world.Paths, Stage = 2, Steps = 1, Seed = 0, CsrWeight = csr, Tokenizer = WorldTokenizer.Default,
+            Trainer = new TrainerOptions { OutDir = "", EvalEvery = 0, TensorBoard = false },
+        };
+        Assert.NotEqual(0.0, TrainingSetup.StageConfigFor("tiny", 2).CsrWeight);
+        using (var run = TrainingRun.Open(Options(0.0)))
+            Assert.Equal(0.0, run.Stage.CsrWeight);
+        var e = Assert.Throws<DeemConfigException>(() => TrainingRun.Open(Options(-1)));
+        Assert.Contains("--csr-weight", e.Message);
+    }
+}

@@ -1,0 +1,30 @@
+using System.Text.Json;
+using Deem.Model;
+using Deem.World.Pretraining;
+
+namespace Deem.Tests.World.Pretraining;
+
+/// <summary><c>Stage0.Run</c> leaves the whole stage-0 folder: the components, their step log and the assembled DEEM model folder.</summary>
+[Collection(Stage0Collection.Name)]
+public class Stage0Tests(Stage0Fixture world)
+{
+    [Fact]
+    public void LogsEveryStepOfEveryComponent()
+    {
+        var lines = File.ReadAllLines(Path.Combine(world.Out, Stage0.MetricsFile));
+        var rows = lines.Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        var o = Stage0Fixture.Options;
+        Assert.Equal(o.ClipSteps + o.LlmSteps + o.VaeSteps + o.UNetSteps, rows.Count);
+        Assert.Equal(["clip", "llm", "vae", "unet"], rows.Select(r => r.GetProperty("component").GetString()).Distinct());
+        Assert.All(rows, r => Assert.True(double.IsFinite(r.GetProperty("loss").GetDouble())));
+    }
+
+    [Fact]
+    public void AssemblesADeemModelFolderForStageOne()
+    {
+        Assert.True(DeemCheckpoint.Exists(world.Out));
+        var (model, tokenizer) = DeemCheckpoint.Load(world.Out);
+        using (model)
+            Assert.Equal(world.Tokenizer.VocabSize, tokenizer.VocabSize);
+    }
+}
