@@ -27,7 +27,7 @@ public static class ChatCommand
             var p = GenerationPresets.Named(parse.GetValue(preset)!);
             var options = p with { Seed = parse.GetValue(seed) };
             if (parse.GetValue(maxNew) is int n) options = options with { MaxNewTokens = n, MinNewTokens = Math.Min(p.MinNewTokens, n) };
-            using var pipeline = DeemPipeline.Load(parse.GetValue(model)!);
+            using var pipeline = DeemPipeline.Load(parse.GetValue(model)!, options: Deem.Model.LoadOptions.TextOnly());   // chat stops at <soi>: text only
             var chat = pipeline.Chat(options);
             output.WriteLine("DEEM chat. /image PATH, /mask PATH, /reset, /quit");
             while (true)

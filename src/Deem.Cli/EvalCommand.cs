@@ -58,7 +58,7 @@ public static class EvalCommand
                 paths = new BenchmarkPaths(Path.Combine(b, "robustvqa", WorldRobustVqa.FileName), WorldRobustVqa.RobustRoot(w),
                     Path.Combine(b, "pope"), Path.Combine(b, "pope", WorldPope.ImageFolder), Path.Combine(b, "mmvp"));
             }
-            using var pipeline = DeemPipeline.Load(parse.GetValue(model)!);
+            using var pipeline = DeemPipeline.Load(parse.GetValue(model)!, options: Deem.Model.LoadOptions.TextOnly());
             var vqa = new DeemVqaModel(pipeline, parse.GetValue(beams) ? GenerationPresets.Vqa : GenerationOptions.Greedy(3));
             var result = BenchmarkSuite.Run(vqa, paths, parse.GetValue(outDir)!, new EvalOptions(), Path.GetFileName(parse.GetValue(model)!.TrimEnd('/')));
             Console.WriteLine(result.ToMarkdown(Path.GetFileName(parse.GetValue(model)!.TrimEnd('/'))));

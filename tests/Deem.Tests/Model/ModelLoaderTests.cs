@@ -1,0 +1,142 @@
+using Deem.World;
+using Deem.Inference;
+using Deem.IO;
+using Deem.Model;
+using Deem.Tests.Inference;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Deem.Tests.Model;
+
+/// <summary>
+/// The meta + memory-map loader: what it loads equals the state-dict load in fp32, equals the fp32 model cast
+/// in bf16, leaves the image towers without memory when text-only, and refuses a checkpoint that does not fit.
+/// Non-parallel: it builds on the meta device, which switches the process's default device.
+/// </summary>
+[Collection(GlobalTorchStateCollection.Name)]
+public class ModelLoaderTests
+{
+    /// <summary>A tiny random model with diffusion saved to a fresh folder; the caller disposes the model.</summary>
+    static (DeemModel Model, string Folder) Saved(ulong seed)
+    {
+        var (config, tokenizer) = InferenceFixtures.WithTokenizer(WorldPresets.Tiny);
+        var model = new DeemModel(config, new Generator(seed));
+        InferenceFixtures.OpenGates(model);
+        model.eval();
+        var folder = Path.Combine(InferenceFixtures.TempDir(), "model");
+        DeemCheckpoint.Save(folder, model, tokenizer);
+        return (model, folder);
+    }
+
+    static bool Same(Tensor a, Tensor b) => a.dtype == b.dtype && a.shape.SequenceEqual(b.shape) && a.eq(b).all().item<bool>();
+
+    static Tensor Logits(DeemModel model, ulong seed)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var batch = SyntheticBatch.Interleaved(model.Config, new Generator(seed)) with { ImagesDec = null };
+        var images = batch.ImagesEnc.to(model.Llm.parameters().First().dtype);
+        return model.forward(batch with { ImagesEnc = images }).Logits.MoveToOuterDisposeScope();
+    }
+
+    [Fact]
+    public void Fp32LoadHasTheSavedWeightsAndGivesIdenticalLogits()
+    {
+        using var scope = NewDisposeScope();
+        var (saved, folder) = Saved(1);
+        using (saved)
+        {
+            var loaded = ModelLoader.Load(folder);
+            using var model = loaded.Model;
+            model.eval();
+            var expected = saved.state_dict();
+            foreach (var (k, t) in model.state_dict())
+            {
+                Assert.Equal(DeviceType.CPU, t.device_type);
+                Assert.True(Same(t, expected[k]), k);
+            }
+            Assert.Equal(expected.Count, loaded.Report.Tensors);
+            Assert.Equal(expected.Values.Sum(t => t.numel() * 4), loaded.Report.Bytes);
+            Assert.Empty(loaded.Report.LeftOnMeta);
+            Assert.True(Same(Logits(model, 5), Logits(saved, 5)));
+            // Trainability is the module's own, as a built model's (the VAE frozen, the rest not).
+            var grads = saved.named_parameters().ToDictionary(p => p.name, p => p.parameter.requires_grad);
+            Assert.All(model.named_parameters(), p => Assert.Equal(grads[p.name], p.parameter.requires_grad));
+        }
+    }
+
+    [Fact]
+    public void Bf16LoadEqualsTheFp32ModelCastToBf16()
+    {
+        using var scope = NewDisposeScope();
+        var (saved, folder) = Saved(2);
+        using (saved)
+        {
+            using var model = ModelLoader.Load(folder, new LoadOptions { Placement = new Placement(CPU, ScalarType.BFloat16) }).Model;
+            model.eval();
+            var expected = saved.state_dict();
+            foreach (var (k, t) in model.state_dict())
+            {
+                Assert.Equal(ScalarType.BFloat16, t.dtype);
+                Assert.True(Same(t, expected[k].to(ScalarType.BFloat16)), k);
+            }
+            saved.to(ScalarType.BFloat16);
+            Assert.True(Same(Logits(model, 6), Logits(saved, 6)));
+        }
+    }
+
+    [Fact]
+    public void TextOnlyLeavesTheImageTowersOnMetaAndImageGenerationRefuses()
+    {
+        using var scope = NewDisposeScope();
+        var (saved, folder) = Saved(3);
+        using (saved)
+        {
+            var loaded = ModelLoader.Load(folder, LoadOptions.TextOnly());
+            using var model = loaded.Model;
+            model.eval();
+            foreach (var (k, t) in model.state_dict())
+                Assert.Equal(ModelLoader.IsImageOutputKey(k) ? DeviceType.META : DeviceType.CPU, t.device_type);
+            Assert.Contains(loaded.Report.LeftOnMeta, k => k.StartsWith("visual_tokenizer.encoder.unet."));
+            Assert.Contains(loaded.Report.LeftOnMeta, k => k.StartsWith("image_decoder."));
+            Assert.Equal(saved.state_dict().Where(kv => !ModelLoader.IsImageOutputKey(kv.Key)).Sum(kv => kv.Value.numel() * 4), loaded.Report.Bytes);
+            Assert.False(ModelLoader.HasImageOutput(model));
+            Assert.True(ModelLoader.HasImageOutput(saved));
+            // Text and VQA need none of them: the logits are the full model's.
+            Assert.True(Same(Logits(model, 7), Logits(saved, 7)));
+            var e = Assert.Throws<ModelCapabilityException>(() => new ImageGenerator(model));
+            Assert.Contains("text only", e.Message);
+        }
+    }
+
+    [Fact]
+    public void AMisfitCheckpointIsOneErrorNamingTheKeys()
+    {
+        using var scope = NewDisposeScope();
+        var (saved, folder) = Saved(4);
+        saved.Dispose();
+        var weights = Path.Combine(folder, DeemCheckpoint.WeightsFile);
+        Dictionary<string, Tensor> tensors;
+        using (var file = SafetensorsFile.Open(weights)) tensors = file.LoadAll();
+        tensors.Remove("soi_token", out var soi);
+        soi!.Dispose();
+        tensors["extra.weight"] = zeros(2);
+        var proj = tensors["visual_tokenizer.proj_t.weight"];
+        tensors["visual_tokenizer.proj_t.weight"] = zeros(proj.shape[0] + 1, proj.shape[1]);
+        SafetensorsWriter.Write(weights, tensors);
+        var err = Assert.Throws<DeemFormatException>(() => ModelLoader.Load(folder));
+        Assert.Contains("missing keys (1): soi_token", err.Message);
+        Assert.Contains("unexpected keys (1): extra.weight", err.Message);
+        Assert.Contains("shape mismatch (1): visual_tokenizer.proj_t.weight", err.Message);
+        Assert.DoesNotContain('\n', err.Message);
+        foreach (var t in tensors.Values) t.Dispose();
+    }
+
+    [Fact]
+    public void AMissingFolderOrATorchFileIsRefusedByName()
+    {
+        var dir = InferenceFixtures.TempDir();
+        Assert.Contains("model folder not found", Assert.Throws<DeemFormatException>(() => ModelLoader.Load(Path.Combine(dir, "gone"))).Message);
+        Assert.Contains("memory-mapped", Assert.Throws<DeemFormatException>(() => MappedSafetensors.Open(Path.Combine(dir, "x.bin"))).Message);
+    }
+}
