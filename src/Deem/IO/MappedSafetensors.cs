@@ -8,13 +8,13 @@ namespace Deem.IO;
 /// A safetensors checkpoint (one file, or the shards of a <see cref="ShardedSafetensors"/> index) read through
 /// memory maps: each tensor's bytes are copied from a view of its file range straight into a tensor the caller
 /// already allocated, converting the dtype chunk by chunk when the file's differs (an fp32 file into a bf16
-/// model never holds the fp32 tensor). A view is opened per tensor and closed after it, so the mapped pages
-/// the process holds are those of one tensor at a time. Headers are validated by <see cref="SafetensorsFile"/>.
+/// model never holds the fp32 tensor). A view is opened per chunk and closed after it, so the mapped pages the
+/// process holds are those of one chunk at a time. Headers are validated by <see cref="SafetensorsFile"/>.
 /// </summary>
 public sealed class MappedSafetensors : IDisposable
 {
-    /// <summary>Elements converted per chunk (a 64 MiB fp32 staging tensor at most).</summary>
-    const long ChunkElements = 16L << 20;
+    /// <summary>Elements copied per chunk (a 4 MiB fp32 view and staging tensor at most).</summary>
+    const long ChunkElements = 1L << 20;
 
     readonly Dictionary<string, (SafetensorsFile Header, MemoryMappedFile Map)> _files = new(StringComparer.Ordinal);
     readonly Dictionary<string, string> _fileOf = new(StringComparer.Ordinal);
@@ -118,9 +118,6 @@ public sealed class MappedSafetensors : IDisposable
         if (!dst.is_contiguous()) throw new ArgumentException($"{key}: the destination must be contiguous", nameof(dst));
 
         long size = SafetensorsDtype.SizeOf(e.Dtype);
-        using var view = map.CreateViewAccessor(header.DataStart + e.Begin, e.ByteLength, MemoryMappedFileAccess.Read);
-        var handle = view.SafeMemoryMappedViewHandle;
-        ulong start = (ulong)view.PointerOffset;                          // the view begins at an aligned page before the tensor
         bool direct = e.Dtype == dst.dtype && dst.device_type == DeviceType.CPU;
         using var flat = dst.view(-1);
         using var staging = direct ? null : empty(Math.Min(ChunkElements, numel), e.Dtype, CPU);
@@ -128,12 +125,14 @@ public sealed class MappedSafetensors : IDisposable
             for (long e0 = 0; e0 < numel; e0 += ChunkElements)
             {
                 long count = Math.Min(ChunkElements, numel - e0);
+                using var view = map.CreateViewAccessor(header.DataStart + e.Begin + e0 * size, count * size, MemoryMappedFileAccess.Read);
+                ulong start = (ulong)view.PointerOffset;                   // the view begins at the page holding the chunk
                 using var target = flat.narrow(0, e0, count);
-                if (direct) handle.ReadSpan(start + (ulong)(e0 * size), target.bytes);
+                if (direct) view.SafeMemoryMappedViewHandle.ReadSpan(start, target.bytes);
                 else
                 {
                     using var chunk = staging!.narrow(0, 0, count);
-                    handle.ReadSpan(start + (ulong)(e0 * size), chunk.bytes);
+                    view.SafeMemoryMappedViewHandle.ReadSpan(start, chunk.bytes);
                     target.copy_(chunk);                                   // the dtype conversion, and the move to the device
                 }
             }

@@ -1,4 +1,5 @@
 using Deem.World;
+using Deem.Diagnostics;
 using Deem.Inference;
 using Deem.IO;
 using Deem.Model;
@@ -107,6 +108,33 @@ public class ModelLoaderTests
             var e = Assert.Throws<ModelCapabilityException>(() => new ImageGenerator(model));
             Assert.Contains("text only", e.Message);
         }
+    }
+
+    [Fact]
+    public void ABf16LoadFromAnFp32FilePeaksAtItsBf16Weights()
+    {
+        // A widened tiny (LLM MLPs 16384 wide: ~27 M parameters, ~110 MB in fp32, ~55 MB in bf16), so the
+        // measure is far above the process's noise. Building it in fp32 and casting would peak at 3x the bf16
+        // weights; the bound leaves a quarter of the weights for the process's own growth (~12 MB measured).
+        var (tiny, tokenizer) = InferenceFixtures.WithTokenizer(WorldPresets.Tiny);
+        var config = tiny with { Llm = tiny.Llm with { IntermediateSize = 16384 } };
+        var folder = Path.Combine(InferenceFixtures.TempDir(), "wide");
+        var written = RandomCheckpoint.WriteFolder(folder, config, tokenizer, ScalarType.Float32, seed: 3);
+        Assert.True(written.Bytes > 100_000_000, $"{written.Bytes} bytes");
+
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        Assert.True(ProcessMemory.ResetPeak(), "this kernel lets a process reset its peak RSS (/proc/self/clear_refs)");
+        long before = ProcessMemory.Resident()!.Value;
+        var loaded = ModelLoader.Load(folder, new LoadOptions { Placement = new Placement(CPU, ScalarType.BFloat16) });
+        long peak = ProcessMemory.Peak()!.Value;
+        using var model = loaded.Model;
+
+        long weights = model.state_dict().Values.Sum(t => t.numel() * 2);
+        Assert.Equal(written.Bytes / 2, weights);
+        Assert.Equal(weights, loaded.Report.Bytes);
+        long rise = peak - before;
+        Assert.True(rise <= weights * 1.25 + (16L << 20), $"peak rose {rise / 1e6:F1} MB for {weights / 1e6:F1} MB of bf16 weights");
     }
 
     [Fact]
