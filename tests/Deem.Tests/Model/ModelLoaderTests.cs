@@ -4,6 +4,7 @@ using Deem.Inference;
 using Deem.IO;
 using Deem.Model;
 using Deem.Tests.Inference;
+using Deem.Text;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -135,6 +136,27 @@ public class ModelLoaderTests
         Assert.Equal(weights, loaded.Report.Bytes);
         long rise = peak - before;
         Assert.True(rise <= weights * 1.25 + (16L << 20), $"peak rose {rise / 1e6:F1} MB for {weights / 1e6:F1} MB of bf16 weights");
+    }
+
+    [Fact]
+    public void ATextOnlyBf16PipelineAnswersAboutAnImageAsTheCastFp32ModelDoes()
+    {
+        using var scope = NewDisposeScope();
+        var (saved, folder) = Saved(8);
+        using (saved)
+        {
+            var placement = new Placement(CPU, ScalarType.BFloat16);
+            using var pipeline = DeemPipeline.Load(folder, options: LoadOptions.TextOnly(placement));
+            var (_, tokenizer) = InferenceFixtures.WithTokenizer(WorldPresets.Tiny);
+            saved.to(ScalarType.BFloat16);
+            var reference = new DeemPipeline(saved, tokenizer);
+            var picture = rand(new long[] { 3, 48, 40 }, generator: new Generator(9));
+            var options = GenerationOptions.Greedy(4) with { MinNewTokens = 4 };
+            var ids = pipeline.Text.Generate(pipeline.BuildPrompt(PromptTemplates.VqaEval("What is it?", saved.Config.ImageTokens), [picture]), options).Tokens;
+            var expected = reference.Text.Generate(reference.BuildPrompt(PromptTemplates.VqaEval("What is it?", saved.Config.ImageTokens), [picture]), options).Tokens;
+            Assert.Equal(4, ids.Length);
+            Assert.Equal(expected, ids);
+        }
     }
 
     [Fact]
