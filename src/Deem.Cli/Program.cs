@@ -31,6 +31,7 @@ root.Subcommands.Add(FuzzCommand.Create());
 var bench = BenchCommand.Create();
 bench.Subcommands.Add(BenchTrainCommand.TrainStep());
 bench.Subcommands.Add(BenchServeCommand.Create());
+bench.Subcommands.Add(BenchScaleCommand.Create());
 root.Subcommands.Add(bench);
 
 try
