@@ -92,6 +92,7 @@ public static class ScaleBenchmark
 
             say("loading text-only");
             GC.Collect();
+            long peakBeforeLoad = ProcessMemory.Peak() ?? 0;                                       // writing and importing
             ProcessMemory.ResetPeak();
             sw.Restart();
             // What DeemPipeline.Load does with these options (deem ask: text-only), keeping the load's report.
@@ -123,7 +124,7 @@ public static class ScaleBenchmark
             var llm = config.Llm;
             double cache = 2.0 * llm.NumHiddenLayers * (prompt.Ids.Count + 1 + o.DecodeTokens / 2.0) * llm.KeyValueHeads * llm.HeadDim * Placement.BytesOf(o.DType);
             return new ScaleBenchmarkResult(config.Name, Placement.DTypeNameOf(o.DType), o.TokenizerNote, written, imported, loaded.Report,
-                writeSeconds, importSeconds, loadSeconds, ProcessMemory.Peak() ?? 0, peakLoadAsk, prompt.Ids.Count, prefill, o.DecodeTokens, decode,
+                writeSeconds, importSeconds, loadSeconds, Math.Max(peakBeforeLoad, peakLoadAsk), peakLoadAsk, prompt.Ids.Count, prefill, o.DecodeTokens, decode,
                 weights, cache, bandwidth, pipeline.Codec.Decode(ids).Trim());
         }
         finally
