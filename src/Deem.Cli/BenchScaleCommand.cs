@@ -57,7 +57,7 @@ public static class BenchScaleCommand
             table.AddRow("decode", $"{r.DecodeTokens} tokens in {r.DecodeSeconds:F1} s = [bold]{r.DecodeTokensPerSecond:F3} tokens/s[/]");
             table.AddRow("bytes read per decode step", $"{r.WeightBytesPerToken / 1e9:F2} GB weights + {r.CacheBytesPerToken / 1e6:F1} MB KV cache");
             table.AddRow("bandwidth (same run)", $"GEMV fp32 {r.Bandwidth.GemvBytesPerSecond / 1e9:F2} GB/s, copy {r.Bandwidth.CopyBytesPerSecond / 1e9:F2} GB/s (read + write)");
-            table.AddRow("decode vs roofline", $"[bold]{r.DecodeTokensPerSecond / r.GemvRooflineTokensPerSecond:P0}[/] of GEMV's {r.GemvRooflineTokensPerSecond:F3} tokens/s, " +
+            table.AddRow("decode vs roofline", $"[bold]{r.Roofline.Fraction:P0}[/] of GEMV's {r.GemvRooflineTokensPerSecond:F3} tokens/s, " +
                 $"{r.DecodeTokensPerSecond / r.CopyRooflineTokensPerSecond:P0} of copy-read's {r.CopyRooflineTokensPerSecond:F3} tokens/s");
             table.AddRow("answer (random weights)", Markup.Escape(r.Answer.Length > 60 ? r.Answer[..60] + "…" : r.Answer));
             AnsiConsole.Write(table);

@@ -48,8 +48,11 @@ public sealed record ScaleBenchmarkResult(string Preset, string DType, string To
     public double PrefillTokensPerSecond => PrefillTokens / PrefillSeconds;
     public double DecodeTokensPerSecond => DecodeTokens / DecodeSeconds;
 
+    /// <summary>The decode against its memory roofline (batch 1, the prompt as context).</summary>
+    public DecodeRoofline Roofline => new(Preset, 1, PrefillTokens, DecodeTokensPerSecond, WeightBytesPerToken, CacheBytesPerToken, Bandwidth);
+
     /// <summary>Decode tokens/s if each step read its bytes at the measured GEMV bandwidth.</summary>
-    public double GemvRooflineTokensPerSecond => Bandwidth.GemvBytesPerSecond / (WeightBytesPerToken + CacheBytesPerToken);
+    public double GemvRooflineTokensPerSecond => Roofline.RooflineTokensPerSecond;
 
     /// <summary>The same at the copy bandwidth's read half (a copy reads and writes each byte).</summary>
     public double CopyRooflineTokensPerSecond => Bandwidth.CopyBytesPerSecond / 2 / (WeightBytesPerToken + CacheBytesPerToken);
