@@ -30,7 +30,7 @@ public static class AskCommand
             CliErrors.RefuseSeedWithoutSampling(parse, seed, options, parse.GetValue(preset)!);
             var paths = parse.GetValue(images) ?? [];
             var pictures = paths.Select(ImageInputs.Read).ToList();
-            using var pipeline = DeemPipeline.Load(parse.GetValue(model)!, parse.GetValue(maxContext));
+            using var pipeline = DeemPipeline.Load(parse.GetValue(model)!, parse.GetValue(maxContext), Deem.Model.LoadOptions.TextOnly());
             string answer;
             if (parse.GetValue(mask) is string maskPath)
             {

@@ -28,7 +28,7 @@ public static class ChatCommand
             var options = p with { Seed = parse.GetValue(seed) };
             if (parse.GetValue(maxNew) is int n) options = options with { MaxNewTokens = n, MinNewTokens = Math.Min(p.MinNewTokens, n) };
             CliErrors.RefuseSeedWithoutSampling(parse, seed, options, parse.GetValue(preset)!);
-            using var pipeline = DeemPipeline.Load(parse.GetValue(model)!);
+            using var pipeline = DeemPipeline.Load(parse.GetValue(model)!, options: Deem.Model.LoadOptions.TextOnly());   // chat stops at <soi>: text only
             var chat = pipeline.Chat(options);
             output.WriteLine("DEEM chat. /image PATH, /mask PATH, /reset, /quit");
             while (true)

@@ -61,7 +61,7 @@ public static class EvalCommand
             else if (parse.GetResult(robustWorld) is { Implicit: false })
                 throw new DeemException("--world cannot be used without --bench: it is the image root of a --bench folder's RobustVQA (else --robustvqa-root)");
             BenchmarkSuite.Check(paths);
-            using var pipeline = DeemPipeline.Load(parse.GetValue(model)!);
+            using var pipeline = DeemPipeline.Load(parse.GetValue(model)!, options: Deem.Model.LoadOptions.TextOnly());
             var vqa = new DeemVqaModel(pipeline, parse.GetValue(beams) ? GenerationPresets.Vqa : GenerationOptions.Greedy(3));
             var result = BenchmarkSuite.Run(vqa, paths, parse.GetValue(outDir)!, new EvalOptions(), Path.GetFileName(parse.GetValue(model)!.TrimEnd('/')));
             Console.WriteLine(result.ToMarkdown(Path.GetFileName(parse.GetValue(model)!.TrimEnd('/'))));

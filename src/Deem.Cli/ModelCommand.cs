@@ -23,7 +23,8 @@ public static class ModelCommand
         var seed = new Option<int>("--seed") { Description = "seed of the random batch and weights", DefaultValueFactory = _ => 0 };
         var save = new Option<string?>("--save") { Description = "write a random-weight model folder (tiny presets) to this folder" };
         var ranks = new Option<int[]>("--ranks") { Description = "also the per-rank memory of data-parallel training at these world sizes, e.g. --ranks 8 32", AllowMultipleArgumentsPerToken = true };
-        var cmd = new Command("model", "Parameter table of a preset; --check runs the full loss once; --save writes a random-weight model folder") { preset, check, seed, save, ranks };
+        var memory = new Option<bool>("--memory") { Description = "also the memory of each training stage in fp32, bf16 and fp16: weights, gradients, AdamW state, activations" };
+        var cmd = new Command("model", "Parameter table of a preset; --check runs the full loss once; --save writes a random-weight model folder") { preset, check, seed, save, ranks, memory };
         cmd.SetAction(parse =>
         {
             if (parse.GetValue(save) is string folder)
@@ -34,13 +35,13 @@ public static class ModelCommand
             }
             var config = WorldPresets.Preset(parse.GetValue(preset)!);
             if (parse.GetValue(check)) return Check(config, parse.GetValue(seed));
-            PrintTable(config, parse.GetValue(ranks) ?? []);
+            PrintTable(config, parse.GetValue(ranks) ?? [], parse.GetValue(memory));
             return 0;
         });
         return cmd;
     }
 
-    static void PrintTable(DeemConfig config, int[] ranks)
+    static void PrintTable(DeemConfig config, int[] ranks, bool memory = false)
     {
         // Paper scale is built on the meta device: shapes only, no memory.
         var previous = torch.get_default_device();
@@ -76,6 +77,7 @@ public static class ModelCommand
             AnsiConsole.MarkupLine($"trainable under {s.Name}: [bold]{rows.Sum(r => r.Trainable) / 1e6:F1} M[/]");
         if (config.Name == "paper-7b")
             AnsiConsole.MarkupLine("paper (Table 3 / §2.3): DEEM 494.9 M, baseline 1271.0 M");
+        if (memory) PrintStageMemory(config, model);
         if (ranks.Length > 0)
             PrintMemory(Deem.Distributed.MemoryPlan.Rows(perSchedule[0].Sum(r => r.Total),
                 schedules.Zip(perSchedule).Select(x => (x.First.Name, x.Second.Sum(r => r.Trainable))).ToList(), ranks));
@@ -91,6 +93,31 @@ public static class ModelCommand
                 $"{r.Optimizer:F1}", $"{r.StepBuffers:F1}", $"[bold]{r.Total:F1}[/]");
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine("the authors (reference §3): 32 × A100-80GB, fp16 with DeepSpeed ZeRO-1 and gradient checkpointing; 80 GB per GPU is the budget");
+    }
+
+    static void PrintStageMemory(DeemConfig config, DeemModel model)
+    {
+        string preset = config.Name.StartsWith("tiny", StringComparison.Ordinal) ? "tiny" : "paper-7b";
+        var stages = new[] { "stage1", "stage1-baseline", "stage2", "stage3" }.Select(name =>
+        {
+            var stage = StageConfig.Load(preset, name);
+            FreezeSchedule.Of(stage).Apply(model);
+            return new Deem.Distributed.StageShape(stage.Name, ParameterTable.TrainableCount(model), stage.BatchSize, stage.MaxLength);
+        }).ToList();
+        var llm = new Deem.Distributed.LlmShape(config.Llm.NumHiddenLayers, config.Llm.HiddenSize, config.Llm.NumAttentionHeads);
+        var rows = Deem.Distributed.StageMemoryPlan.Rows(ParameterTable.Total(model), stages, llm);
+        var table = new Table().Title($"training memory of {config.Name} on one device, GiB (configs/stages/{preset})");
+        foreach (var c in new[] { "stage", "batch × tokens", "dtype", "weights", "grads", "AdamW m, v", "LLM activations", "total" })
+            table.AddColumn(new TableColumn(c).RightAligned());
+        foreach (var r in rows)
+        {
+            var s = stages.First(x => x.Stage == r.Stage);
+            table.AddRow(Markup.Escape(r.Stage), $"{s.Batch} × {s.Tokens}", r.DType, $"{r.Weights:F2}", $"{r.Gradients:F2}", $"{r.Optimizer:F2}",
+                $"{r.Activations:F2}", $"[bold]{r.Total:F2}[/]");
+        }
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine("weights: frozen parameters in the dtype, trainable ones in fp32 (they are the master weights); grads fp32; AdamW m, v fp32 (8 B each).");
+        AnsiConsole.MarkupLine("LLM activations without recomputation (Korthikanti et al. 2022): layers × s·b·h·(34 + 5·a·s/h) × bytes/2; encoder, Q-Formers and UNet not counted.");
     }
 
     static string Fmt(long n) => n.ToString("N0");

@@ -32,6 +32,7 @@ var bench = BenchCommand.Create();
 bench.Subcommands.Add(BenchTrainCommand.TrainStep());
 bench.Subcommands.Add(BenchServeCommand.Create());
 bench.Subcommands.Add(BenchCheckpointingCommand.Create());
+bench.Subcommands.Add(BenchScaleCommand.Create());
 root.Subcommands.Add(bench);
 
 try

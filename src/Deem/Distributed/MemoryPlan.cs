@@ -44,3 +44,61 @@ public static class MemoryPlan
         return rows;
     }
 }
+
+/// <summary>One training stage as the dtype table needs it.</summary>
+/// <param name="Stage">The stage's name.</param>
+/// <param name="Trainable">Parameters its freeze schedule trains.</param>
+/// <param name="Batch">Sequences per step (per device).</param>
+/// <param name="Tokens">Tokens per sequence (the stage's max_length).</param>
+public sealed record StageShape(string Stage, long Trainable, int Batch, int Tokens);
+
+/// <summary>The LLM's shape, which sets the activation estimate.</summary>
+/// <param name="Layers">Decoder layers.</param>
+/// <param name="Hidden">Hidden width h.</param>
+/// <param name="Heads">Attention heads a.</param>
+public sealed record LlmShape(int Layers, int Hidden, int Heads);
+
+/// <summary>One stage's memory on one device with the frozen weights stored in <paramref name="DType"/>, in GiB.</summary>
+/// <param name="Stage">The stage.</param>
+/// <param name="DType">Storage dtype of the frozen weights and of the activations.</param>
+/// <param name="Weights">Frozen parameters in the dtype + trainable ones in fp32 (they are the fp32 master weights).</param>
+/// <param name="Gradients">fp32 gradients of the trainable parameters (4 B each).</param>
+/// <param name="Optimizer">AdamW m and v in fp32 (8 B per trainable parameter).</param>
+/// <param name="Activations">LLM activations kept for the backward at the stage's batch (see <see cref="StageMemoryPlan.ActivationBytes"/>).</param>
+public sealed record StageMemoryRow(string Stage, string DType, double Weights, double Gradients, double Optimizer, double Activations)
+{
+    /// <summary>All four.</summary>
+    public double Total => Weights + Gradients + Optimizer + Activations;
+}
+
+/// <summary>The per-stage, per-dtype table (one device, no sharding).</summary>
+public static class StageMemoryPlan
+{
+    const double GiB = 1024.0 * 1024 * 1024;
+
+    /// <summary>The dtypes of the table and their bytes per element.</summary>
+    public static IReadOnlyList<(string Name, int Bytes)> DTypes { get; } = [("fp32", 4), ("bf16", 2), ("fp16", 2)];
+
+    /// <summary>One row per stage × dtype (fp32, bf16, fp16).</summary>
+    /// <param name="totalParameters">All parameters of the model.</param>
+    /// <param name="stages">Each stage's trainable count and batch shape.</param>
+    /// <param name="llm">The LLM's shape.</param>
+    public static List<StageMemoryRow> Rows(long totalParameters, IReadOnlyList<StageShape> stages, LlmShape llm) =>
+        stages.SelectMany(s => DTypes.Select(d => new StageMemoryRow(s.Stage, d.Name,
+            Weights: ((totalParameters - s.Trainable) * (double)d.Bytes + s.Trainable * 4.0) / GiB,
+            Gradients: s.Trainable * 4.0 / GiB,
+            Optimizer: s.Trainable * 8.0 / GiB,
+            Activations: ActivationBytes(llm, s.Batch, s.Tokens, d.Bytes) / GiB))).ToList();
+
+    /// <summary>
+    /// Activations of the LLM's layers kept for the backward, without recomputation (Korthikanti et al. 2022,
+    /// "Reducing Activation Recomputation in Large Transformer Models", §4.1): per layer s·b·h·(34 + 5·a·s/h)
+    /// bytes with 16-bit activations, where s = tokens, b = batch, h = hidden, a = heads; scaled by
+    /// <paramref name="bytes"/>/2 for other widths. The image encoder, the Q-Formers and the UNet are not counted.
+    /// </summary>
+    public static double ActivationBytes(LlmShape llm, int batch, int tokens, int bytes)
+    {
+        double s = tokens, b = batch, h = llm.Hidden, a = llm.Heads;
+        return llm.Layers * s * b * h * (34 + 5 * a * s / h) * bytes / 2.0;
+    }
+}

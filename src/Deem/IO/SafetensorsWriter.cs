@@ -35,6 +35,37 @@ public static class SafetensorsWriter
         });
     }
 
+    /// <summary>
+    /// Writes tensors known by their specs, each made by <paramref name="load"/> only when its turn comes and disposed
+    /// right after: at most one tensor of the file is in memory (a multi-GB shard never is). Ordered by descending
+    /// dtype alignment as the reference writer does, then in the order given (not by name: a sharded <c>.bin</c>
+    /// source is read shard by shard), so the file is the reference's when the specs come sorted by name.
+    /// </summary>
+    /// <param name="path">The file.</param>
+    /// <param name="specs">Every tensor's name, dtype and shape.</param>
+    /// <param name="load">A new tensor of that spec for a name (the caller's; disposed here).</param>
+    /// <param name="metadata">The <c>__metadata__</c> map.</param>
+    public static void Write(string path, IReadOnlyList<(string Name, TensorSpec Spec)> specs, Func<string, Tensor> load,
+        IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var ordered = specs.OrderByDescending(p => SafetensorsDtype.AlignmentRank(p.Spec.Dtype)).ToList();   // stable: the given order within a dtype
+        byte[] header = BuildHeader(ordered, metadata);
+        AtomicFile.Write(path, s =>
+        {
+            Span<byte> len = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)header.Length);
+            s.Write(len);
+            s.Write(header);
+            foreach (var (name, spec) in ordered)
+            {
+                using var t = load(name);
+                if (t.dtype != spec.Dtype || !t.shape.SequenceEqual(spec.Shape))
+                    throw new InvalidOperationException($"{name}: made {t.dtype} [{string.Join(", ", t.shape)}], planned {spec.Dtype} {spec.ShapeText}");
+                WriteData(s, t);
+            }
+        });
+    }
+
     /// <summary>Bytes <paramref name="t"/> occupies in the data section.</summary>
     public static long ByteSize(Tensor t) => t.numel() * SafetensorsDtype.SizeOf(t.dtype);
 
@@ -47,6 +78,11 @@ public static class SafetensorsWriter
 
     /// <summary>The padded JSON header for tensors already in writing order.</summary>
     public static byte[] BuildHeader(IReadOnlyList<(string Name, Tensor Tensor)> ordered,
+        IReadOnlyDictionary<string, string>? metadata) =>
+        BuildHeader(ordered.Select(p => (p.Name, new TensorSpec(p.Tensor.dtype, p.Tensor.shape))).ToList(), metadata);
+
+    /// <summary>The padded JSON header for tensor specs already in writing order.</summary>
+    public static byte[] BuildHeader(IReadOnlyList<(string Name, TensorSpec Spec)> ordered,
         IReadOnlyDictionary<string, string>? metadata)
     {
         var sb = new StringBuilder("{");
@@ -70,12 +106,12 @@ public static class SafetensorsWriter
         foreach (var (name, t) in ordered)
         {
             if (name == "__metadata__") throw new ArgumentException("'__metadata__' is reserved and cannot name a tensor");
-            long n = ByteSize(t);
+            long n = t.NumElements * SafetensorsDtype.SizeOf(t.Dtype);
             if (!first) sb.Append(',');
             first = false;
             AppendString(sb, name);
-            sb.Append(":{\"dtype\":\"").Append(SafetensorsDtype.NameOf(t.dtype)).Append("\",\"shape\":[");
-            sb.Append(string.Join(",", t.shape)).Append("],\"data_offsets\":[");
+            sb.Append(":{\"dtype\":\"").Append(SafetensorsDtype.NameOf(t.Dtype)).Append("\",\"shape\":[");
+            sb.Append(string.Join(",", t.Shape)).Append("],\"data_offsets\":[");
             sb.Append(offset).Append(',').Append(offset + n).Append("]}");
             offset += n;
         }

@@ -64,8 +64,9 @@ public sealed class DecoderSession : IDisposable
         var tokens = model.Tokens;
         var ids = batch.Ids;
         var (B, L) = (ids.shape[0], ids.shape[1]);
+        var dtype = model.VisualTokenizer.parameters().First().dtype;                            // the encoder's storage dtype (bf16 after a bf16 load)
         VisualTokenizerOutput? vis = batch.Images is null ? null
-            : model.VisualTokenizer.forward(new VisualTokenizerInput(batch.Images, batch.RegionMasks));
+            : model.VisualTokenizer.forward(new VisualTokenizerInput(batch.Images.to(dtype), batch.RegionMasks?.to(dtype)));
         var (embeds, vision) = model.PrepareInputs(ids, vis);                                   // [B, L, D]
 
         // Host bookkeeping of where the images start and where each row's current document began.

@@ -23,11 +23,21 @@ public sealed class DeemPipeline : IDisposable
         Text = new TextGenerator(model, maxContext);
     }
 
-    /// <summary>Loads a model folder (<see cref="DeemCheckpoint"/>); a missing or incomplete folder is a <see cref="DeemFormatException"/> naming it.</summary>
-    public static DeemPipeline Load(string modelDir, int? maxContext = null)
+    /// <summary>
+    /// Loads a model folder; a missing or incomplete folder is a <see cref="DeemFormatException"/> naming it. With
+    /// <paramref name="options"/>, through <see cref="ModelLoader"/> (meta build, memory-mapped weights in the placement's
+    /// dtype, text-only with <see cref="LoadOptions.TextOnly"/>; it switches the process's default device while it builds);
+    /// without, <see cref="DeemCheckpoint.Load"/> in fp32.
+    /// </summary>
+    public static DeemPipeline Load(string modelDir, int? maxContext = null, LoadOptions? options = null)
     {
-        var (model, tokenizer) = DeemCheckpoint.Load(modelDir);
-        return new DeemPipeline(model, tokenizer, maxContext);
+        if (options is null)
+        {
+            var (model, tokenizer) = DeemCheckpoint.Load(modelDir);
+            return new DeemPipeline(model, tokenizer, maxContext);
+        }
+        var loaded = ModelLoader.Load(modelDir, options);
+        return new DeemPipeline(loaded.Model, loaded.Tokenizer, maxContext);
     }
 
     public DeemModel Model => model;

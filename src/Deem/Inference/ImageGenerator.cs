@@ -67,6 +67,8 @@ public sealed class ImageGenerator
         this.model = model;
         sd = model.Diffusion ?? throw new ModelCapabilityException(model.Config.Name, "this model has no diffusion model (build_diffusion = false); it cannot generate images");
         decoder = model.ImageDecoder ?? throw new ModelCapabilityException(model.Config.Name, "this model has no image decoder; it cannot generate images");
+        if (!ModelLoader.HasImageOutput(model))
+            throw new ModelCapabilityException(model.Config.Name, "the model was loaded for text only (its UNet, VAE and image decoder have no weights); load it with image output to generate images");
         model.eval();
     }
 

@@ -98,13 +98,13 @@ public static class CheckpointImport
 
         // A sharded .bin holds one shard in memory: write its tensors in shard order, so each is read once more.
         var order = source is ShardedTorchCheckpoint shards ? shards.KeysByShard.Where(expected.ContainsKey) : expected.Keys.Order(StringComparer.Ordinal);
-        var plan = order.Select(k => (k, BytesAfter(source.Spec(k), target))).ToList();
+        var plan = order.Select(k => (k, SpecAfter(source.Spec(k), target))).ToList();
         int files = Write(o.Out, config, tokenizer, plan, k => Convert(source.Load(k), target), o.MaxShardBytes, source.Path);
         return new ImportReport(o.Out, source.Path, plan.Count, expected.Keys.Sum(k => source.Spec(k).NumElements), extras, tokenizer.Kind, files);
     }
 
-    static long BytesAfter(TensorSpec spec, ScalarType? target) =>
-        spec.NumElements * SafetensorsDtype.SizeOf(target is ScalarType d && IsFloating(spec.Dtype) ? d : spec.Dtype);
+    static TensorSpec SpecAfter(TensorSpec spec, ScalarType? target) =>
+        target is ScalarType d && IsFloating(spec.Dtype) ? spec with { Dtype = d } : spec;
 
     static bool IsFloating(ScalarType t) => t is ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float64;
 
@@ -114,7 +114,7 @@ public static class CheckpointImport
             throw new DeemConfigException("deem import", "--checkpoint", "give the DEEM checkpoint, or all of --llm, --sd and --open-clip");
         using var model = ComponentLoader.Build(config, new ComponentFolders(o.OpenClip, o.LlmFolder, o.SdFolder), new Generator(0));
         var state = model.state_dict();
-        var plan = state.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => (kv.Key, BytesAfter(new TensorSpec(kv.Value.dtype, kv.Value.shape), target))).ToList();
+        var plan = state.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => (kv.Key, SpecAfter(new TensorSpec(kv.Value.dtype, kv.Value.shape), target))).ToList();
         int files = Write(o.Out, model.Config, tokenizer, plan, k => Convert(state[k].detach().clone(), target), o.MaxShardBytes, o.LlmFolder);
         return new ImportReport(o.Out, $"{o.LlmFolder}, {o.SdFolder}, {o.OpenClip}", plan.Count, state.Values.Sum(t => t.numel()), [], tokenizer.Kind, files);
     }
@@ -152,7 +152,7 @@ public static class CheckpointImport
         return config;
     }
 
-    static int Write(string folder, DeemConfig config, ITextTokenizer tokenizer, IReadOnlyList<(string Key, long Bytes)> plan, Func<string, Tensor> load,
+    static int Write(string folder, DeemConfig config, ITextTokenizer tokenizer, IReadOnlyList<(string Key, TensorSpec Spec)> plan, Func<string, Tensor> load,
         long maxShardBytes, string source)
     {
         Directory.CreateDirectory(folder);

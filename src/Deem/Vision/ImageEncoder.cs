@@ -48,8 +48,12 @@ public sealed class ImageEncoder : nn.Module<Tensor, ImageEncoderOutput>
         this.config = config;
         vision_model = new ConvNextAdapter(config, generator);
         RegisterComponents();
-        // Assigned after RegisterComponents so it stays out of the state dict.
-        posTable = SinCosPositionEmbedding.Table(config.EmbedDim, config.PosEmbedGrid, clsToken: true);
+        // Assigned after RegisterComponents so it stays out of the state dict. A constant, not state: an encoder
+        // built on the meta device (to be loaded) makes it on the CPU, as no checkpoint fills it.
+        var device = get_default_device();
+        if (device.type == DeviceType.META) set_default_device(CPU);
+        try { posTable = SinCosPositionEmbedding.Table(config.EmbedDim, config.PosEmbedGrid, clsToken: true); }
+        finally { set_default_device(device); }
         posTableOnDevice = posTable;
     }
 

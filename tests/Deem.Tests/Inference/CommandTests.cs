@@ -6,7 +6,9 @@ using static TorchSharp.torch;
 
 namespace Deem.Tests.Inference;
 
-/// <summary>The inference commands run in-process: answers on success, one-line errors and exit 2 on bad input.</summary>
+/// <summary>The inference commands run in-process: answers on success, one-line errors and exit 2 on bad input.
+/// Not in parallel: ask and chat load through the meta device, which switches the process's default device.</summary>
+[Collection(GlobalTorchStateCollection.Name)]
 public class CommandTests
 {
     static (int Code, string Out, string Err) Run(Command command, params string[] args)
