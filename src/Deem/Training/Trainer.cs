@@ -52,6 +52,8 @@ public sealed record TrainerOptions
     public ICollectives? Collectives { get; init; }
     /// <summary>ZeRO-1: AdamW state sharded across the ranks by flat ranges (<see cref="ZeroAdamW"/>).</summary>
     public bool Zero1 { get; init; }
+    /// <summary>The device, and the dtype of the frozen towers (<see cref="PlacementPolicy.ApplyForTraining"/>); trainable weights stay fp32.</summary>
+    public Placement Placement { get; init; } = Placement.Default;
 }
 
 /// <summary>What a finished <see cref="Trainer.Run"/> reports.</summary>
@@ -109,13 +111,14 @@ public sealed class Trainer : IDisposable
         _comm = options.Collectives ?? SingleProcessCollectives.Instance;
         _observer = _comm.Rank == 0 ? observer : null;
         FreezeSchedule.Of(stage).Apply(model);
+        PlacementPolicy.ApplyForTraining(model, options.Placement);       // before AdamW: a cast replaces tensors
         _groups = ParamGroups.Build(model, stage);
         _trainable = _groups.SelectMany(g => g.Parameters.Select(p => p.Parameter)).ToList();
         if (_trainable.Count == 0) throw new DeemConfigException(stage.Name, "freeze_*", "no parameter is trainable under this stage's freeze schedule");
         if (options.EvalEvery is < 0) throw new DeemConfigException("--eval-every", "eval_every", $"must be >= 0, found {options.EvalEvery}");
         if (options.Zero1) _zero = new ZeroAdamW(_groups, stage, _comm);
         else _optimizer = ParamGroups.AdamW(_groups, stage);
-        _generator = new Generator((ulong)options.Seed);
+        _generator = new Generator((ulong)options.Seed, options.Placement.Device);
         manual_seed(options.Seed);
         // Stochastic depth draws from the trainer's generator too, so its state is in every checkpoint.
         foreach (var module in model.modules())
@@ -293,7 +296,7 @@ public sealed class Trainer : IDisposable
     public MicroStepResult Accumulate(DeemBatch batch, double scale)
     {
         using var scope = NewDisposeScope();
-        var input = BatchInput.ForStage(batch, _stage, _generator);
+        var input = BatchInput.ForStage(batch, _stage, _generator, _model.Device);
         var output = _model.forward(input);
         using (StepProfiler.Time(StepProfiler.Backward)) (output.Loss * scale).backward();
         return new MicroStepResult(output.Loss.item<float>(), output.Ntp.item<float>(), output.Nip.item<float>(), output.Csr.item<float>(),
