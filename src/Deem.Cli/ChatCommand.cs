@@ -19,6 +19,7 @@ public static class ChatCommand
         var maxNew = new Option<int?>("--max-new-tokens") { Description = "override the preset's max_new_tokens" };
         var seed = new Option<ulong>("--seed") { Description = "sampling seed", DefaultValueFactory = _ => 0UL };
         var cmd = new Command("chat", "Chat with a DEEM model (/image PATH, /mask PATH, /reset, /quit)") { model, preset, maxNew, seed };
+        var placement = PlacementOptions.ForInference(cmd);
         cmd.SetAction(parse => CliErrors.Run(parse, () =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -27,7 +28,7 @@ public static class ChatCommand
             var p = GenerationPresets.Named(parse.GetValue(preset)!);
             var options = p with { Seed = parse.GetValue(seed) };
             if (parse.GetValue(maxNew) is int n) options = options with { MaxNewTokens = n, MinNewTokens = Math.Min(p.MinNewTokens, n) };
-            using var pipeline = DeemPipeline.Load(parse.GetValue(model)!);
+            using var pipeline = DeemPipeline.Load(parse.GetValue(model)!, placement: placement.Read(parse));
             var chat = pipeline.Chat(options);
             output.WriteLine("DEEM chat. /image PATH, /mask PATH, /reset, /quit");
             while (true)

@@ -91,7 +91,7 @@ public static class DeemServer
         if (!Directory.Exists(settings.ModelDir)) throw new DeemFormatException(settings.ModelDir, "model folder not found");
         if (!Deem.Model.DeemCheckpoint.Exists(settings.ModelDir))
             throw new DeemFormatException(settings.ModelDir, $"not a DEEM model folder: needs {Deem.Model.DeemCheckpoint.ConfigFile} and {Deem.Model.DeemCheckpoint.WeightsFile}");
-        using var worker = new GenerationWorker(settings, () => DeemPipeline.Load(settings.ModelDir, settings.MaxContext));
+        using var worker = new GenerationWorker(settings, () => DeemPipeline.Load(settings.ModelDir, settings.MaxContext, settings.Placement));
         await using var app = Build(settings, worker);
         await app.StartAsync(stop);
         started(string.Join(" ", app.Urls));

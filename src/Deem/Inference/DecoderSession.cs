@@ -62,10 +62,13 @@ public sealed class DecoderSession : IDisposable
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var tokens = model.Tokens;
-        var ids = batch.Ids;
+        // The prompt batch is built on the host; the session runs on the model's device.
+        var device = model.Device;
+        var ids = batch.Ids.to(device);
+        var attention = batch.AttentionMask.to(device);
         var (B, L) = (ids.shape[0], ids.shape[1]);
         VisualTokenizerOutput? vis = batch.Images is null ? null
-            : model.VisualTokenizer.forward(new VisualTokenizerInput(batch.Images, batch.RegionMasks));
+            : model.VisualTokenizer.forward(new VisualTokenizerInput(batch.Images.to(device), batch.RegionMasks?.to(device)));
         var (embeds, vision) = model.PrepareInputs(ids, vis);                                   // [B, L, D]
 
         // Host bookkeeping of where the images start and where each row's current document began.
@@ -81,11 +84,11 @@ public sealed class DecoderSession : IDisposable
         }).ToArray();
 
         var cache = useCache ? model.Llm.NewCache() : null;
-        var hidden = model.Llm.forward(new LlamaModelInput(InputsEmbeds: embeds, AttentionMask: batch.AttentionMask,
+        var hidden = model.Llm.forward(new LlamaModelInput(InputsEmbeds: embeds, AttentionMask: attention,
             Cache: cache, Vision: vision));                                                     // [B, L, D]
         var logits = model.TextHead.forward(hidden.select(1, L - 1)).to_type(ScalarType.Float32); // [B, V]
 
-        var mask = batch.AttentionMask.to_type(ScalarType.Int64).clone();
+        var mask = attention.to_type(ScalarType.Int64).clone();
         var values = vision?.Values;
         Tensor? embedHistory = useCache ? null : embeds;
         Tensor? visibleHistory = useCache ? null : vision?.Visible;
@@ -110,9 +113,10 @@ public sealed class DecoderSession : IDisposable
         for (int b = 0; b < B; b++)
             if (nextTokens[b] == tokens.Bos) bos[b] = T;
 
-        var newIds = tensor(nextTokens.ToArray(), new long[] { B, 1 });                           // [B, 1]
+        var device = mask.device;
+        var newIds = tensor(nextTokens.ToArray(), new long[] { B, 1 }, device: device);          // [B, 1]
         var (embeds, _) = model.PrepareInputs(newIds, null);                                    // [B, 1, D]
-        var newMask = cat([mask, ones(B, 1, dtype: ScalarType.Int64)], 1);                     // [B, T+1]
+        var newMask = cat([mask, ones(B, 1, dtype: ScalarType.Int64, device: device)], 1);     // [B, T+1]
 
         MmfsVisionStates? vision = null;
         Tensor? visibleRow = null;
@@ -121,7 +125,7 @@ public sealed class DecoderSession : IDisposable
             var N = values.shape[1];
             var host = new bool[B * N];
             for (int b = 0; b < B; b++) Array.Copy(VisibleRow(b, T), 0, host, b * N, N);
-            visibleRow = tensor(host, new long[] { B, 1, N });                                   // [B, 1, N]
+            visibleRow = tensor(host, new long[] { B, 1, N }, device: device);                   // [B, 1, N]
         }
 
         Tensor hidden;
@@ -148,7 +152,7 @@ public sealed class DecoderSession : IDisposable
     public void SelectRows(IReadOnlyList<long> rows)
     {
         using var scope = NewDisposeScope();
-        var index = tensor(rows.ToArray());                                                      // [B']
+        var index = tensor(rows.ToArray(), device: mask.device);                                 // [B']
         cache?.SelectRows(index);
         Swap(ref mask, mask.index_select(0, index));
         Swap(ref logits, logits.index_select(0, index));

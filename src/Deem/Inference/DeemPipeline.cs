@@ -23,10 +23,15 @@ public sealed class DeemPipeline : IDisposable
         Text = new TextGenerator(model, maxContext);
     }
 
-    /// <summary>Loads a model folder (<see cref="DeemCheckpoint"/>); a missing or incomplete folder is a <see cref="DeemFormatException"/> naming it.</summary>
-    public static DeemPipeline Load(string modelDir, int? maxContext = null)
+    /// <summary>
+    /// Loads a model folder (<see cref="DeemCheckpoint"/>); a missing or incomplete folder is a <see cref="DeemFormatException"/>
+    /// naming it. With a <paramref name="placement"/>, the weights move to its device and are cast to its dtype once,
+    /// after loading (<see cref="PlacementPolicy.ApplyForInference"/>).
+    /// </summary>
+    public static DeemPipeline Load(string modelDir, int? maxContext = null, Placement? placement = null)
     {
         var (model, tokenizer) = DeemCheckpoint.Load(modelDir);
+        if (placement is not null) PlacementPolicy.ApplyForInference(model, placement);
         return new DeemPipeline(model, tokenizer, maxContext);
     }
 
@@ -56,7 +61,7 @@ public sealed class DeemPipeline : IDisposable
             if (masks.Count != pictures.Count) throw new ArgumentException($"{masks.Count} mask slots for {pictures.Count} images");
             maskBatch = stack(pictures.Select((p, i) => masks[i] is Tensor m
                 ? ImageInputs.MaskToEncoderView(RegionMaskFiles.Check(m, "mask"), p.shape[1], p.shape[2], R)
-                : ones(1, R, R)).ToArray(), 0);                                                        // [I, 1, R, R]
+                : ones(1, R, R, device: CPU)).ToArray(), 0);                                                      // [I, 1, R, R]
         }
         return new InterleavedPrompt(Codec.Encode(text), imageBatch, maskBatch);
     }

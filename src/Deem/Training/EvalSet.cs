@@ -79,7 +79,7 @@ public sealed class EvalSet : IDisposable
             for (int i = 0; i < _batches.Count; i++)
             {
                 using var scope = NewDisposeScope();
-                using var g = new Generator(NoiseSeed + (ulong)i, model.Device);
+                using var g = new Generator(NoiseSeed + (ulong)i);
                 var b = _batches[i];
                 // Weight 1 on every term: each is measured; the stage's weights make the total below.
                 var o = model.forward(BatchInput.WithWeights(b, ntp: 1.0, nip: 1.0, csr: 1.0, g, device: model.Device));

@@ -118,7 +118,7 @@ public sealed class Trainer : IDisposable
         if (options.EvalEvery is < 0) throw new DeemConfigException("--eval-every", "eval_every", $"must be >= 0, found {options.EvalEvery}");
         if (options.Zero1) _zero = new ZeroAdamW(_groups, stage, _comm);
         else _optimizer = ParamGroups.AdamW(_groups, stage);
-        _generator = new Generator((ulong)options.Seed, options.Placement.Device);
+        _generator = new Generator((ulong)options.Seed);
         manual_seed(options.Seed);
         // Stochastic depth draws from the trainer's generator too, so its state is in every checkpoint.
         foreach (var module in model.modules())
