@@ -64,6 +64,39 @@ public class PlacementTrainingTests(TrainingWorld world)
         Assert.All(model.parameters(), p => Assert.Equal(DeviceType.CPU, p.device_type));
     }
 
+    /// <summary>
+    /// Every stage's frozen towers in bf16 (DEEM* with its frozen ConvNeXt trunk and trainable UNet, the SFT
+    /// stages with the trainable LLM and frozen trunk and UNet, stage 3's mask extractor), one step with
+    /// meta as the default device: the casts meet at every tower boundary, and no tensor is off the device.
+    /// </summary>
+    [Theory]
+    [InlineData(1, true)]
+    [InlineData(2, false)]
+    [InlineData(3, false)]
+    public void Bf16StepOfEveryStageRunsOnTheModelsDevice(int stageNumber, bool noCsr)
+    {
+        var stage = TrainingWorld.Stage(stageNumber, 2, noCsr) with { MaxLength = 400 };   // room for a region question
+        using var model = TrainingWorld.Model(stage, seed: 9);
+        using var data = new HostStream(world.Stream(stage));
+        using var dir = new TempDir();
+        using var trainer = new Trainer(model, WorldTokenizer.Default, stage, data, new TrainerOptions
+        {
+            OutDir = dir.Path, TensorBoard = false, Placement = Placement.Parse("cpu", "bf16"),
+        });
+        model.train();
+        StepMetrics m;
+        var previous = get_default_device();
+        set_default_device(META);
+        try { m = trainer.TrainStep(); }
+        finally { set_default_device(previous); }
+        Assert.True(double.IsFinite(m.Loss) && m.Loss > 0, $"{stage.Name}: loss {m.Loss}");
+        var named = model.named_parameters().ToList();
+        Assert.All(named.Where(p => p.parameter.requires_grad), p => Assert.Equal(ScalarType.Float32, p.parameter.dtype));
+        Assert.Contains(named, p => p.parameter.dtype == ScalarType.BFloat16);
+        if (stageNumber > 1)     // the SFT stages freeze the ConvNeXt trunk (its adapters train)
+            Assert.Equal(ScalarType.BFloat16, named.First(p => p.name.StartsWith("visual_tokenizer.sniffer.vision_model.visual.trunk.")).parameter.dtype);
+    }
+
     (StepMetrics Metrics, Dictionary<string, Tensor> Before, DeemModel Model, Trainer Trainer, IBatchStream Data) Step(string dtype, TempDir dir)
     {
         var stage = TrainingWorld.Stage(1, 2);
