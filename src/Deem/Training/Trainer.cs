@@ -124,7 +124,7 @@ public sealed class Trainer : IDisposable
         foreach (var module in model.modules())
             if (module is DropPath dropPath) dropPath.Generator = _generator;
         // Data parallel: every rank starts from rank 0's weights.
-        DataParallel.Broadcast(_comm, model.parameters().Cast<Tensor>().Concat(model.buffers()).Where(t => t.dtype == ScalarType.Float32).ToList());
+        DataParallel.Broadcast(_comm, model.parameters().Cast<Tensor>().Concat(model.buffers()).Where(t => t.is_floating_point()).ToList());   // bf16 towers travel as fp32, exactly
     }
 
     bool Lead => _comm.Rank == 0;
