@@ -45,8 +45,8 @@ public sealed class StableDiffusion : nn.Module
     public DdpmScheduler Scheduler => scheduler;
 
     /// <summary>
-    /// x₀ = VAE(2·image − 1).sample · scaling_factor, without gradient (the VAE is frozen and run
-    /// in fp32). The image is mapped to [−1, 1] out of place: the authors' wrapper does it in place
+    /// x₀ = VAE(2·image − 1).sample · scaling_factor, without gradient (the VAE is frozen; it runs in the dtype
+    /// it is held in, the latents come out in fp32). The image is mapped to [−1, 1] out of place: the authors' wrapper does it in place
     /// (<c>image.sub_(0.5).div_(0.5)</c>), so when CSR runs first NIP sees 4x − 3 (reference §0 item 12).
     /// </summary>
     /// <param name="images">[I, 3, H, W] in [0, 1]; never modified.</param>
