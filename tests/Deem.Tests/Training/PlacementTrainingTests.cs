@@ -47,20 +47,30 @@ public class PlacementTrainingTests(TrainingWorld world)
     }
 
     [Fact]
-    public void TrainStepCreatesEveryTensorOnTheModelsDevice()
+    public void TrainStepAndEvaluationCreateEveryTensorOnTheModelsDevice()
     {
-        var stage = TrainingWorld.Stage(1, 2);
+        var stage = TrainingWorld.Stage(1, 2) with { EvalBatches = 2 };
         using var model = TrainingWorld.Model(stage, seed: 3);
         using var data = new HostStream(world.Stream(stage));
+        using var eval = TrainingSetup.OpenEvalSet(stage, world.Paths, WorldTokenizer.Default, model.Config.ImageTokens, "world");
         using var dir = new TempDir();
         using var trainer = new Trainer(model, WorldTokenizer.Default, stage, data, new TrainerOptions { OutDir = dir.Path, TensorBoard = false });
         model.train();
         StepMetrics m;
+        EvalMetrics e;
+        ImageRelianceReport r;
         var previous = get_default_device();
         set_default_device(META);
-        try { m = trainer.TrainStep(); }
+        try
+        {
+            m = trainer.TrainStep();
+            e = eval.Evaluate(model, stage, trainer.Step);
+            r = ImageReliance.Measure(model, eval, stage);
+        }
         finally { set_default_device(previous); }
         Assert.True(double.IsFinite(m.Loss) && m.Ntp > 0 && m.Nip > 0 && m.Csr > 0, $"loss {m.Loss} ntp {m.Ntp} nip {m.Nip} csr {m.Csr}");
+        Assert.True(double.IsFinite(e.Loss) && double.IsFinite(e.NtpShuffled), $"eval loss {e.Loss}, shuffled {e.NtpShuffled}");
+        Assert.True(r.Images > 0 && double.IsFinite(r.EncoderSpread));
         Assert.All(model.parameters(), p => Assert.Equal(DeviceType.CPU, p.device_type));
     }
 
