@@ -22,23 +22,26 @@ namespace Deem.Model;
 /// </summary>
 public static class PlacementPolicy
 {
-    /// <summary>Moves every weight to the device and casts every floating weight to the dtype.</summary>
+    /// <summary>
+    /// Casts every floating weight to the dtype, then moves every weight to the device (cast first, so the
+    /// device never holds the fp32 copy).
+    /// </summary>
     public static void ApplyForInference(nn.Module model, Placement placement)
     {
-        model.to(placement.Device);
         if (placement.IsLowPrecision) model.to(placement.DType);
+        model.to(placement.Device);
     }
 
     /// <summary>
-    /// Moves every weight to the device and casts the frozen towers to the dtype (nothing with fp32).
+    /// Casts the frozen towers to the dtype (nothing with fp32), then moves every weight to the device.
     /// Call after the freeze schedule and before the optimizer is built (a cast replaces the tensors).
     /// Returns the names of the modules now held in the dtype.
     /// </summary>
     public static IReadOnlyList<string> ApplyForTraining(nn.Module model, Placement placement)
     {
-        model.to(placement.Device);
         var low = new List<string>();
         if (placement.IsLowPrecision) CastFrozenTowers(model, "", placement.DType, low);
+        model.to(placement.Device);
         return low;
     }
 

@@ -182,7 +182,7 @@ public sealed class Trainer : IDisposable
                 $"eval step {e.Step}: loss {e.Loss:F4} ntp {e.Ntp:F4} nip {e.Nip:F4} csr {e.Csr:F4} | ntp with shuffled images {e.NtpShuffled:F4} ({e.Batches} fixed batches, {e.Seconds:F1} s)"));
         }
 
-        Info($"{_stage.Name}: model {_model.Config.Name}, {_trainable.Sum(p => p.numel()):N0} trainable parameters in {_groups.Count} groups, " +
+        Info($"{_stage.Name}: model {_model.Config.Name} on {_options.Placement}, {_trainable.Sum(p => p.numel()):N0} trainable parameters in {_groups.Count} groups, " +
              $"steps {Step}..{stop} of {total}, batch {_stage.BatchSize} × accum {_stage.GradAccum}, λ ntp/nip/csr {_stage.NtpWeight}/{_stage.NipWeight}/{_stage.CsrWeight}");
         if (_comm.WorldSize > 1 || _options.Collectives is not null)
             Info($"data parallel: {_comm.WorldSize} ranks ({_comm.Backend}), global batch {_stage.BatchSize * _stage.GradAccum * _comm.WorldSize}" +
