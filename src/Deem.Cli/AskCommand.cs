@@ -21,6 +21,7 @@ public static class AskCommand
         var seed = new Option<ulong?>("--seed") { Description = "sampling seed (default: the preset's)" };
         var question = new Argument<string>("question") { Description = "the question" };
         var cmd = new Command("ask", "Answer a question about images and print the answer") { model, images, mask, preset, maxNew, maxContext, seed, question };
+        var placement = PlacementOptions.ForInference(cmd);
         cmd.SetAction(parse => CliErrors.Run(parse, () =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -30,7 +31,7 @@ public static class AskCommand
             CliErrors.RefuseSeedWithoutSampling(parse, seed, options, parse.GetValue(preset)!);
             var paths = parse.GetValue(images) ?? [];
             var pictures = paths.Select(ImageInputs.Read).ToList();
-            using var pipeline = DeemPipeline.Load(parse.GetValue(model)!, parse.GetValue(maxContext), Deem.Model.LoadOptions.TextOnly());
+            using var pipeline = DeemPipeline.Load(parse.GetValue(model)!, parse.GetValue(maxContext), Deem.Model.LoadOptions.TextOnly(placement.Read(parse)));
             string answer;
             if (parse.GetValue(mask) is string maskPath)
             {

@@ -25,10 +25,12 @@ public static class BenchCommand
         var threads = new Option<int?>("--threads") { Description = "torch intra-op threads (default: torch's)" };
         var generate = new Command("generate", "Decode tokens/s with and without KV cache, against the memory roofline, and DDIM images/s")
             { contexts, steps, slowSteps, batches, ddimSteps, images, threads };
+        var placement = PlacementOptions.ForInference(generate);
         generate.SetAction(parse => CliErrors.Run(parse, () =>
         {
             var r = GenerationBenchmark.Run(new GenerationBenchmarkOptions(parse.GetValue(contexts)!, parse.GetValue(steps), parse.GetValue(slowSteps),
-                parse.GetValue(batches)!, parse.GetValue(steps), parse.GetValue(ddimSteps), parse.GetValue(images), parse.GetValue(threads)));
+                parse.GetValue(batches)!, parse.GetValue(steps), parse.GetValue(ddimSteps), parse.GetValue(images), parse.GetValue(threads),
+                placement.Read(parse)));
             var table = new Table().Title("decode speed (1 row, greedy, random weights)")
                 .AddColumn("preset").AddColumn(new TableColumn("context").RightAligned())
                 .AddColumn(new TableColumn("KV cache tok/s").RightAligned()).AddColumn(new TableColumn("no cache tok/s").RightAligned())

@@ -19,9 +19,10 @@ public static class BenchServeCommand
         var tokens = new Option<int>("--max-tokens") { Description = "tokens generated per request", DefaultValueFactory = _ => 16 };
         var batch = new Option<int>("--max-batch") { Description = "most rows decoded together (1 = no batching)", DefaultValueFactory = _ => 8 };
         var cmd = new Command("serve", "Latency, throughput and memory of deem serve under concurrent clients") { model, clients, seconds, tokens, batch };
+        var placement = PlacementOptions.ForInference(cmd);
         cmd.SetAction(parse => CliErrors.Run(parse, () =>
         {
-            var settings = new ServeSettings(parse.GetValue(model)!, MaxBatch: parse.GetValue(batch));
+            var settings = new ServeSettings(parse.GetValue(model)!, MaxBatch: parse.GetValue(batch), Placement: placement.Read(parse));
             var r = ServeBenchmark.Run(settings, parse.GetValue(clients), parse.GetValue(seconds), parse.GetValue(tokens),
                 line => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(line)}[/]")).GetAwaiter().GetResult();
             var table = new Table().Title($"deem serve under load (max batch {settings.MaxBatch})").AddColumn("").AddColumn(new TableColumn("1 client").RightAligned())

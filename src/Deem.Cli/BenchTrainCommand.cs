@@ -32,12 +32,13 @@ public static class BenchTrainCommand
         var threads = new Option<int?>("--threads") { Description = "torch intra-op threads (default: torch's)" };
         var cmd = new Command("train-step", "Stage-1 step time with and without CSR, interleaved; per-module time, FLOPs and MFU")
             { preset, world, pairs, warmup, variants, batchSize, maxLength, seed, matmul, threads };
+        var placement = PlacementOptions.ForTraining(cmd);
         cmd.SetAction(parse => CliErrors.Run(parse, () =>
         {
             var options = new TrainStepBenchmarkOptions(parse.GetValue(preset)!, parse.GetValue(pairs), parse.GetValue(warmup),
                 parse.GetValue(variants)!.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries)).ToArray(),
                 parse.GetValue(world), parse.GetValue(batchSize), parse.GetValue(maxLength), parse.GetValue(seed), parse.GetValue(matmul),
-                parse.GetValue(threads));
+                parse.GetValue(threads), placement.Read(parse));
             var r = TrainStepBenchmark.Run(options, line => Console.Error.Write($"\r{line}   "));
             Console.Error.WriteLine();
             Print(r);

@@ -19,6 +19,7 @@ public static class ChatCommand
         var maxNew = new Option<int?>("--max-new-tokens") { Description = "override the preset's max_new_tokens" };
         var seed = new Option<ulong>("--seed") { Description = "sampling seed", DefaultValueFactory = _ => 0UL };
         var cmd = new Command("chat", "Chat with a DEEM model (/image PATH, /mask PATH, /reset, /quit)") { model, preset, maxNew, seed };
+        var placement = PlacementOptions.ForInference(cmd);
         cmd.SetAction(parse => CliErrors.Run(parse, () =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -28,7 +29,7 @@ public static class ChatCommand
             var options = p with { Seed = parse.GetValue(seed) };
             if (parse.GetValue(maxNew) is int n) options = options with { MaxNewTokens = n, MinNewTokens = Math.Min(p.MinNewTokens, n) };
             CliErrors.RefuseSeedWithoutSampling(parse, seed, options, parse.GetValue(preset)!);
-            using var pipeline = DeemPipeline.Load(parse.GetValue(model)!, options: Deem.Model.LoadOptions.TextOnly());   // chat stops at <soi>: text only
+            using var pipeline = DeemPipeline.Load(parse.GetValue(model)!, options: Deem.Model.LoadOptions.TextOnly(placement.Read(parse)));   // chat stops at <soi>: text only
             var chat = pipeline.Chat(options);
             output.WriteLine("DEEM chat. /image PATH, /mask PATH, /reset, /quit");
             while (true)

@@ -46,6 +46,7 @@ public static class EvalCommand
         var outDir = new Option<string>("--out") { Required = true, Description = "predictions and scores folder (rerun to resume)" };
         var beams = new Option<bool>("--beams") { Description = "the reference's decoding (3 beams, 10 tokens) instead of greedy 3 tokens" };
         var run = new Command("run", "Score a model on RobustVQA, POPE and MMVP") { model, bench, robustWorld, robust, robustRoot, pope, popeImagesDir, mmvp, outDir, beams };
+        var placement = PlacementOptions.ForInference(run);
         run.SetAction(parse =>
         {
             var paths = new BenchmarkPaths(parse.GetValue(robust), parse.GetValue(robustRoot), parse.GetValue(pope), parse.GetValue(popeImagesDir), parse.GetValue(mmvp));
@@ -61,7 +62,7 @@ public static class EvalCommand
             else if (parse.GetResult(robustWorld) is { Implicit: false })
                 throw new DeemException("--world cannot be used without --bench: it is the image root of a --bench folder's RobustVQA (else --robustvqa-root)");
             BenchmarkSuite.Check(paths);
-            using var pipeline = DeemPipeline.Load(parse.GetValue(model)!, options: Deem.Model.LoadOptions.TextOnly());
+            using var pipeline = DeemPipeline.Load(parse.GetValue(model)!, options: Deem.Model.LoadOptions.TextOnly(placement.Read(parse)));
             var vqa = new DeemVqaModel(pipeline, parse.GetValue(beams) ? GenerationPresets.Vqa : GenerationOptions.Greedy(3));
             var result = BenchmarkSuite.Run(vqa, paths, parse.GetValue(outDir)!, new EvalOptions(), Path.GetFileName(parse.GetValue(model)!.TrimEnd('/')));
             Console.WriteLine(result.ToMarkdown(Path.GetFileName(parse.GetValue(model)!.TrimEnd('/'))));

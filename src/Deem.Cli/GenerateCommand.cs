@@ -22,6 +22,7 @@ public static class GenerateCommand
         var seed = new Option<ulong>("--seed") { Description = "seed of the latents and the sampler noise", DefaultValueFactory = _ => 0UL };
         var prompt = new Argument<string>("prompt") { Description = "what to draw" };
         var cmd = new Command("generate", "Generate an image from a text prompt") { model, outPath, steps, scheduler, cfg, seed, prompt };
+        var placement = PlacementOptions.ForInference(cmd);
         cmd.SetAction(parse => CliErrors.Run(parse, () =>
         {
             var options = new ImageGenerationOptions(parse.GetValue(steps), parse.GetValue(scheduler)!.ToLowerInvariant(),
@@ -29,7 +30,7 @@ public static class GenerateCommand
             var path = parse.GetValue(outPath)!;
             if (!path.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
                 throw new ArgumentException($"--out must be a .png file, found '{path}'");
-            using var pipeline = DeemPipeline.Load(parse.GetValue(model)!);
+            using var pipeline = DeemPipeline.Load(parse.GetValue(model)!, null, placement.Read(parse));
             _ = pipeline.Images;   // fails early for a model without diffusion
             TorchSharp.torch.Tensor? image = null;
             TorchProgress.Create().Start(ctx =>

@@ -22,6 +22,7 @@ public static class InterleaveCommand
         var seed = new Option<ulong>("--seed") { Description = "seed of text sampling and image latents", DefaultValueFactory = _ => 0UL };
         var message = new Argument<string>("message") { Description = "the user's message" };
         var cmd = new Command("interleave", "Answer with interleaved text and generated images") { model, images, outDir, maxTokens, maxImages, steps, scheduler, seed, message };
+        var placement = PlacementOptions.ForInference(cmd);
         cmd.SetAction(parse => CliErrors.Run(parse, () =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -33,7 +34,7 @@ public static class InterleaveCommand
                 new ImageGenerationOptions(parse.GetValue(steps), parse.GetValue(scheduler)!.ToLowerInvariant(), Seed: parse.GetValue(seed)).Validate(),
                 parse.GetValue(maxImages), max);
             var pictures = (parse.GetValue(images) ?? []).Select(ImageInputs.Read).ToList();
-            using var pipeline = DeemPipeline.Load(parse.GetValue(model)!);
+            using var pipeline = DeemPipeline.Load(parse.GetValue(model)!, null, placement.Read(parse));
             _ = pipeline.Images;   // fails early for a model without diffusion
             var dir = parse.GetValue(outDir)!;
             Directory.CreateDirectory(dir);

@@ -25,6 +25,7 @@ public static class ModelCommand
         var ranks = new Option<int[]>("--ranks") { Description = "also the per-rank memory of data-parallel training at these world sizes, e.g. --ranks 8 32", AllowMultipleArgumentsPerToken = true };
         var memory = new Option<bool>("--memory") { Description = "also the memory of each training stage in fp32, bf16 and fp16: weights, gradients, AdamW state, activations" };
         var cmd = new Command("model", "Parameter table of a preset; --check runs the full loss once; --save writes a random-weight model folder") { preset, check, seed, save, ranks, memory };
+        var placement = PlacementOptions.ForTraining(cmd);
         cmd.SetAction(parse =>
         {
             if (parse.GetValue(save) is string folder)
@@ -34,7 +35,7 @@ public static class ModelCommand
                 return 0;
             }
             var config = WorldPresets.Preset(parse.GetValue(preset)!);
-            if (parse.GetValue(check)) return Check(config, parse.GetValue(seed));
+            if (parse.GetValue(check)) return Check(config, parse.GetValue(seed), placement.Read(parse));
             PrintTable(config, parse.GetValue(ranks) ?? [], parse.GetValue(memory));
             return 0;
         });
@@ -122,7 +123,7 @@ public static class ModelCommand
 
     static string Fmt(long n) => n.ToString("N0");
 
-    static int Check(DeemConfig config, int seed)
+    static int Check(DeemConfig config, int seed, Placement placement)
     {
         if (!config.Name.StartsWith("tiny"))
             throw new DeemConfigException("--preset", "preset", "--check runs on CPU and needs the tiny preset");
@@ -130,14 +131,21 @@ public static class ModelCommand
         torch.manual_seed(seed);
         using var model = new DeemModel(config, gen);
         FreezeSchedule.DeemStage1.Apply(model);
+        PlacementPolicy.ApplyForTraining(model, placement);
         model.train();
-        var batch = SyntheticBatch.Interleaved(config, gen);
+        var host = SyntheticBatch.Interleaved(config, gen);
+        var device = model.Device;
+        var batch = host with
+        {
+            Ids = host.Ids.to(device), AttentionMask = host.AttentionMask.to(device), ImagesEnc = host.ImagesEnc.to(device),
+            ImagesDec = host.ImagesDec?.to(device),
+        };
         var sw = System.Diagnostics.Stopwatch.StartNew();
         using var scope = torch.NewDisposeScope();
         var output = model.forward(batch);
         output.Loss.backward();
         sw.Stop();
-        AnsiConsole.WriteLine($"batch: ids [{string.Join(", ", batch.Ids.shape)}], images [{string.Join(", ", batch.ImagesEnc.shape)}]");
+        AnsiConsole.WriteLine($"batch: ids [{string.Join(", ", batch.Ids.shape)}], images [{string.Join(", ", batch.ImagesEnc.shape)}]; placement {placement}");
         AnsiConsole.MarkupLine($"NTP {output.Ntp.item<float>():F4}   NIP {output.Nip.item<float>():F4}   CSR {output.Csr.item<float>():F4}   " +
                                $"total {output.Loss.item<float>():F4}   (forward+backward {sw.Elapsed.TotalSeconds:F2} s)");
 

@@ -26,12 +26,13 @@ public static class ServeCommand
         var name = new Option<string?>("--model-name") { Description = "model id clients send (default: the folder's name)" };
         var cmd = new Command("serve", "OpenAI-compatible HTTP server (chat completions, image generations)")
             { model, host, port, localFiles, maxQueue, maxBody, maxBatch, maxImages, maxContext, imageSteps, scheduler, name };
+        var placement = PlacementOptions.ForInference(cmd);
         cmd.SetAction(parse => CliErrors.Run(parse, () =>
         {
             var settings = new ServeSettings(parse.GetValue(model)!, parse.GetValue(host)!, parse.GetValue(port),
                 parse.GetValue(localFiles), parse.GetValue(maxQueue), parse.GetValue(maxBody), parse.GetValue(maxBatch),
                 parse.GetValue(maxImages), parse.GetValue(maxContext), parse.GetValue(imageSteps),
-                parse.GetValue(scheduler)!.ToLowerInvariant(), parse.GetValue(name));
+                parse.GetValue(scheduler)!.ToLowerInvariant(), parse.GetValue(name), placement.Read(parse));
             var output = parse.InvocationConfiguration.Output;
             using var stop = new CancellationTokenSource();
             Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };

@@ -48,9 +48,12 @@ public static class TrainCommand
         var componentSteps = new Option<string?>("--component-steps") { Description = "stage 0: steps of CLIP,LLaMA,VAE,UNet, e.g. 300,200,40,60 (overrides --steps)" };
         var cmd = new Command("train", "Train one DEEM stage (data parallel under `mpirun -np N`)")
             { preset, stage, world, outDir, init, noCsr, steps, resume, strict, seed, saveEvery, logEvery, evalEvery, evalWorld, batchSize, gradAccum, stopAt, threads, zero1, componentSteps };
+        var placement = PlacementOptions.ForTraining(cmd);
         cmd.SetAction(parse =>
         {
             string run = parse.GetValue(outDir)!;
+            var where = placement.Read(parse);       // a device this build cannot reach fails here, before any work
+            if (parse.GetValue(stage) == 0) RefuseGiven(parse, "stage 0 pretrains the tiny components on the CPU in fp32", placement.Options);
             if (parse.GetValue(stage) == 0)
                 RefuseGiven(parse, "stage 0 pretrains the components from scratch with its own loops",
                     init, noCsr, resume, strict, saveEvery, logEvery, evalEvery, evalWorld, batchSize, gradAccum, stopAt, zero1);
@@ -82,11 +85,11 @@ public static class TrainCommand
             var launch = LaunchEnvironment.Read();
             using var comm = Collectives.Open(launch);
             if (comm.WorldSize > 1) Console.Error.WriteLine($"rank {comm.Rank} of {comm.WorldSize} (local {comm.LocalRank}, pid {Environment.ProcessId}, {comm.Backend})");
-            return JobFailure.RunOrAbort(comm, () => Train(parse, paths, isStrict, run, launch, comm));
+            return JobFailure.RunOrAbort(comm, () => Train(parse, paths, isStrict, run, launch, comm, where));
         });
         return cmd;
 
-        int Train(ParseResult parse, DataPaths paths, bool isStrict, string run, LaunchEnvironment launch, ICollectives comm)
+        int Train(ParseResult parse, DataPaths paths, bool isStrict, string run, LaunchEnvironment launch, ICollectives comm, Placement where)
         {
             ITrainingObserver observer = Console.IsOutputRedirected || comm.Rank > 0 ? new PlainTrainingObserver(Console.Out) : new ProgressObserver();
             string evalSource = parse.GetValue(evalWorld) ?? parse.GetValue(world)!;
@@ -102,6 +105,7 @@ public static class TrainCommand
                 {
                     OutDir = run, SaveEvery = parse.GetValue(saveEvery), LogEvery = parse.GetValue(logEvery), EvalEvery = parse.GetValue(evalEvery),
                     StopAtStep = parse.GetValue(stopAt), Zero1 = parse.GetValue(zero1), Collectives = launch.Launcher == "none" ? null : comm,
+                    Placement = where,
                 },
             }, observer);
             if (comm.Rank == 0 && training.InitReport is { } report)

@@ -35,7 +35,7 @@ public sealed class DeemChatClient : IChatClient
     public static DeemChatClient Load(string modelDir, ServeSettings? settings = null)
     {
         var s = (settings ?? new ServeSettings(modelDir)) with { ModelDir = modelDir };
-        return new DeemChatClient(new GenerationWorker(s.Validate(), () => DeemPipeline.Load(modelDir, s.MaxContext)), s, ownsWorker: true);
+        return new DeemChatClient(new GenerationWorker(s.Validate(), () => DeemPipeline.Load(modelDir, s.MaxContext, s.Placement)), s, ownsWorker: true);
     }
 
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)

@@ -89,7 +89,7 @@ public static class DeemServer
     {
         settings.Validate();
         Deem.Model.DeemCheckpoint.Require(settings.ModelDir);        // the load itself runs on the worker
-        using var worker = new GenerationWorker(settings, () => DeemPipeline.Load(settings.ModelDir, settings.MaxContext));
+        using var worker = new GenerationWorker(settings, () => DeemPipeline.Load(settings.ModelDir, settings.MaxContext, settings.Placement));
         await using var app = Build(settings, worker);
         await app.StartAsync(stop);
         started(string.Join(" ", app.Urls));

@@ -35,7 +35,7 @@ public static class ServeBenchmark
         if (clients < 1) throw new ArgumentException($"--clients = {clients}: must be ≥ 1");
         if (seconds <= 0) throw new ArgumentException($"--seconds = {seconds}: must be > 0");
         settings = (settings with { Host = "127.0.0.1", Port = 0, MaxQueue = Math.Max(settings.MaxQueue, clients) }).Validate();
-        using var worker = new GenerationWorker(settings, () => DeemPipeline.Load(settings.ModelDir, settings.MaxContext));
+        using var worker = new GenerationWorker(settings, () => DeemPipeline.Load(settings.ModelDir, settings.MaxContext, settings.Placement));
         await using var app = DeemServer.Build(settings, worker);
         await app.StartAsync();
         await worker.Loaded;

@@ -13,6 +13,7 @@ namespace Deem.Serve;
 /// <param name="ImageSteps">Denoising steps of generated images.</param>
 /// <param name="ImageScheduler">ddim (deterministic, fast) or ddpm (the paper's).</param>
 /// <param name="ModelName">The id clients send as <c>model</c> (default: the folder's name).</param>
+/// <param name="Placement">Device and weights' dtype of the model (null: CPU fp32), applied once after loading.</param>
 public sealed record ServeSettings(
     string ModelDir,
     string Host = "127.0.0.1",
@@ -25,7 +26,8 @@ public sealed record ServeSettings(
     int? MaxContext = null,
     int ImageSteps = 50,
     string ImageScheduler = "ddim",
-    string? ModelName = null)
+    string? ModelName = null,
+    Deem.Model.Placement? Placement = null)
 {
     /// <summary>The model id of <c>/v1/models</c>.</summary>
     public string Id => ModelName ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(ModelDir)));

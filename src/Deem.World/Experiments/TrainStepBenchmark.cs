@@ -20,8 +20,10 @@ namespace Deem.World.Experiments;
 /// <param name="Seed">Weights and the trainers' generators.</param>
 /// <param name="MatmulSize">Side of the fp32 GEMM whose rate is the MFU's peak.</param>
 /// <param name="Threads">torch intra-op threads for the run (null: as set).</param>
+/// <param name="Placement">Device, and dtype of the frozen towers (null: CPU fp32).</param>
 public sealed record TrainStepBenchmarkOptions(string Preset = "tiny", int Pairs = 40, int Warmup = 3, IReadOnlyList<string>? Variants = null,
-    string? World = null, int? BatchSize = null, int? MaxLength = null, int Seed = 0, int MatmulSize = 512, int? Threads = null);
+    string? World = null, int? BatchSize = null, int? MaxLength = null, int Seed = 0, int MatmulSize = 512, int? Threads = null,
+    Placement? Placement = null);
 
 /// <summary>One variant's figures over the timed rounds.</summary>
 /// <param name="Name">Variant name.</param>
@@ -151,7 +153,7 @@ public static class TrainStepBenchmark
                 string dir = Path.Combine(Path.GetTempPath(), "deem-bench-run-" + Guid.NewGuid().ToString("N"));
                 runs.Add(dir);
                 var trainer = new Trainer(m, WorldTokenizer.Default, stage, new ReplayStream(batches),
-                    new TrainerOptions { OutDir = dir, Seed = options.Seed, TensorBoard = false });
+                    new TrainerOptions { OutDir = dir, Seed = options.Seed, TensorBoard = false, Placement = options.Placement ?? Placement.Default });
                 m.train();
                 variants.Add((name, m, trainer, new StepProfiler(), new List<double>()));
             }

@@ -18,16 +18,18 @@ public sealed record DenoisingDraws(Tensor LatentNoise, Tensor Noise, Tensor Tim
     /// <param name="numTrainTimesteps">T of the scheduler.</param>
     /// <param name="squeeze">CSR's t' = round((t − 500)·0.6 + 500).</param>
     /// <param name="generator">The source of randomness (the global generator when null).</param>
-    /// <param name="device">Where the draws live.</param>
+    /// <param name="device">Where the draws live. They are drawn on the CPU (the generator is a host
+    /// generator) and moved, so one seed gives the same draws on every device.</param>
     public static DenoisingDraws Sample(long[] latentShape, long numTrainTimesteps, bool squeeze, Generator? generator, Device device)
     {
         using var scope = NewDisposeScope();
-        var latentNoise = randn(latentShape, dtype: ScalarType.Float32, device: device, generator: generator);   // [I, Cz, h, w]
-        var noise = randn(latentShape, generator: generator, device: device);                                  // [I, Cz, h, w]
+        var latentNoise = randn(latentShape, dtype: ScalarType.Float32, device: CPU, generator: generator);      // [I, Cz, h, w]
+        var noise = randn(latentShape, dtype: ScalarType.Float32, device: CPU, generator: generator);            // [I, Cz, h, w]
         var t = randint(0, numTrainTimesteps, new[] { latentShape[0] }, generator: generator,
-            dtype: ScalarType.Int64, device: device);                                                          // [I]
+            dtype: ScalarType.Int64, device: CPU);                                                             // [I]
         if (squeeze) t = CsrTimesteps.Squeeze(t);
-        return new DenoisingDraws(latentNoise.MoveToOuterDisposeScope(), noise.MoveToOuterDisposeScope(), t.MoveToOuterDisposeScope());
+        return new DenoisingDraws(latentNoise.to(device).MoveToOuterDisposeScope(), noise.to(device).MoveToOuterDisposeScope(),
+            t.to(device).MoveToOuterDisposeScope());
     }
 
     public void Dispose()

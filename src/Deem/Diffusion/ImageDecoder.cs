@@ -90,11 +90,11 @@ public sealed class ImageDecoder : nn.Module<ImageDecoderInput, ImageDecoderOutp
         var swapped = zeros(BI, ScalarType.Bool, ctx.device);                                     // [B_I]
         if (training && config.UncondProb > 0)
         {
-            var u = rand([BI], ScalarType.Float32, ctx.device, generator: input.Generator);      // [B_I]
-            swapped = lt(u, config.UncondProb);                                                   // [B_I]
+            var u = rand([BI], ScalarType.Float32, CPU, generator: input.Generator).to(ctx.device); // [B_I], a host draw
+            swapped = u.lt(config.UncondProb);                                                   // [B_I]
             cond = where(swapped.view(BI, 1, 1), neg_prompt_embeds.to(cond.dtype), cond);        // [B_I, Nq, Dc]
         }
-        var isCond = gt(input.ContextMask.sum(1), 2);                                             // [B_I]
+        var isCond = input.ContextMask.sum(1).gt(2);                                             // [B_I]
         return new ImageDecoderOutput(cond.MoveToOuterDisposeScope(), swapped.MoveToOuterDisposeScope(),
             isCond.MoveToOuterDisposeScope());
     }

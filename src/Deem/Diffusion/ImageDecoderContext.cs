@@ -87,7 +87,7 @@ public static class ImageDecoderContext
             features.MoveToOuterDisposeScope(),
             maskT.MoveToOuterDisposeScope(),
             lengthsT.MoveToOuterDisposeScope(),
-            gt(lengthsT, 2).MoveToOuterDisposeScope(),
+            lengthsT.gt(2).MoveToOuterDisposeScope(),
             tensor(previous, device: device).MoveToOuterDisposeScope(),
             tensor(rows.ToArray(), device: device).MoveToOuterDisposeScope(),
             tensor(sois.ToArray(), device: device).MoveToOuterDisposeScope());
@@ -102,7 +102,8 @@ public static class ImageDecoderContext
         if (dim <= 0 || dim % 2 != 0) throw new ArgumentException($"dim: expected an even positive width, found {dim}", nameof(dim));
         using var scope = NewDisposeScope();
         var half = dim / 2;
-        var omega = 1.0 / pow(10000.0, arange(half, ScalarType.Float64, device) / (double)half);   // [D/2]
+        var omega = pow(tensor(10000.0, ScalarType.Float64, device), arange(half, ScalarType.Float64, device) / (double)half)
+            .reciprocal();                                                                        // [D/2]
         var pos = arange(length, ScalarType.Float64, device);                                     // [P]
         var angles = outer(pos, omega);                                                           // [P, D/2]
         var table = cat([sin(angles), cos(angles)], 1);                                           // [P, D]

@@ -1,6 +1,7 @@
 using Deem.Config;
 using Deem.Diagnostics;
 using Deem.Diffusion.Schedulers;
+using Deem.Model;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -44,8 +45,8 @@ public sealed class StableDiffusion : nn.Module
     public DdpmScheduler Scheduler => scheduler;
 
     /// <summary>
-    /// x₀ = VAE(2·image − 1).sample · scaling_factor, without gradient (the VAE is frozen and run
-    /// in fp32). The image is mapped to [−1, 1] out of place: the authors' wrapper does it in place
+    /// x₀ = VAE(2·image − 1).sample · scaling_factor, without gradient (the VAE is frozen; it runs in the dtype
+    /// it is held in, the latents come out in fp32). The image is mapped to [−1, 1] out of place: the authors' wrapper does it in place
     /// (<c>image.sub_(0.5).div_(0.5)</c>), so when CSR runs first NIP sees 4x − 3 (reference §0 item 12).
     /// </summary>
     /// <param name="images">[I, 3, H, W] in [0, 1]; never modified.</param>
@@ -69,8 +70,9 @@ public sealed class StableDiffusion : nn.Module
         using var noGrad = torch.no_grad();
         using var section = StepProfiler.Time(StepProfiler.Vae);
         var x = images.to_type(ScalarType.Float32) * 2.0 - 1.0;                 // [I, 3, H, W] in [−1, 1]
-        using var dist = vae.Encode(x);
-        return latentNoises.Select(eps => ((dist.Mean + dist.Std * eps) * vae.ScalingFactor)   // [I, 4, H/8, W/8]
+        using var dist = vae.Encode(x.AsInputOf(vae));                          // the VAE may be held low
+        var (mean, std) = (dist.Mean.Fp32(), dist.Std.Fp32());                  // latents in fp32
+        return latentNoises.Select(eps => ((mean + std * eps) * vae.ScalingFactor)   // [I, 4, H/8, W/8]
             .MoveToOuterDisposeScope()).ToArray();
     }
 
@@ -85,7 +87,7 @@ public sealed class StableDiffusion : nn.Module
     public Tensor DecodeLatents(Tensor latents)
     {
         using var scope = NewDisposeScope();
-        var x = vae.Decode(latents.to_type(ScalarType.Float32) / vae.ScalingFactor);   // [I, 3, H, W] in ≈[−1, 1]
+        var x = vae.Decode((latents.to_type(ScalarType.Float32) / vae.ScalingFactor).AsInputOf(vae)).Fp32();   // [I, 3, H, W] in ≈[−1, 1]
         return (x / 2.0 + 0.5).clamp(0.0, 1.0).MoveToOuterDisposeScope();
     }
 
@@ -103,12 +105,15 @@ public sealed class StableDiffusion : nn.Module
             hook = skips =>
             {
                 using var section = StepProfiler.Time(StepProfiler.Mmfs);
-                var r = mmfs_module.forward(new MmfsNetInput(skips.Down.ToArray(), skips.Mid, features, mask));
-                return new UNetResiduals(r.DownBlockResiduals, r.MidBlockResidual);
+                // MMFSNet (trainable) reads the skips of a possibly low-precision frozen UNet: cast at both ends.
+                var r = mmfs_module.forward(new MmfsNetInput(skips.Down.Select(s => s.AsInputOf(mmfs_module)).ToArray(),
+                    skips.Mid.AsInputOf(mmfs_module), features.Select(f => f.AsInputOf(mmfs_module)).ToArray(), mask));
+                return new UNetResiduals(r.DownBlockResiduals.Select(d => d.AsInputOf(unet)).ToArray(), r.MidBlockResidual.AsInputOf(unet));
             };
         }
         using var unetSection = StepProfiler.Time(StepProfiler.UNet);
-        return unet.forward(new UNet2DConditionInput(sample, timesteps, condition, ResidualHook: hook));
+        // The prediction in fp32 whatever the UNet's dtype: the losses and the sampler updates read it.
+        return unet.forward(new UNet2DConditionInput(sample.AsInputOf(unet), timesteps, condition.AsInputOf(unet), ResidualHook: hook)).Fp32();
     }
 
     /// <summary>

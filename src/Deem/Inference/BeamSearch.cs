@@ -52,10 +52,10 @@ public static class BeamSearch
                 logp = LogitsProcessing.Suppress(logp, [tokens.Image]);
                 logp = LogitsProcessing.RepetitionPenalty(logp, beamTokens, options.RepetitionPenalty);
                 logp = LogitsProcessing.MinNewTokens(logp, step, options.MinNewTokens, stopTokens.ToArray());
-                var total = logp + tensor(beamScores, ScalarType.Float32).unsqueeze(1);               // [B·K, V]
+                var total = logp + tensor(beamScores, ScalarType.Float32, device: logp.device).unsqueeze(1);   // [B·K, V]
                 var (values, indices) = total.reshape(B, K * V).topk(candidates, dim: 1);             // [B, 2K or 3K]
-                topValues = values.contiguous().data<float>().ToArray();
-                topIndices = indices.contiguous().data<long>().ToArray();
+                topValues = values.cpu().contiguous().data<float>().ToArray();
+                topIndices = indices.cpu().contiguous().data<long>().ToArray();
             }
 
             var sources = new long[B * K];

@@ -62,11 +62,14 @@ public sealed class DecoderSession : IDisposable
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var tokens = model.Tokens;
-        var ids = batch.Ids;
+        // The prompt batch is built on the host; the session runs on the model's device.
+        var device = model.Device;
+        var ids = batch.Ids.to(device);
+        var attention = batch.AttentionMask.to(device);
         var (B, L) = (ids.shape[0], ids.shape[1]);
         var dtype = model.VisualTokenizer.parameters().First().dtype;                            // the encoder's storage dtype (bf16 after a bf16 load)
         VisualTokenizerOutput? vis = batch.Images is null ? null
-            : model.VisualTokenizer.forward(new VisualTokenizerInput(batch.Images.to(dtype), batch.RegionMasks?.to(dtype)));
+            : model.VisualTokenizer.forward(new VisualTokenizerInput(batch.Images.to(dtype, device), batch.RegionMasks?.to(dtype, device)));
         var (embeds, vision) = model.PrepareInputs(ids, vis);                                   // [B, L, D]
 
         // Host bookkeeping of where the images start and where each row's current document began.
@@ -82,11 +85,11 @@ public sealed class DecoderSession : IDisposable
         }).ToArray();
 
         var cache = useCache ? model.Llm.NewCache() : null;
-        var hidden = model.Llm.forward(new LlamaModelInput(InputsEmbeds: embeds, AttentionMask: batch.AttentionMask,
+        var hidden = model.Llm.forward(new LlamaModelInput(InputsEmbeds: embeds, AttentionMask: attention,
             Cache: cache, Vision: vision));                                                     // [B, L, D]
         var logits = model.TextHead.forward(hidden.select(1, L - 1)).to_type(ScalarType.Float32); // [B, V]
 
-        var mask = batch.AttentionMask.to_type(ScalarType.Int64).clone();
+        var mask = attention.to_type(ScalarType.Int64).clone();
         var values = vision?.Values;
         Tensor? embedHistory = useCache ? null : embeds;
         Tensor? visibleHistory = useCache ? null : vision?.Visible;
@@ -111,9 +114,10 @@ public sealed class DecoderSession : IDisposable
         for (int b = 0; b < B; b++)
             if (nextTokens[b] == tokens.Bos) bos[b] = T;
 
-        var newIds = tensor(nextTokens.ToArray(), new long[] { B, 1 });                           // [B, 1]
+        var device = mask.device;
+        var newIds = tensor(nextTokens.ToArray(), new long[] { B, 1 }, device: device);          // [B, 1]
         var (embeds, _) = model.PrepareInputs(newIds, null);                                    // [B, 1, D]
-        var newMask = cat([mask, ones(B, 1, dtype: ScalarType.Int64)], 1);                     // [B, T+1]
+        var newMask = cat([mask, ones(B, 1, dtype: ScalarType.Int64, device: device)], 1);     // [B, T+1]
 
         MmfsVisionStates? vision = null;
         Tensor? visibleRow = null;
@@ -122,7 +126,7 @@ public sealed class DecoderSession : IDisposable
             var N = values.shape[1];
             var host = new bool[B * N];
             for (int b = 0; b < B; b++) Array.Copy(VisibleRow(b, T), 0, host, b * N, N);
-            visibleRow = tensor(host, new long[] { B, 1, N });                                   // [B, 1, N]
+            visibleRow = tensor(host, new long[] { B, 1, N }, device: device);                   // [B, 1, N]
         }
 
         Tensor hidden;
@@ -149,7 +153,7 @@ public sealed class DecoderSession : IDisposable
     public void SelectRows(IReadOnlyList<long> rows)
     {
         using var scope = NewDisposeScope();
-        var index = tensor(rows.ToArray());                                                      // [B']
+        var index = tensor(rows.ToArray(), device: mask.device);                                 // [B']
         cache?.SelectRows(index);
         Swap(ref mask, mask.index_select(0, index));
         Swap(ref logits, logits.index_select(0, index));

@@ -40,6 +40,14 @@ public sealed class DeemPipeline : IDisposable
         return new DeemPipeline(loaded.Model, loaded.Tokenizer, maxContext);
     }
 
+    /// <summary>
+    /// Loads the whole model (image output included) on <paramref name="placement"/>: fp32 on the CPU through
+    /// <see cref="DeemCheckpoint.Load"/>, any other device or dtype through <see cref="ModelLoader"/> (built on meta,
+    /// weights memory-mapped straight into the placement's dtype, never held twice).
+    /// </summary>
+    public static DeemPipeline Load(string modelDir, int? maxContext, Placement? placement) =>
+        Load(modelDir, maxContext, placement is null || placement == Placement.Default ? null : new LoadOptions { Placement = placement });
+
     public DeemModel Model => model;
     public PromptCodec Codec { get; }
     public TextGenerator Text { get; }
@@ -66,7 +74,7 @@ public sealed class DeemPipeline : IDisposable
             if (masks.Count != pictures.Count) throw new ArgumentException($"{masks.Count} mask slots for {pictures.Count} images");
             maskBatch = stack(pictures.Select((p, i) => masks[i] is Tensor m
                 ? ImageInputs.MaskToEncoderView(RegionMaskFiles.Check(m, "mask"), p.shape[1], p.shape[2], R)
-                : ones(1, R, R)).ToArray(), 0);                                                        // [I, 1, R, R]
+                : ones(1, R, R, device: CPU)).ToArray(), 0);                                                      // [I, 1, R, R]
         }
         return new InterleavedPrompt(Codec.Encode(text), imageBatch, maskBatch);
     }

@@ -72,10 +72,11 @@ public static class GenerationBenchmark
         return (double)steps * batch / sw.Elapsed.TotalSeconds;
     }
 
-    /// <summary>Cached and uncached decode speed of a preset at one context length.</summary>
-    public static DecodeSpeed Decode(DeemConfig config, int context, int cachedSteps, int uncachedSteps)
+    /// <summary>Cached and uncached decode speed of a preset at one context length, on <paramref name="placement"/> (default: CPU fp32).</summary>
+    public static DecodeSpeed Decode(DeemConfig config, int context, int cachedSteps, int uncachedSteps, Placement? placement = null)
     {
         using var model = TextModel(config);
+        PlacementPolicy.ApplyForInference(model, placement ?? Placement.Default);
         TokensPerSecond(model, Math.Min(context, 16), 2, useCache: true);   // warm-up
         var cached = TokensPerSecond(model, context, cachedSteps, useCache: true);
         var uncached = TokensPerSecond(model, context, uncachedSteps, useCache: false);
@@ -99,24 +100,26 @@ public static class GenerationBenchmark
         var decode = new List<DecodeSpeed>();
         foreach (var config in new[] { Tiny, CpuMedium })
             foreach (var ctx in o.Contexts)
-                decode.Add(Decode(config, ctx, o.DecodeSteps, o.UncachedSteps));
+                decode.Add(Decode(config, ctx, o.DecodeSteps, o.UncachedSteps, o.Placement));
         var bandwidth = Bandwidth.Measure();
         var roofline = new List<DecodeRoofline>();
         foreach (var config in new[] { Tiny, CpuMedium })
             foreach (var batch in o.Batches)
                 roofline.Add(DecodeRoofline.Measure(config, batch, o.Contexts[0], o.RooflineSteps, bandwidth));
         var bandwidthAfter = Bandwidth.Measure();
-        var sampling = ImagesPerSecond(Tiny, o.DdimSteps, o.Images);
+        var sampling = ImagesPerSecond(Tiny, o.DdimSteps, o.Images, o.Placement);
         return new GenerationBenchmarkResult(decode, roofline, bandwidth, bandwidthAfter, sampling, get_num_threads());
     }
 
     /// <summary>
     /// DDIM with CFG on the tiny DEEM: images/s (condition from a short prompt, sampling, VAE decode),
-    /// and the UNet's own time, calls and analytic FLOPs during sampling (<see cref="StepProfiler"/>).
+    /// and the UNet's own time, calls and analytic FLOPs during sampling (<see cref="StepProfiler"/>), on
+    /// <paramref name="placement"/> (default: CPU fp32).
     /// </summary>
-    public static SamplingSpeed ImagesPerSecond(DeemConfig config, int steps, int images)
+    public static SamplingSpeed ImagesPerSecond(DeemConfig config, int steps, int images, Placement? placement = null)
     {
         using var model = new DeemModel(config, new Generator(0));
+        PlacementPolicy.ApplyForInference(model, placement ?? Placement.Default);
         var generator = new ImageGenerator(model);
         var t = model.Tokens;
         var prompt = new InterleavedPrompt([t.Bos, 10, 11, 12, 13, t.Soi]);
@@ -148,8 +151,10 @@ public static class GenerationBenchmark
 /// <param name="DdimSteps">DDIM steps per image.</param>
 /// <param name="Images">Images timed.</param>
 /// <param name="Threads">torch intra-op threads for the run (null: as set).</param>
+/// <param name="Placement">Device and dtype of the decode-speed and sampling models (null: CPU fp32); the roofline rows stay on the CPU in fp32.</param>
 public sealed record GenerationBenchmarkOptions(IReadOnlyList<int> Contexts, int DecodeSteps = 64, int UncachedSteps = 16,
-    IReadOnlyList<int>? BatchSizes = null, int RooflineSteps = 64, int DdimSteps = 50, int Images = 3, int? Threads = null)
+    IReadOnlyList<int>? BatchSizes = null, int RooflineSteps = 64, int DdimSteps = 50, int Images = 3, int? Threads = null,
+    Placement? Placement = null)
 {
     public IReadOnlyList<int> Batches => BatchSizes ?? [1, 8];
 }

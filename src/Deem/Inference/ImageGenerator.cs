@@ -89,25 +89,27 @@ public sealed class ImageGenerator
         {
             if (p.Ids.Count == 0 || p.Ids[^1] != tokens.Soi)
                 throw new ArgumentException($"prompt {b} must end with <soi> (id {tokens.Soi}), the image to generate");
-            var grey = full(new long[] { 1, 3, config.EncoderResolution, config.EncoderResolution }, 0.5f);
+            var grey = full(new long[] { 1, 3, config.EncoderResolution, config.EncoderResolution }, 0.5f, device: CPU);   // host prompt
             var images = p.Images is null ? grey : cat([p.Images.to_type(ScalarType.Float32), grey], 0);
             var masks = p.RegionMasks is null ? null : cat([p.RegionMasks.to_type(ScalarType.Float32),
-                ones(1, 1, p.RegionMasks.shape[2], p.RegionMasks.shape[3])], 0);
+                ones(1, 1, p.RegionMasks.shape[2], p.RegionMasks.shape[3], device: CPU)], 0);
             return new InterleavedPrompt([.. p.Ids, .. Enumerable.Repeat((long)tokens.Image, config.ImageTokens)], images, masks);
         }).ToList();
         using var batch = PromptBatch.Create(withTarget, tokens, config.ImageTokens);
         if (batch.Length > config.Llm.MaxPositionEmbeddings)
             throw new PromptTooLongException((int)batch.Length, config.Llm.MaxPositionEmbeddings, "max_position_embeddings");
 
-        var vis = model.VisualTokenizer.forward(new VisualTokenizerInput(batch.Images!, batch.RegionMasks));
-        var (embeds, vision) = model.PrepareInputs(batch.Ids, vis);                                   // [B, L, D]
-        var hidden = model.Llm.forward(new LlamaModelInput(InputsEmbeds: embeds, AttentionMask: batch.AttentionMask, Vision: vision)); // [B, L, D]
-        var ctx = ImageDecoderContext.Extract(hidden, batch.Ids, tokens.Bos, tokens.Soi);
+        var device = model.Device;
+        var ids = batch.Ids.to(device);
+        var vis = model.VisualTokenizer.forward(new VisualTokenizerInput(batch.Images!.to(device), batch.RegionMasks?.to(device)));
+        var (embeds, vision) = model.PrepareInputs(ids, vis);                                         // [B, L, D]
+        var hidden = model.Llm.forward(new LlamaModelInput(InputsEmbeds: embeds, AttentionMask: batch.AttentionMask.to(device), Vision: vision)); // [B, L, D]
+        var ctx = ImageDecoderContext.Extract(hidden, ids, tokens.Bos, tokens.Soi);
 
         // The target of row b is its last image (images are numbered row-major).
-        var rows = ctx.Row.data<long>().ToArray();
+        var rows = ctx.Row.cpu().data<long>().ToArray();
         var targets = Enumerable.Range(0, prompts.Count).Select(b => (long)Array.LastIndexOf(rows, b)).ToArray();
-        var target = tensor(targets);                                                                  // [B]
+        var target = tensor(targets, device: device);                                                  // [B]
         var features = ctx.Features.index_select(0, target);                                           // [B, L_max, D]
         var mask = ctx.Mask.index_select(0, target);                                                   // [B, L_max]
         long keep = Math.Min(features.shape[1], config.ImageDecoder.MaxContextLen);                     // the states nearest the soi
@@ -138,7 +140,7 @@ public sealed class ImageGenerator
         var B = latents.shape[0];
         var nullCond = decoder.NullEmbedding.to(condition.Condition.dtype).expand(B, -1, -1);             // [B, Nq, Dc]
         var x = cat([latents, latents], 0);                                                            // [2B, 4, h, w]
-        var t = full(new long[] { 2 * B }, timestep, dtype: ScalarType.Int64);                         // [2B]
+        var t = full(new long[] { 2 * B }, timestep, dtype: ScalarType.Int64, device: latents.device); // [2B]
         var c = cat([nullCond, condition.Condition], 0);                                               // [2B, Nq, Dc]
         var f = condition.Features.Select(m => cat([m, m], 0)).ToArray();                              // 4 × [2B, 1, C, h, w]
         var fm = cat([condition.FeatureMask, condition.FeatureMask], 0);                               // [2B, 1]
@@ -148,12 +150,17 @@ public sealed class ImageGenerator
         return (uncond + guidanceScale * (cond - uncond)).MoveToOuterDisposeScope();                   // [B, 4, h, w]
     }
 
-    /// <summary>x_T ~ N(0, I) [B, C_latent, h, w] from <paramref name="seed"/> (the scheduler's init sigma is 1).</summary>
+    /// <summary>
+    /// x_T ~ N(0, I) [B, C_latent, h, w] from <paramref name="seed"/> (the scheduler's init sigma is 1), drawn on
+    /// the host and moved to the model's device: a seed gives the same image on any device.
+    /// </summary>
     public Tensor InitialLatents(long batch, ulong seed)
     {
         using var generator = new Generator(seed);
         var side = model.Config.LatentSide;
-        return randn(new long[] { batch, model.Config.Vae.LatentChannels, side, side }, generator: generator);
+        using var scope = NewDisposeScope();
+        return randn(new long[] { batch, model.Config.Vae.LatentChannels, side, side }, generator: generator, device: CPU)
+            .to(model.Device).MoveToOuterDisposeScope();                                               // [B, C, h, w]
     }
 
     /// <summary>Denoises from <see cref="InitialLatents"/> under <paramref name="condition"/> and decodes: [B, 3, H, W] in [0, 1].</summary>

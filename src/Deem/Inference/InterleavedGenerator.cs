@@ -95,8 +95,8 @@ public sealed class InterleavedGenerator
             made++;
             Emit(new ImagePiece(image));
             ids.AddRange(Enumerable.Repeat((long)tokens.Image, nq));
-            context.Add(ImageInputs.ToEncoderView(image, model.Config.EncoderResolution));
-            masks?.Add(ones(1, model.Config.EncoderResolution, model.Config.EncoderResolution));
+            context.Add(ImageInputs.ToEncoderView(image.cpu(), model.Config.EncoderResolution));   // prompts live on the host
+            masks?.Add(ones(1, model.Config.EncoderResolution, model.Config.EncoderResolution, device: CPU));
         }
         return new InterleavedResult(pieces, ids, context, stop);
     }

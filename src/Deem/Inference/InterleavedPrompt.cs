@@ -72,9 +72,10 @@ public sealed record PromptBatch(Tensor Ids, Tensor AttentionMask, Tensor? Image
             var (H, W) = (images.shape[2], images.shape[3]);
             masks = cat(withImages.Select(p => p.RegionMasks is not null
                 ? RegionMaskFiles.Resize(p.RegionMasks, H, W)
-                : ones(p.Images!.shape[0], 1, H, W)).ToArray(), 0);                                  // [I, 1, H, W]
+                : ones(p.Images!.shape[0], 1, H, W, device: CPU)).ToArray(), 0);                     // [I, 1, H, W]
         }
-        return new PromptBatch(tensor(ids, new long[] { B, L }), tensor(mask, new long[] { B, L }), images, masks,
+        // Built on the host; the decoder session and the image generator move it to the model's device.
+        return new PromptBatch(tensor(ids, new long[] { B, L }, device: CPU), tensor(mask, new long[] { B, L }, device: CPU), images, masks,
             prompts.Select(p => p.Ids.ToArray()).ToArray());
     }
 

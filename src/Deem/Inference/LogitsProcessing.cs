@@ -88,11 +88,14 @@ public static class LogitsProcessing
         return scores.masked_fill(remove, double.NegativeInfinity).MoveToOuterDisposeScope();
     }
 
-    /// <summary>One token per row drawn from softmax(scores) with <paramref name="generator"/>.</summary>
+    /// <summary>
+    /// One token per row drawn from softmax(scores) with <paramref name="generator"/>, a host generator: the
+    /// draw is made on the CPU, so a seed gives the same tokens whatever device the model runs on.
+    /// </summary>
     public static long[] Sample(Tensor scores, Generator generator)
     {
         using var scope = NewDisposeScope();
-        var probs = scores.to_type(ScalarType.Float32).softmax(-1);                                   // [B, V]
+        var probs = scores.to_type(ScalarType.Float32).softmax(-1).cpu();                             // [B, V]
         var draw = multinomial(probs, 1, replacement: false, generator: generator);                   // [B, 1]
         return draw.reshape(-1).cpu().data<long>().ToArray();
     }

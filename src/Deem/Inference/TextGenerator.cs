@@ -123,8 +123,9 @@ public sealed class TextGenerator
                         next = LogitsProcessing.Sample(scores, generator!);
                     }
                     else next = LogitsProcessing.Greedy(scores);
-                    var chosen = session.Logits.log_softmax(-1).gather(1, tensor(next, new long[] { B, 1 })); // [B, 1] under the model
-                    logProbs = chosen.reshape(-1).to_type(ScalarType.Float64).data<double>().ToArray();
+                    var chosen = session.Logits.log_softmax(-1)
+                        .gather(1, tensor(next, new long[] { B, 1 }, device: session.Logits.device));    // [B, 1] under the model
+                    logProbs = chosen.reshape(-1).to_type(ScalarType.Float64).cpu().data<double>().ToArray();
                 }
 
                 var steps = new List<Step>();

@@ -1,4 +1,5 @@
 using Deem.Config;
+using Deem.Model;
 using static TorchSharp.torch;
 
 namespace Deem.Language;
@@ -48,7 +49,9 @@ public sealed class LlamaDecoderLayer : nn.Module<LlamaLayerInput, Tensor>
         var normed = input_layernorm.forward(h);
         h = h + self_attn.forward(new LlamaAttentionInput(normed, input.Cos, input.Sin, input.Mask, input.Cache));
         if (llama_cross_attn is not null && input.Vision is not null)
-            h = llama_cross_attn.forward(new LlamaCrossAttentionInput(h, input.Vision));        // [B, L, D]
+            // The trainable cross-attention runs in its own dtype inside a (possibly low-precision) frozen body.
+            h = llama_cross_attn.forward(new LlamaCrossAttentionInput(h.AsInputOf(llama_cross_attn), input.Vision))
+                .to(h.dtype);                                                                      // [B, L, D]
         h = h + mlp.forward(post_attention_layernorm.forward(h));
         return h.MoveToOuterDisposeScope();
     }

@@ -17,7 +17,7 @@ public static class Rope
         using var scope = NewDisposeScope();
         var device = positionIds.device;
         var exponents = arange(0, headDim, 2, dtype: ScalarType.Float32, device: device) / headDim;   // [hD/2]
-        var invFreq = pow(theta, exponents).reciprocal();                                              // [hD/2]
+        var invFreq = pow(tensor(theta, device: device), exponents).reciprocal();                       // [hD/2]
         var angles = positionIds.to_type(ScalarType.Float32).unsqueeze(-1) * invFreq;                  // [B, L, hD/2]
         var emb = cat([angles, angles], dim: -1);                                                      // [B, L, hD]
         var cos = emb.cos().to_type(dtype).MoveToOuterDisposeScope();

@@ -1,3 +1,4 @@
+using Deem.Model;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -95,10 +96,11 @@ public sealed class TextHead : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        var logits = head.forward(hidden);                                    // [..., V]
+        // Logits in fp32 whatever the dtype of the (frozen) head: sampling and the loss read them.
+        var logits = head.forward(hidden.AsInputOf(head)).Fp32();            // [..., V]
         var oldPart = logits.narrow(-1, 0, BaseVocabSize);                    // [..., V_base]
         var newPart = logits.narrow(-1, BaseVocabSize, newTokenCount)
-                      + head_new.forward(hidden);                             // [..., n_new]
+                      + head_new.forward(hidden.AsInputOf(head_new)).Fp32();  // [..., n_new]
         return cat([oldPart, newPart], dim: -1).MoveToOuterDisposeScope();    // [..., V]
     }
 }

@@ -103,6 +103,8 @@ public sealed class DeemModel : nn.Module<DeemInput, DeemOutput>
     public TextHead TextHead => text_decoder;
     public ImageDecoder? ImageDecoder => image_decoder;
     public StableDiffusion? Diffusion => visual_tokenizer.Diffusion;
+    /// <summary>The device the model's weights live on (see <see cref="PlacementPolicy"/>).</summary>
+    public Device Device => soi_token.device;
 
     /// <summary>
     /// NIP and CSR in one VAE encode and one batched UNet call (default), or each on its own as the
@@ -117,7 +119,7 @@ public sealed class DeemModel : nn.Module<DeemInput, DeemOutput>
     /// </summary>
     public Tensor ProjectImageContext(Tensor contextFeatures) =>
         (context_feat_proj ?? throw new InvalidOperationException($"model '{config.Name}' has no image decoder (build_diffusion = false)"))
-        .forward(contextFeatures);
+        .forward(contextFeatures.AsInputOf(context_feat_proj));
 
     /// <summary>The encoder maps the LLM's MMFS reads: the last <c>n_levels</c> of the 4 (c3, c4, c5 in the paper).</summary>
     public (Tensor Values, (long H, long W)[] Shapes) LlmVisionValues(Tensor[] maps)
@@ -143,7 +145,7 @@ public sealed class DeemModel : nn.Module<DeemInput, DeemOutput>
     public (Tensor Embeds, MmfsVisionStates? Vision) PrepareInputs(Tensor ids, VisualTokenizerOutput? vis)
     {
         var text = mm_decoder.EmbedTokens(ids);                                                         // [B, L, D]
-        var imageRows = vis is null ? null : ImageRows(vis);
+        var imageRows = vis is null ? null : ImageRows(vis).to(text.dtype);                         // trainable rows into a (maybe low) frozen LLM
         var embeds = MultimodalEmbedding.Build(text, ids, imageRows, soi_token, tokens);              // [B, L, D]
         if (vis is null || mm_projector is not null) return (embeds, null);
         var layout = ImageLayout.FromIds(ids, tokens);
@@ -205,7 +207,7 @@ public sealed class DeemModel : nn.Module<DeemInput, DeemOutput>
                 using (StepProfiler.Time(StepProfiler.QFormer))
                 {
                     var ctx = ImageDecoderContext.Extract(hidden, ids, tokens.Bos, tokens.Soi);
-                    var feats = context_feat_proj!.forward(ctx.Features);                                // [I, Lmax, D]
+                    var feats = context_feat_proj!.forward(ctx.Features.AsInputOf(context_feat_proj));   // [I, Lmax, D]
                     dec = image_decoder!.forward(new ImageDecoderInput(feats, ctx.Mask, input.Generator));
                     hasPrev = ctx.PreviousImage.ge(0);                                                   // [I]
                     prevIndex = ctx.PreviousImage.clamp_min(0);

@@ -127,7 +127,7 @@ public sealed class VisualTokenizerHead : nn.Module<VisualTokenizerHeadInput, Vi
         var m = regionMask.to(x.dtype);                                                           // [B_I, 1, Hm, Wm]
         if (m.shape[2] != g || m.shape[3] != g)
             m = nn.functional.interpolate(m, [g, g], mode: InterpolationMode.Bilinear, align_corners: false); // [B_I, 1, g, g]
-        var keep = gt(m, 0).to(x.dtype).view(BI, g * g, 1);                                     // [B_I, hw, 1]
+        var keep = m.gt(0).to(x.dtype).view(BI, g * g, 1);                                     // [B_I, hw, 1]
         var cls = x.narrow(1, 0, 1);                                                              // [B_I, 1, C]
         var patches = x.narrow(1, 1, T - 1) * keep;                                               // [B_I, hw, C]
         return cat([cls, patches], 1);                                                            // [B_I, T, C]

@@ -82,7 +82,7 @@ public sealed class EvalSet : IDisposable
                 using var g = new Generator(NoiseSeed + (ulong)i);
                 var b = _batches[i];
                 // Weight 1 on every term: each is measured; the stage's weights make the total below.
-                var o = model.forward(BatchInput.WithWeights(b, ntp: 1.0, nip: 1.0, csr: 1.0, g));
+                var o = model.forward(BatchInput.WithWeights(b, ntp: 1.0, nip: 1.0, csr: 1.0, g, device: model.Device));
                 double tNtp = o.Ntp.item<float>(), tNip = o.Nip.item<float>(), tCsr = o.Csr.item<float>();
                 double wNip = b.NipWeight ?? stage.NipWeight;
                 loss += (b.NtpWeight ?? stage.NtpWeight) * tNtp + wNip * tNip + stage.CsrWeight * tCsr;
@@ -93,7 +93,7 @@ public sealed class EvalSet : IDisposable
                 var rolled = b.ImageCount > 1 ? b.ImagesEnc.roll(1, 0) : b.ImagesEnc;                  // [I, 3, H, W]
                 var masks = b.RegionMasks is { } m && b.ImageCount > 1 ? m.roll(1, 0) : b.RegionMasks;  // [I, 1, H, W]
                 var s = model.forward(BatchInput.WithWeights(b, ntp: 1.0, nip: 0.0, csr: 0.0, imagesEnc: rolled, regionMasks: masks,
-                    withDiffusionTargets: false));
+                    withDiffusionTargets: false, device: model.Device));
                 ntpShuffled += s.Ntp.item<float>();
             }
         }

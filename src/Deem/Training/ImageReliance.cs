@@ -39,7 +39,7 @@ public static class ImageReliance
             foreach (var b in set.Batches)
             {
                 if (b.ImageCount == 0) continue;
-                var vis = model.VisualTokenizer.forward(new VisualTokenizerInput(b.ImagesEnc, b.RegionMasks));
+                var vis = model.VisualTokenizer.forward(new VisualTokenizerInput(b.ImagesEnc.to(model.Device), b.RegionMasks?.to(model.Device)));
                 encoder.Add(vis.EncoderTokens);                                                       // [I, 1+hw, C]
                 rows.Add(model.ImageRows(vis));                                                       // [I, N, D]
             }

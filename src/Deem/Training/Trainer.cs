@@ -80,6 +80,7 @@ public sealed class Trainer : IDisposable
         _observer = _comm.Rank == 0 ? observer : null;
         FreezeSchedule.Of(stage).Apply(model);
         GradientCheckpointing.Apply(model, stage.GradientCheckpointing);
+        PlacementPolicy.ApplyForTraining(model, options.Placement);       // before AdamW: a cast replaces tensors
         _groups = ParamGroups.Build(model, stage);
         _trainable = _groups.SelectMany(g => g.Parameters.Select(p => p.Parameter)).ToList();
         if (_trainable.Count == 0) throw new DeemConfigException(stage.Name, "freeze_*", "no parameter is trainable under this stage's freeze schedule");
@@ -92,7 +93,7 @@ public sealed class Trainer : IDisposable
         foreach (var module in model.modules())
             if (module is DropPath dropPath) dropPath.Generator = _generator;
         // Data parallel: every rank starts from rank 0's weights.
-        DataParallel.Broadcast(_comm, model.parameters().Cast<Tensor>().Concat(model.buffers()).Where(t => t.dtype == ScalarType.Float32).ToList());
+        DataParallel.Broadcast(_comm, model.parameters().Cast<Tensor>().Concat(model.buffers()).Where(t => t.is_floating_point()).ToList());   // bf16 towers travel as fp32, exactly
     }
 
     bool Lead => _comm.Rank == 0;
@@ -148,7 +149,7 @@ public sealed class Trainer : IDisposable
                 $"eval step {e.Step}: loss {e.Loss:F4} ntp {e.Ntp:F4} nip {e.Nip:F4} csr {e.Csr:F4} | ntp with shuffled images {e.NtpShuffled:F4} ({e.Batches} fixed batches, {e.Seconds:F1} s)"));
         }
 
-        Info($"{_stage.Name}: model {_model.Config.Name}, {_trainable.Sum(p => p.numel()):N0} trainable parameters in {_groups.Count} groups, " +
+        Info($"{_stage.Name}: model {_model.Config.Name} on {_options.Placement}, {_trainable.Sum(p => p.numel()):N0} trainable parameters in {_groups.Count} groups, " +
              $"steps {Step}..{stop} of {total}, batch {_stage.BatchSize} × accum {_stage.GradAccum}, λ ntp/nip/csr {_stage.NtpWeight}/{_stage.NipWeight}/{_stage.CsrWeight}");
         if (_comm.WorldSize > 1 || _options.Collectives is not null)
             Info($"data parallel: {_comm.WorldSize} ranks ({_comm.Backend}), global batch {_stage.BatchSize * _stage.GradAccum * _comm.WorldSize}" +
@@ -262,7 +263,7 @@ public sealed class Trainer : IDisposable
     public MicroStepResult Accumulate(DeemBatch batch, double scale)
     {
         using var scope = NewDisposeScope();
-        var input = BatchInput.ForStage(batch, _stage, _generator);
+        var input = BatchInput.ForStage(batch, _stage, _generator, _model.Device);
         var output = _model.forward(input);
         using (StepProfiler.Time(StepProfiler.Backward)) (output.Loss * scale).backward();
         return new MicroStepResult(output.Loss.item<float>(), output.Ntp.item<float>(), output.Nip.item<float>(), output.Csr.item<float>(),

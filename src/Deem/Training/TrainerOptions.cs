@@ -1,3 +1,4 @@
+using Deem.Model;
 using Deem.Distributed;
 
 namespace Deem.Training;
@@ -23,6 +24,8 @@ public sealed record TrainerOptions
     public ICollectives? Collectives { get; init; }
     /// <summary>ZeRO-1: AdamW state sharded across the ranks by flat ranges (<see cref="ZeroAdamW"/>).</summary>
     public bool Zero1 { get; init; }
+    /// <summary>The device, and the dtype of the frozen towers (<see cref="PlacementPolicy.ApplyForTraining"/>); trainable weights stay fp32.</summary>
+    public Placement Placement { get; init; } = Placement.Default;
 }
 
 /// <summary>What a finished <see cref="Trainer.Run"/> reports.</summary>

@@ -1,4 +1,5 @@
 using Deem.Config;
+using Deem.Model;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -48,15 +49,15 @@ public sealed class ConvNextAdapter : nn.Module<Tensor, ConvNextAdapterOutput>
     public override ConvNextAdapterOutput forward(Tensor pixels)
     {
         using var scope = NewDisposeScope();
-        var features = visual.Trunk.forward(pixels);
+        var features = visual.Trunk.forward(pixels.AsInputOf(visual.Trunk));       // a frozen trunk may be held low
         Linear[] adapters = [adapter_c2, adapter_c3, adapter_c4, adapter_c5];
         var maps = new Tensor[4];
         for (var i = 0; i < 4; i++)
         {
             var x = features.Stages[i].permute(0, 2, 3, 1);                   // [B, h_i, w_i, C_i]
-            maps[i] = adapters[i].forward(x).permute(0, 3, 1, 2);             // [B, C, h_i, w_i]
+            maps[i] = adapters[i].forward(x.AsInputOf(adapters[i])).permute(0, 3, 1, 2);   // [B, C, h_i, w_i]
         }
-        var cls = adapter_cls.forward(features.Pooled);                       // [B, C]
+        var cls = adapter_cls.forward(features.Pooled.AsInputOf(adapter_cls));  // [B, C]
         var grid = maps[2].flatten(2).transpose(1, 2);                        // [B, h·w, C]
         var tokens = cat([cls.unsqueeze(1), grid], 1);                        // [B, 1 + h·w, C]
         return new ConvNextAdapterOutput(

@@ -134,7 +134,8 @@ public sealed class DdpmScheduler
         if (t > 0)
         {
             double variance = Math.Max(betaProdPrev / betaProdT * currentBetaT, 1e-20);
-            var z = randn(modelOutput.shape, dtype: modelOutput.dtype, device: modelOutput.device, generator: generator);
+            // Drawn on the host (generation's generators are host generators): a seed gives the same images on any device.
+            var z = randn(modelOutput.shape, dtype: modelOutput.dtype, device: CPU, generator: generator).to(modelOutput.device);
             prev = prev + Math.Sqrt(variance) * z;
         }
         return new SchedulerStepOutput(prev.MoveToOuterDisposeScope(), predX0.MoveToOuterDisposeScope());
