@@ -49,6 +49,7 @@ public static class EvalCommand
         var placement = PlacementOptions.ForInference(run);
         run.SetAction(parse =>
         {
+            var where = placement.Read(parse);                           // a device this build lacks is refused first
             var paths = new BenchmarkPaths(parse.GetValue(robust), parse.GetValue(robustRoot), parse.GetValue(pope), parse.GetValue(popeImagesDir), parse.GetValue(mmvp));
             if (parse.GetValue(bench) is { } b)
             {
@@ -62,7 +63,7 @@ public static class EvalCommand
             else if (parse.GetResult(robustWorld) is { Implicit: false })
                 throw new DeemException("--world cannot be used without --bench: it is the image root of a --bench folder's RobustVQA (else --robustvqa-root)");
             BenchmarkSuite.Check(paths);
-            using var pipeline = DeemPipeline.Load(parse.GetValue(model)!, options: Deem.Model.LoadOptions.TextOnly(placement.Read(parse)));
+            using var pipeline = DeemPipeline.Load(parse.GetValue(model)!, options: Deem.Model.LoadOptions.TextOnly(where));
             var vqa = new DeemVqaModel(pipeline, parse.GetValue(beams) ? GenerationPresets.Vqa : GenerationOptions.Greedy(3));
             var result = BenchmarkSuite.Run(vqa, paths, parse.GetValue(outDir)!, new EvalOptions(), Path.GetFileName(parse.GetValue(model)!.TrimEnd('/')));
             Console.WriteLine(result.ToMarkdown(Path.GetFileName(parse.GetValue(model)!.TrimEnd('/'))));
