@@ -14,7 +14,7 @@ public sealed record DemoOptions
     /// <summary>Seeds of every arm.</summary>
     public IReadOnlyList<int> Seeds { get; init; } = [0, 1, 2];
     /// <summary>"deem" (baseline vs DEEM) and/or "llava" (LLaVA-style without and with CSR).</summary>
-    public IReadOnlyList<string> Arches { get; init; } = ["deem", "llava"];
+    public IReadOnlyList<string> Arches { get; init; } = ["deem"];
     /// <summary>Steps of every stage-0 component (null: the <see cref="Stage0Options"/> defaults).</summary>
     public int? Stage0Steps { get; init; }
     public int Stage1Steps { get; init; } = 120;
@@ -28,8 +28,11 @@ public sealed record DemoOptions
     /// <summary>Questions per instruction image of the world (the SFT stage is where yes/no answering is learned).</summary>
     public int QuestionsPerImage { get; init; } = 6;
 
-    /// <summary>The full ablation (docs/experiments.md): three seeds, 300 + 2000 steps, the world at scale 2.</summary>
-    public static DemoOptions FullRun { get; } = new() { Stage1Steps = 300, Stage2Steps = 2000 };
+    /// <summary>
+    /// The full ablation (docs/experiments.md §4): baseline vs DEEM, three seeds, 200 + 1000 steps, the world at
+    /// scale 8 (1,024 instruction images) with the world's 3 open questions per image.
+    /// </summary>
+    public static DemoOptions FullRun { get; } = new() { Stage1Steps = 200, Stage2Steps = 1000, WorldScale = 8, QuestionsPerImage = 3 };
 
     /// <summary>Throws a <see cref="DeemConfigException"/> naming the first option out of range.</summary>
     public void Validate()
@@ -87,7 +90,7 @@ public sealed record DemoOptions
         var inv = CultureInfo.InvariantCulture;
         return
         [
-            string.Create(inv, $"deem world make --out W --scale {WorldScale}"),
+            string.Create(inv, $"deem world make --out W --scale {WorldScale} --questions-per-image {QuestionsPerImage}"),
             "deem train --stage 0 --world W --out S0" + (Stage0Steps is int n ? string.Create(inv, $" --steps {n}") : ""),
             string.Create(inv, $"deem experiment csr --world W --stage0 S0 --out X --arch {string.Join(",", Arches)} --seeds {string.Join(",", Seeds)} ") +
             string.Create(inv, $"--stage1-steps {Stage1Steps} --stage2-steps {Stage2Steps} --pope-images {PopeImages} --mmvp-pairs {MmvpPairs}"),

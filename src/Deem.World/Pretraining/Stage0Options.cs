@@ -8,8 +8,8 @@ namespace Deem.World.Pretraining;
 /// </summary>
 public sealed record Stage0Options
 {
-    public int ClipSteps { get; init; } = 300;
-    public int LlmSteps { get; init; } = 200;
+    public int ClipSteps { get; init; } = 3000;
+    public int LlmSteps { get; init; } = 400;
     public int VaeSteps { get; init; } = 100;
     public int UNetSteps { get; init; } = 500;
 
