@@ -46,6 +46,10 @@ public static class DeemCheckpoint
             throw new DeemFormatException(folder, $"not a DEEM model folder: needs {ConfigFile} and {WeightsFile}");
     }
 
+    /// <summary>The weights of a model folder: <c>model.safetensors</c>, or the folder itself when it holds an index of shards.</summary>
+    public static string WeightsPath(string folder) =>
+        File.Exists(Path.Combine(folder, WeightsFile)) ? Path.Combine(folder, WeightsFile) : folder;
+
     /// <summary>Loads config, tokenizer and weights (strict: every key must match).</summary>
     public static (DeemModel Model, ITextTokenizer Tokenizer) Load(string folder, bool strict = true)
     {
@@ -54,9 +58,11 @@ public static class DeemCheckpoint
     }
 
     /// <summary>
-    /// The one reader of model folders (<see cref="Load"/>, a stage's <c>--init</c>, a resumed checkpoint):
+    /// The reader of model folders for training (<see cref="Load"/>, a stage's <c>--init</c>, a resumed checkpoint):
     /// the folder's config (adapted by <see cref="ModelFolderLoad.Config"/>), its tokenizer (or the given
-    /// one when it holds none) and its weights, strict or not; the report lists what matched.
+    /// one when it holds none) and its weights, strict or not, into an fp32 model built at full size; the report
+    /// lists what matched. Inference on a device or in a low dtype reads the same folder through
+    /// <see cref="ModelLoader"/> (meta build, memory-mapped weights, strict).
     /// </summary>
     public static LoadedModel Open(string folder, ModelFolderLoad how)
     {
@@ -67,7 +73,7 @@ public static class DeemCheckpoint
         var model = new DeemModel(config, how.Generator);
         try
         {
-            var weights = File.Exists(Path.Combine(folder, WeightsFile)) ? Path.Combine(folder, WeightsFile) : folder;
+            var weights = WeightsPath(folder);
             var report = how.Strict ? StateDicts.LoadStrict(model, weights) : StateDicts.LoadNonStrict(model, weights);
             return new LoadedModel(model, tokenizer, report);
         }

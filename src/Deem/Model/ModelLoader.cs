@@ -54,13 +54,10 @@ public static class ModelLoader
     public static MaterialisedModel Load(string folder, LoadOptions? options = null)
     {
         options ??= new LoadOptions();
-        if (!Directory.Exists(folder)) throw new DeemFormatException(folder, "model folder not found");
-        if (!DeemCheckpoint.Exists(folder))
-            throw new DeemFormatException(folder, $"not a DEEM model folder: needs {DeemCheckpoint.ConfigFile} and {DeemCheckpoint.WeightsFile}");
+        DeemCheckpoint.Require(folder);
         var config = DeemConfig.Load(Path.Combine(folder, DeemCheckpoint.ConfigFile));
         var tokenizer = TokenizerFiles.Load(folder);
-        string weights = File.Exists(Path.Combine(folder, DeemCheckpoint.WeightsFile)) ? Path.Combine(folder, DeemCheckpoint.WeightsFile) : folder;
-        using var source = MappedSafetensors.Open(weights);
+        using var source = MappedSafetensors.Open(DeemCheckpoint.WeightsPath(folder));
         var model = ParameterCount.OnMeta(() => new DeemModel(config));
         try
         {
