@@ -79,10 +79,14 @@ public sealed class DeemPipeline : IDisposable
         return new InterleavedPrompt(Codec.Encode(text), imageBatch, maskBatch);
     }
 
-    /// <summary>Answers a question about one or more images (VQA eval template; <see cref="GenerationPresets.Vqa"/> by default).</summary>
+    /// <summary>
+    /// Answers a question about one or more images (<see cref="GenerationPresets.Vqa"/> by default) with the
+    /// template the benchmarks use for its kind: a question that asks for yes or no (RobustVQA's and POPE's
+    /// "Please anwser yes or no") gets the yes/no template, any other the VQA template with its one-word instruction.
+    /// </summary>
     public string Ask(IReadOnlyList<Tensor> pictures, string question, GenerationOptions? options = null)
     {
-        var text = PromptTemplates.VqaEval(question, Nq);
+        var text = PromptTemplates.IsYesNoQuestion(question) ? PromptTemplates.YesNoEval(question, Nq) : PromptTemplates.VqaEval(question, Nq);
         // Extra images go right before the first one, in order.
         if (pictures.Count > 1)
         {

@@ -53,6 +53,13 @@ public static class PromptTemplates
             " When the provided information is insufficient, respond with 'Unanswerable'. Please provide an accurate answer within one word.\n",
             "## ASSISTANT: The answer is");
 
+    /// <summary>True for a question that ends by asking for yes or no (RobustVQA's and POPE's instruction, either spelling).</summary>
+    public static bool IsYesNoQuestion(string question)
+    {
+        var q = question.TrimEnd().TrimEnd('.', '?').TrimEnd();
+        return q.EndsWith("yes or no", StringComparison.OrdinalIgnoreCase);
+    }
+
     /// <summary>RobustVQA / POPE yes-no prompt.</summary>
     public static string YesNoEval(string question, int imageTokens) =>
         Assemble(System, $"## USER: Based on the image, please answer the question. {Image(imageTokens)}{question} \n", "## ASSISTANT: The answer is");
