@@ -19,6 +19,15 @@ public static class SafetensorsWriter
 {
     const long ChunkBytes = 64L << 20;
 
+    /// <summary>The file's first bytes: the header's length (u64, little-endian), then the JSON header.</summary>
+    static void WriteHeader(Stream s, byte[] header)
+    {
+        Span<byte> len = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)header.Length);
+        s.Write(len);
+        s.Write(header);
+    }
+
     /// <summary>Writes <paramref name="tensors"/> (any device, any layout) and optional metadata to <paramref name="path"/>.</summary>
     public static void Write(string path, IReadOnlyDictionary<string, Tensor> tensors,
         IReadOnlyDictionary<string, string>? metadata = null)
@@ -27,10 +36,7 @@ public static class SafetensorsWriter
         byte[] header = BuildHeader(ordered, metadata);
         AtomicFile.Write(path, s =>
         {
-            Span<byte> len = stackalloc byte[8];
-            BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)header.Length);
-            s.Write(len);
-            s.Write(header);
+            WriteHeader(s, header);
             foreach (var (_, t) in ordered) WriteData(s, t);
         });
     }
@@ -52,10 +58,7 @@ public static class SafetensorsWriter
         byte[] header = BuildHeader(ordered, metadata);
         AtomicFile.Write(path, s =>
         {
-            Span<byte> len = stackalloc byte[8];
-            BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)header.Length);
-            s.Write(len);
-            s.Write(header);
+            WriteHeader(s, header);
             foreach (var (name, spec) in ordered)
             {
                 using var t = load(name);
