@@ -103,22 +103,23 @@ public static class ModelCommand
         {
             var stage = StageConfig.Load(preset, name);
             FreezeSchedule.Of(stage).Apply(model);
-            return new Deem.Distributed.StageShape(stage.Name, ParameterTable.TrainableCount(model), stage.BatchSize, stage.MaxLength);
+            return new Deem.Distributed.StageShape(stage.Name, ParameterTable.TrainableCount(model), stage.BatchSize, stage.MaxLength,
+                stage.GradientCheckpointing.Llm);
         }).ToList();
         var llm = new Deem.Distributed.LlmShape(config.Llm.NumHiddenLayers, config.Llm.HiddenSize, config.Llm.NumAttentionHeads);
         var rows = Deem.Distributed.StageMemoryPlan.Rows(ParameterTable.Total(model), stages, llm);
         var table = new Table().Title($"training memory of {config.Name} on one device, GiB (configs/stages/{preset})");
-        foreach (var c in new[] { "stage", "batch × tokens", "dtype", "weights", "grads", "AdamW m, v", "LLM activations", "total" })
+        foreach (var c in new[] { "stage", "batch × tokens", "recompute", "dtype", "weights", "grads", "AdamW m, v", "LLM activations", "total" })
             table.AddColumn(new TableColumn(c).RightAligned());
         foreach (var r in rows)
         {
             var s = stages.First(x => x.Stage == r.Stage);
-            table.AddRow(Markup.Escape(r.Stage), $"{s.Batch} × {s.Tokens}", r.DType, $"{r.Weights:F2}", $"{r.Gradients:F2}", $"{r.Optimizer:F2}",
+            table.AddRow(Markup.Escape(r.Stage), $"{s.Batch} × {s.Tokens}", s.Recompute ? "LLM" : "no", r.DType, $"{r.Weights:F2}", $"{r.Gradients:F2}", $"{r.Optimizer:F2}",
                 $"{r.Activations:F2}", $"[bold]{r.Total:F2}[/]");
         }
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine("weights: frozen parameters in the dtype, trainable ones in fp32 (they are the master weights); grads fp32; AdamW m, v fp32 (8 B each).");
-        AnsiConsole.MarkupLine("LLM activations without recomputation (Korthikanti et al. 2022): layers × s·b·h·(34 + 5·a·s/h) × bytes/2; encoder, Q-Formers and UNet not counted.");
+        AnsiConsole.MarkupLine("LLM activations (Korthikanti et al. 2022): layers × s·b·h·(34 + 5·a·s/h) × bytes/2, or with the stage's recompute (gradient_checkpointing.llm) layers × s·b·h × bytes + one layer's; encoder, Q-Formers and UNet not counted.");
     }
 
     static string Fmt(long n) => n.ToString("N0");

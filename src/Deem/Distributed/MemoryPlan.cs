@@ -50,7 +50,8 @@ public static class MemoryPlan
 /// <param name="Trainable">Parameters its freeze schedule trains.</param>
 /// <param name="Batch">Sequences per step (per device).</param>
 /// <param name="Tokens">Tokens per sequence (the stage's max_length).</param>
-public sealed record StageShape(string Stage, long Trainable, int Batch, int Tokens);
+/// <param name="Recompute">The stage recomputes the LLM layers in backward (<c>gradient_checkpointing.llm</c>).</param>
+public sealed record StageShape(string Stage, long Trainable, int Batch, int Tokens, bool Recompute = false);
 
 /// <summary>The LLM's shape, which sets the activation estimate.</summary>
 /// <param name="Layers">Decoder layers.</param>
@@ -88,17 +89,20 @@ public static class StageMemoryPlan
             Weights: ((totalParameters - s.Trainable) * (double)d.Bytes + s.Trainable * 4.0) / GiB,
             Gradients: s.Trainable * 4.0 / GiB,
             Optimizer: s.Trainable * 8.0 / GiB,
-            Activations: ActivationBytes(llm, s.Batch, s.Tokens, d.Bytes) / GiB))).ToList();
+            Activations: ActivationBytes(llm, s.Batch, s.Tokens, d.Bytes, s.Recompute) / GiB))).ToList();
 
     /// <summary>
     /// Activations of the LLM's layers kept for the backward, without recomputation (Korthikanti et al. 2022,
     /// "Reducing Activation Recomputation in Large Transformer Models", §4.1): per layer s·b·h·(34 + 5·a·s/h)
     /// bytes with 16-bit activations, where s = tokens, b = batch, h = hidden, a = heads; scaled by
-    /// <paramref name="bytes"/>/2 for other widths. The image encoder, the Q-Formers and the UNet are not counted.
+    /// <paramref name="bytes"/>/2 for other widths. With <paramref name="recompute"/> (full recomputation, §4.2) each
+    /// layer keeps only its input, s·b·h elements, and one layer's activations live again during its backward.
+    /// The image encoder, the Q-Formers and the UNet are not counted.
     /// </summary>
-    public static double ActivationBytes(LlmShape llm, int batch, int tokens, int bytes)
+    public static double ActivationBytes(LlmShape llm, int batch, int tokens, int bytes, bool recompute = false)
     {
         double s = tokens, b = batch, h = llm.Hidden, a = llm.Heads;
-        return llm.Layers * s * b * h * (34 + 5 * a * s / h) * bytes / 2.0;
+        double perLayer = s * b * h * (34 + 5 * a * s / h) * bytes / 2.0;
+        return recompute ? llm.Layers * s * b * h * bytes + perLayer : llm.Layers * perLayer;
     }
 }

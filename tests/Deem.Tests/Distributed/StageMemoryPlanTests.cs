@@ -21,4 +21,16 @@ public class StageMemoryPlanTests
         Assert.Equal(2 * 96 * 39 / GiB, rows[1].Activations, 12);
         Assert.Equal(rows[1].Weights + rows[1].Gradients + rows[1].Optimizer + rows[1].Activations, rows[1].Total, 12);
     }
+
+    [Fact]
+    public void RecomputeKeepsEachLayersInputAndOneLayersActivations()
+    {
+        var llm = new LlmShape(Layers: 2, Hidden: 8, Heads: 2);
+        var plain = StageMemoryPlan.Rows(1000, [new StageShape("s", 100, Batch: 3, Tokens: 4)], llm);
+        var recompute = StageMemoryPlan.Rows(1000, [new StageShape("s", 100, Batch: 3, Tokens: 4, Recompute: true)], llm);
+        // 2 layers × s·b·h = 2 × 96 elements of 2 bytes (bf16), plus one layer's 96 × 39 bytes.
+        Assert.Equal((2 * 96 * 2 + 96 * 39) / GiB, recompute[1].Activations, 12);
+        Assert.True(recompute[1].Activations < plain[1].Activations);
+        Assert.Equal(plain[1].Weights, recompute[1].Weights);
+    }
 }
