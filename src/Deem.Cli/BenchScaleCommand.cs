@@ -25,8 +25,9 @@ public static class BenchScaleCommand
         var decode = new Option<int>("--decode-tokens") { Description = "timed decode steps after the first answer token", DefaultValueFactory = _ => 4 };
         var seed = new Option<ulong>("--seed") { Description = "seed of the weights and the picture", DefaultValueFactory = _ => 0UL };
         var keep = new Option<bool>("--keep") { Description = "keep the checkpoint and the model folder" };
+        var decodeBatch = new Option<int>("--decode-batch") { Description = "then decode this many copies of the question at once (0: none)", DefaultValueFactory = _ => 0 };
         var cmd = new Command("scale", "Paper scale end to end: random checkpoint, import, text-only load in the dtype, one image question; peak RSS and tokens/s")
-            { preset, dtype, work, tokenizer, decode, seed, keep };
+            { preset, dtype, work, tokenizer, decode, seed, keep, decodeBatch };
         cmd.SetAction(parse => CliErrors.Run(parse, () =>
         {
             string workDir = parse.GetValue(work)!;
@@ -43,7 +44,7 @@ public static class BenchScaleCommand
                 note = $"stand-in: the world WordPiece tokenizer ({WorldTokenizer.Default.Specials.VocabSize} ids, LLaMA's 32006), so embedding and head are smaller";
             }
             var options = new ScaleBenchmarkOptions(parse.GetValue(preset)!, Placement.ParseDType(parse.GetValue(dtype)!), workDir, tokenizerPath, note,
-                parse.GetValue(decode), parse.GetValue(seed), parse.GetValue(keep));
+                parse.GetValue(decode), parse.GetValue(seed), parse.GetValue(keep), parse.GetValue(decodeBatch));
             var r = ScaleBenchmark.Run(options, line => AnsiConsole.MarkupLineInterpolated($"[grey]{line}[/]"));
             const double GiB = 1L << 30;
             var table = new Table().Title($"DEEM {r.Preset} in {r.DType} on this machine (random weights)").AddColumn("measure").AddColumn(new TableColumn("value").RightAligned());
@@ -59,6 +60,9 @@ public static class BenchScaleCommand
             table.AddRow("bandwidth (same run)", $"GEMV fp32 {r.Bandwidth.GemvBytesPerSecond / 1e9:F2} GB/s, copy {r.Bandwidth.CopyBytesPerSecond / 1e9:F2} GB/s (read + write)");
             table.AddRow("decode vs roofline", $"[bold]{r.Roofline.Fraction:P0}[/] of GEMV's {r.GemvRooflineTokensPerSecond:F3} tokens/s, " +
                 $"{r.DecodeTokensPerSecond / r.CopyRooflineTokensPerSecond:P0} of copy-read's {r.CopyRooflineTokensPerSecond:F3} tokens/s");
+            if (r.Batched is { } b && r.BatchedRoofline is { } br)
+                table.AddRow($"decode, batch {b.Batch}", $"{b.Steps} steps in {b.StepSeconds:F1} s = [bold]{b.TokensPerSecond:F3} tokens/s[/], " +
+                    $"[bold]{br.Fraction:P0}[/] of GEMV's {br.RooflineTokensPerSecond:F3} tokens/s (prefill of the batch {b.PrefillSeconds:F1} s)");
             table.AddRow("answer (random weights)", Markup.Escape(r.Answer.Length > 60 ? r.Answer[..60] + "…" : r.Answer));
             AnsiConsole.Write(table);
             return 0;

@@ -43,31 +43,31 @@ public static class MsDeformAttnCore
         if (total != S)
             throw new ArgumentException($"value: S = {S} but the spatial shapes cover Σ H·W = {total}", nameof(value));
 
-        var grids = samplingLocations * 2 - 1;                                         // [B, Lq, nH, N, L, P, 2]
-        Tensor? acc = null;
+        // One layout copy each for the grids and the weights (levels outermost), one grid_sample per
+        // level, then a single weighted sum over levels × points and a sum over images.
+        var G = B * nH * N;
+        var grids = (samplingLocations * 2 - 1)                                        // [B, Lq, nH, N, L, P, 2]
+            .permute(4, 0, 2, 3, 1, 5, 6)                                              // [L, B, nH, N, Lq, P, 2]
+            .reshape(L, G, Lq, P, 2);                                                  // [L, B·nH·N, Lq, P, 2]
+        var values = value.permute(0, 3, 1, 4, 2)                                      // [B, nH, N, hD, S]
+            .reshape(G, hD, S);                                                        // [B·nH·N, hD, S]
+        var sampled = new Tensor[L];
         long start = 0;
         for (var l = 0; l < L; l++)
         {
             var (H, W) = spatialShapes[l];
-            var v = value.narrow(2, start, H * W)                                      // [B, N, HW, nH, hD]
-                .permute(0, 3, 1, 4, 2)                                                // [B, nH, N, hD, HW]
-                .reshape(B * nH * N, hD, H, W);                                        // [B·nH·N, hD, H, W]
-            var g = grids.select(4, l)                                                 // [B, Lq, nH, N, P, 2]
-                .permute(0, 2, 3, 1, 4, 5)                                             // [B, nH, N, Lq, P, 2]
-                .reshape(B * nH * N, Lq, P, 2);                                        // [B·nH·N, Lq, P, 2]
-            var sampled = F.grid_sample(v, g, GridSampleMode.Bilinear, GridSamplePaddingMode.Zeros,
+            var v = values.narrow(2, start, H * W).view(G, hD, H, W);                  // [B·nH·N, hD, H, W]
+            sampled[l] = F.grid_sample(v, grids[l], GridSampleMode.Bilinear, GridSamplePaddingMode.Zeros,
                 align_corners: false);                                                 // [B·nH·N, hD, Lq, P]
-            var w = attentionWeights.select(4, l)                                      // [B, Lq, nH, N, P]
-                .permute(0, 2, 3, 1, 4)                                                // [B, nH, N, Lq, P]
-                .reshape(B * nH * N, 1, Lq, P);                                        // [B·nH·N, 1, Lq, P]
-            var o = (sampled * w).sum(-1)                                              // [B·nH·N, hD, Lq]
-                .view(B, nH, N, hD, Lq)                                                // [B, nH, N, hD, Lq]
-                .sum(2);                                                               // [B, nH, hD, Lq]
-            acc = acc is null ? o : acc + o;
             start += H * W;
         }
+        var w = attentionWeights.permute(0, 2, 3, 1, 4, 5)                             // [B, nH, N, Lq, L, P]
+            .reshape(G, 1, Lq, L * P);                                                 // [B·nH·N, 1, Lq, L·P]
+        var acc = (torch.cat(sampled, -1) * w).sum(-1)                                 // [B·nH·N, hD, Lq]
+            .view(B, nH, N, hD, Lq)                                                    // [B, nH, N, hD, Lq]
+            .sum(2);                                                                   // [B, nH, hD, Lq]
 
-        var result = acc!.permute(0, 3, 1, 2)                                          // [B, Lq, nH, hD]
+        var result = acc.permute(0, 3, 1, 2)                                           // [B, Lq, nH, hD]
             .reshape(B, Lq, nH * hD);                                                  // [B, Lq, nH·hD]
         return result.MoveToOuterDisposeScope();
     }

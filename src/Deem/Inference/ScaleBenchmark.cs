@@ -17,8 +17,9 @@ namespace Deem.Inference;
 /// <param name="DecodeTokens">Timed decode steps after the first answer token.</param>
 /// <param name="Seed">Seed of the random weights and the picture.</param>
 /// <param name="Keep">Keep the checkpoint and the model folder (by default both are deleted at the end).</param>
+/// <param name="DecodeBatch">After the answer, decode this many copies of the question at once with the same model (0 or 1: none).</param>
 public sealed record ScaleBenchmarkOptions(string Preset, ScalarType DType, string Work, string Tokenizer, string TokenizerNote, int DecodeTokens = 4,
-    ulong Seed = 0, bool Keep = false);
+    ulong Seed = 0, bool Keep = false, int DecodeBatch = 0);
 
 /// <summary>What one run measured.</summary>
 /// <param name="Preset">Model preset.</param>
@@ -40,16 +41,21 @@ public sealed record ScaleBenchmarkOptions(string Preset, ScalarType DType, stri
 /// <param name="CacheBytesPerToken">KV cache one decode step reads (mean over the timed steps).</param>
 /// <param name="Bandwidth">GEMV and copy bandwidth measured in the same run (first, over 256 MB buffers).</param>
 /// <param name="Answer">The decoded answer (noise: the weights are random).</param>
+/// <param name="Batched">The batched decode, when asked for.</param>
 public sealed record ScaleBenchmarkResult(string Preset, string DType, string TokenizerNote, RandomCheckpointReport Checkpoint, ImportReport Import,
     MaterialiseReport Load, double WriteSeconds, double ImportSeconds, double LoadSeconds, long PeakRssBytes, long PeakRssLoadAskBytes,
     int PrefillTokens, double PrefillSeconds, int DecodeTokens, double DecodeSeconds, double WeightBytesPerToken, double CacheBytesPerToken,
-    Bandwidth Bandwidth, string Answer)
+    Bandwidth Bandwidth, string Answer, BatchDecodeResult? Batched = null)
 {
     public double PrefillTokensPerSecond => PrefillTokens / PrefillSeconds;
     public double DecodeTokensPerSecond => DecodeTokens / DecodeSeconds;
 
     /// <summary>The decode against its memory roofline (batch 1, the prompt as context).</summary>
     public DecodeRoofline Roofline => new(Preset, 1, PrefillTokens, DecodeTokensPerSecond, WeightBytesPerToken, CacheBytesPerToken, Bandwidth);
+
+    /// <summary>The batched decode against its memory roofline (same weights per step, the cache of every row), or null.</summary>
+    public DecodeRoofline? BatchedRoofline => Batched is null ? null
+        : new(Preset, Batched.Batch, PrefillTokens, Batched.TokensPerSecond, WeightBytesPerToken, Batched.Batch * CacheBytesPerToken, Bandwidth);
 
     /// <summary>Decode tokens/s if each step read its bytes at the measured GEMV bandwidth.</summary>
     public double GemvRooflineTokensPerSecond => Roofline.RooflineTokensPerSecond;
@@ -119,6 +125,12 @@ public static class ScaleBenchmark
             }
             double decode = sw.Elapsed.TotalSeconds - prefill;
             long peakLoadAsk = ProcessMemory.Peak() ?? 0;
+            BatchDecodeResult? batched = null;
+            if (o.DecodeBatch > 1)
+            {
+                say($"decoding {o.DecodeBatch} copies of the question at once");
+                batched = BatchDecode.Run(model, prompt, o.DecodeBatch, o.DecodeTokens);
+            }
 
             double weights = model.named_parameters()
                 .Where(p => (p.name.StartsWith("mm_decoder.", StringComparison.Ordinal) || p.name.StartsWith("text_decoder.", StringComparison.Ordinal))
@@ -128,7 +140,7 @@ public static class ScaleBenchmark
             double cache = 2.0 * llm.NumHiddenLayers * (prompt.Ids.Count + 1 + o.DecodeTokens / 2.0) * llm.KeyValueHeads * llm.HeadDim * Placement.BytesOf(o.DType);
             return new ScaleBenchmarkResult(config.Name, Placement.DTypeNameOf(o.DType), o.TokenizerNote, written, imported, loaded.Report,
                 writeSeconds, importSeconds, loadSeconds, Math.Max(peakBeforeLoad, peakLoadAsk), peakLoadAsk, prompt.Ids.Count, prefill, o.DecodeTokens, decode,
-                weights, cache, bandwidth, pipeline.Codec.Decode(ids).Trim());
+                weights, cache, bandwidth, pipeline.Codec.Decode(ids).Trim(), batched);
         }
         finally
         {

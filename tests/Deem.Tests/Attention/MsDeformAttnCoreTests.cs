@@ -125,4 +125,55 @@ public class MsDeformAttnCoreTests
         var e = Assert.Throws<ArgumentException>(() => MsDeformAttnCore.Forward(value, [(3, 3)], loc, attn));
         Assert.Contains("S = 10", e.Message);
     }
+
+    /// <summary>The per-level formulation (one weighted sum per level, accumulated), with autograd.</summary>
+    private static Tensor PerLevelReference(Tensor value, (long H, long W)[] shapes, Tensor loc, Tensor attn)
+    {
+        var (B, N, nH, hD) = (value.shape[0], value.shape[1], value.shape[3], value.shape[4]);
+        var (Lq, P) = (loc.shape[1], loc.shape[5]);
+        var grids = loc * 2 - 1;
+        Tensor? acc = null;
+        long start = 0;
+        for (var l = 0; l < shapes.Length; l++)
+        {
+            var (H, W) = shapes[l];
+            var v = value.narrow(2, start, H * W).permute(0, 3, 1, 4, 2).reshape(B * nH * N, hD, H, W);
+            var g = grids.select(4, l).permute(0, 2, 3, 1, 4, 5).reshape(B * nH * N, Lq, P, 2);
+            var sampled = nn.functional.grid_sample(v, g, GridSampleMode.Bilinear, GridSamplePaddingMode.Zeros, align_corners: false);
+            var w = attn.select(4, l).permute(0, 2, 3, 1, 4).reshape(B * nH * N, 1, Lq, P);
+            var o = (sampled * w).sum(-1).view(B, nH, N, hD, Lq).sum(2);
+            acc = acc is null ? o : acc + o;
+            start += H * W;
+        }
+        return acc!.permute(0, 3, 1, 2).reshape(B, Lq, nH * hD);
+    }
+
+    [Fact]
+    public void OutputAndGradientsEqualThePerLevelFormulation()
+    {
+        (long H, long W)[] shapes = [(5, 6), (3, 3), (2, 1)];
+        var (B, N, nH, hD, Lq, P, L) = (2L, 2L, 2L, 3L, 4L, 3L, 3L);
+        var S = shapes.Sum(s => s.H * s.W);
+        var g = new Generator(5);
+        var value0 = torch.randn(new[] { B, N, S, nH, hD }, generator: g);
+        var loc0 = torch.rand(new[] { B, Lq, nH, N, L, P, 2 }, generator: g) * 1.4 - 0.2;
+        var attn0 = torch.rand(new[] { B, Lq, nH, N, L, P }, generator: g);
+        var upstream = torch.randn(new[] { B, Lq, nH * hD }, generator: g);
+
+        (Tensor Out, Tensor[] Grads) Run(Func<Tensor, Tensor, Tensor, Tensor> f)
+        {
+            var (value, loc, attn) = (value0.clone().requires_grad_(), loc0.clone().requires_grad_(), attn0.clone().requires_grad_());
+            var o = f(value, loc, attn);
+            (o * upstream).sum().backward();
+            return (o.detach(), [value.grad!, loc.grad!, attn.grad!]);
+        }
+        var core = Run((v, l, a) => MsDeformAttnCore.Forward(v, shapes, l, a));
+        var reference = Run((v, l, a) => PerLevelReference(v, shapes, l, a));
+        Assert.True(core.Out.allclose(reference.Out, rtol: 1e-5, atol: 1e-6));
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.True(reference.Grads[i].abs().sum().item<float>() > 0);
+            Assert.True(core.Grads[i].allclose(reference.Grads[i], rtol: 1e-5, atol: 1e-5), $"gradient {i} differs");
+        }
+    }
 }
