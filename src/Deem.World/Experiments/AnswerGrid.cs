@@ -105,7 +105,8 @@ public static class AnswerGrid
     /// <summary>
     /// Per group of <paramref name="quota"/> (default <see cref="DefaultQuota"/>), up to its number of rows,
     /// whole units evenly spaced through the group's rows, skipping a question already shown on the same
-    /// image; in quota order.
+    /// image and, after a group's first pick, preferring the next unit whose truth differs from the previous
+    /// pick's; in quota order.
     /// </summary>
     public static IReadOnlyList<AnswerRow> Pick(IReadOnlyList<AnswerRow> rows, IReadOnlyList<(string Group, int Tiles)>? quota = null)
     {
@@ -117,13 +118,18 @@ public static class AnswerGrid
             if (units.Count == 0 || tiles <= 0) continue;
             int perUnit = Math.Max(1, units.Max(u => u.Count)), want = Math.Min(units.Count, Math.Max(1, tiles / perUnit));
             var taken = new HashSet<int>();
+            string? lastTruth = null;
             for (int k = 0; k < want; k++)
             {
-                // The evenly spaced unit, or the next one not shown yet (POPE's splits share their "yes" questions).
+                // The evenly spaced unit, or the next one not shown yet (POPE's splits share their "yes" questions);
+                // after the first, the next whose truth differs from the previous pick's when there is one, so a
+                // group's tiles show both answers (a model that always says "no" is then visibly wrong).
                 int at = (int)((k + 0.5) * units.Count / want);
-                int i = Enumerable.Range(0, units.Count).Select(d => (at + d) % units.Count)
-                    .FirstOrDefault(j => !taken.Contains(j) && !units[j].Any(r => shown.Contains((r.ImagePath, r.Question))), -1);
-                if (i < 0) break;
+                var order = Enumerable.Range(0, units.Count).Select(d => (at + d) % units.Count)
+                    .Where(j => !taken.Contains(j) && !units[j].Any(r => shown.Contains((r.ImagePath, r.Question)))).ToList();
+                if (order.Count == 0) break;
+                int i = order.FirstOrDefault(j => lastTruth is null || units[j][0].Truth != lastTruth, order[0]);
+                lastTruth = units[i][0].Truth;
                 taken.Add(i);
                 picked.AddRange(units[i]);
                 foreach (var r in units[i]) shown.Add((r.ImagePath, r.Question));

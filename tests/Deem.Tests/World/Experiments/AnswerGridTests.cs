@@ -100,6 +100,18 @@ public class AnswerGridTests
     }
 
     [Fact]
+    public void AGroupsPicksShowBothTruthsWhenItHasBoth()
+    {
+        AnswerRow Row(int i, string truth) => new("POPE-R", "POPE random", i, $"{i}.png", $"q{i}", "no", truth, truth == "no");
+        // Evenly spaced picks of 2 among 8 would be rows 2 and 6, both "no"; the second moves on to the next "yes".
+        var rows = new[] { Row(0, "yes"), Row(1, "no"), Row(2, "no"), Row(3, "no"), Row(4, "no"), Row(5, "no"), Row(6, "no"), Row(7, "yes") };
+        Assert.Equal(["q2", "q7"], AnswerGrid.Pick(rows, [("POPE-R", 2)]).Select(r => r.Question));
+        // A group with one truth only keeps the evenly spaced picks.
+        var allNo = rows.Select(r => r with { Truth = "no" }).ToArray();
+        Assert.Equal(["q2", "q6"], AnswerGrid.Pick(allNo, [("POPE-R", 2)]).Select(r => r.Question));
+    }
+
+    [Fact]
     public void SixteenRowsMakeAFourByFourPicture()
     {
         using var dir = new TempDir();
