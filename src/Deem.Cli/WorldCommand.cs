@@ -25,18 +25,14 @@ public static class WorldCommand
         {
             double s = parse.GetValue(scale);
             if (!(s > 0) || double.IsInfinity(s)) throw new DeemConfigException("--scale", "scale", $"must be a positive number, found {s}");
-            var defaults = new WorldCounts();
-            int Scaled(int n) => (int)Math.Round(n * s, MidpointRounding.AwayFromZero);
+            var counts = new WorldCounts().Scaled(s);
+            if (parse.GetValue(vqaImages) is int v) counts = counts with { VqaImages = v };
             var options = new WorldOptions
             {
                 Seed = parse.GetValue(seed),
                 ImageSize = parse.GetValue(imageSize),
-                Counts = new WorldCounts
-                {
-                    Mmc4Docs = Scaled(defaults.Mmc4Docs), CaptionPairs = Scaled(defaults.CaptionPairs), VqaImages = parse.GetValue(vqaImages) ?? Scaled(defaults.VqaImages),
-                    RegionImages = Scaled(defaults.RegionImages), TestImagesPerSplit = Scaled(defaults.TestImagesPerSplit),
-                },
-                TestImagesInDistribution = Scaled(new WorldOptions().TestImagesInDistribution),
+                Counts = counts,
+                TestImagesInDistribution = (int)Math.Round(new WorldOptions().TestImagesInDistribution * s, MidpointRounding.AwayFromZero),
             };
             if (parse.GetValue(questions) is int q) options = options with { QuestionsPerImage = q };
             options.Validate("deem world make");

@@ -15,6 +15,17 @@ public sealed record WorldCounts
     [JsonPropertyName("region_images")] public int RegionImages { get; init; } = 64;
     /// <summary>Images in each of the A, R and V test splits (classes cycle, so a multiple of 13 is balanced).</summary>
     [JsonPropertyName("test_images_per_split")] public int TestImagesPerSplit { get; init; } = 52;
+
+    /// <summary>Every count times <paramref name="scale"/>, rounded half away from zero.</summary>
+    public WorldCounts Scaled(double scale)
+    {
+        int S(int n) => (int)Math.Round(n * scale, MidpointRounding.AwayFromZero);
+        return new WorldCounts
+        {
+            Mmc4Docs = S(Mmc4Docs), CaptionPairs = S(CaptionPairs), VqaImages = S(VqaImages),
+            RegionImages = S(RegionImages), TestImagesPerSplit = S(TestImagesPerSplit),
+        };
+    }
 }
 
 /// <summary>

@@ -58,16 +58,10 @@ public sealed record DemoOptions
     /// <summary>The world the demo makes: the default world with every item count times <see cref="WorldScale"/>.</summary>
     public WorldOptions World()
     {
-        var d = new WorldCounts();
-        int S(int n) => (int)Math.Round(n * WorldScale, MidpointRounding.AwayFromZero);
         return new WorldOptions
         {
             QuestionsPerImage = QuestionsPerImage,
-            Counts = new WorldCounts
-            {
-                Mmc4Docs = S(d.Mmc4Docs), CaptionPairs = S(d.CaptionPairs), VqaImages = S(d.VqaImages),
-                RegionImages = S(d.RegionImages), TestImagesPerSplit = S(d.TestImagesPerSplit),
-            },
+            Counts = new WorldCounts().Scaled(WorldScale),
             // Unscaled: the in-distribution split adds RobustVQA questions to every run's evaluation.
             TestImagesInDistribution = new WorldOptions().TestImagesInDistribution,
         };
