@@ -69,7 +69,7 @@ public static class EvalCommand
             Console.WriteLine(result.ToMarkdown(Path.GetFileName(parse.GetValue(model)!.TrimEnd('/'))));
             return 0;
         });
-        return new Command("eval", "Build and run the RobustVQA, POPE and MMVP benchmarks; measure image reliance") { build, run, ImageUse(), EvalOfficialCommands.VqaV2(), EvalOfficialCommands.Captions() };
+        return new Command("eval", "Build and run the RobustVQA, POPE and MMVP benchmarks; measure image reliance") { build, run, ImageUse(), Probe(), EvalOfficialCommands.VqaV2(), EvalOfficialCommands.Captions() };
     }
 
     /// <summary>
@@ -104,6 +104,61 @@ public static class EvalCommand
                 table.AddRow("across-image spread, encoder tokens", r.EncoderSpread.ToString("P1", CultureInfo.InvariantCulture));
                 table.AddRow("across-image spread, rows into the LLM", r.ImageRowSpread.ToString("P1", CultureInfo.InvariantCulture));
                 table.AddRow("images", r.Images.ToString(CultureInfo.InvariantCulture));
+                AnsiConsole.Write(table);
+            }
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>
+    /// `deem eval probe --model DIR --world W [--bench B]`: what the frozen image features hold, per question
+    /// family (<see cref="Deem.Diagnostics.EncoderProbe"/>): probes trained on the first images of the world's
+    /// instruction file, scored on its last ones and, for presence, on the benchmark folder's POPE — the
+    /// ceiling of what the LLM can read from the same features.
+    /// </summary>
+    static Command Probe()
+    {
+        var model = new Option<string>("--model") { Required = true, Description = "DEEM model folder" };
+        var world = new Option<string>("--world") { Required = true, Description = "world folder whose instruction file trains and tests the probes (best one no model was trained on: deem world make --seed 1)" };
+        var bench = new Option<string?>("--bench") { Description = "a folder written by `deem eval build`: also score the presence probes on its POPE" };
+        var trainImages = new Option<int>("--train-images") { Description = "first instruction images, whose questions train the probes", DefaultValueFactory = _ => 3000 };
+        var testImages = new Option<int>("--test-images") { Description = "last instruction images, whose questions score them", DefaultValueFactory = _ => 1000 };
+        var steps = new Option<int>("--steps") { Description = "full-batch AdamW steps per probe", DefaultValueFactory = _ => 600 };
+        var seed = new Option<int>("--seed") { Description = "seed of the probes' initial weights", DefaultValueFactory = _ => 0 };
+        var hidden = new Option<string>("--hidden") { Description = "probe heads: comma-separated hidden widths, 0 = linear", DefaultValueFactory = _ => "0,256" };
+        var cmd = new Command("probe", "What the frozen image features hold: linear and one-layer probes per question family (the LLM's ceiling)")
+            { model, world, bench, trainImages, testImages, steps, seed, hidden };
+        cmd.SetAction(parse =>
+        {
+            foreach (var o in new[] { trainImages, testImages, steps })
+                if (parse.GetValue(o) < 1) throw new DeemConfigException(o.Name, o.Name.TrimStart('-'), $"must be ≥ 1, found {parse.GetValue(o)}");
+            string? popeDir = parse.GetValue(bench) is { } b ? Path.Combine(b, "pope") : null;
+            if (popeDir is not null && !Directory.Exists(popeDir)) throw new DeemFormatException(popeDir, "not found: --bench must be a folder written by `deem eval build`");
+            var paths = DataPaths.FromWorld(parse.GetValue(world)!);
+            var items = Deem.Data.Formats.Llava.Read(paths.LlavaJson!, paths.LlavaImages!, new Deem.Data.Formats.SkipCounter(strict: true));
+            var widths = parse.GetValue(hidden)!.Split(',').Select(x => int.TryParse(x, out int w) && w >= 0 ? w
+                : throw new DeemConfigException("--hidden", "hidden", $"must be comma-separated widths ≥ 0, found '{parse.GetValue(hidden)}'")).ToList();
+            var options = new Deem.Diagnostics.EncoderProbeOptions(parse.GetValue(trainImages), parse.GetValue(testImages), parse.GetValue(steps),
+                Hidden: widths, Seed: parse.GetValue(seed));
+            if (options.TrainImages + options.TestImages > items.Count)
+                throw new DeemConfigException("--train-images", "train-images", $"{options.TrainImages} + --test-images {options.TestImages} exceed the {items.Count} instruction images of {paths.LlavaJson}");
+            var (m, _) = DeemCheckpoint.Load(parse.GetValue(model)!);
+            using (m)
+            {
+                var r = Deem.Diagnostics.EncoderProbe.Run(m, items, options, m.Config.EncoderResolution,
+                    popeDir, popeDir is null ? null : Path.Combine(popeDir, WorldPope.ImageFolder));
+                var families = new Table().AddColumns("family", "train questions", "held-out questions", "blind (each object's commonest answer)");
+                foreach (var f in r.Families)
+                    families.AddRow(f.Family, f.TrainQuestions.ToString(CultureInfo.InvariantCulture), f.TestQuestions.ToString(CultureInfo.InvariantCulture), f.BlindAccuracy.ToString("P1", CultureInfo.InvariantCulture));
+                AnsiConsole.Write(families);
+                var splits = r.PopeQuestions.Keys.ToList();
+                var table = new Table().AddColumns("family", "features", "dim", "probe", "train", "held-out");
+                foreach (var s in splits) table.AddColumn($"POPE {s} ({r.PopeQuestions[s]})");
+                foreach (var row in r.Rows)
+                    table.AddRow([row.Family, Markup.Escape(row.Features), row.Dim.ToString(CultureInfo.InvariantCulture), row.Hidden == 0 ? "linear" : $"MLP {row.Hidden}",
+                        row.TrainAccuracy.ToString("P1", CultureInfo.InvariantCulture), row.TestAccuracy.ToString("P1", CultureInfo.InvariantCulture),
+                        .. splits.Select(s => row.Pope.TryGetValue(s, out double a) ? a.ToString("P1", CultureInfo.InvariantCulture) : "")]);
                 AnsiConsole.Write(table);
             }
             return 0;

@@ -19,14 +19,16 @@ public static class WorldCommand
         var imageSize = new Option<int>("--image-size") { Description = "side of every image in pixels", DefaultValueFactory = _ => 64 };
         var scale = new Option<double>("--scale") { Description = "multiplies every item count of the default world", DefaultValueFactory = _ => 1.0 };
         var vqaImages = new Option<int?>("--vqa-images") { Description = "instruction (SFT) images, overriding the scaled count" };
+        var captionPairs = new Option<int?>("--caption-pairs") { Description = "image–caption pairs (stage-0 CLIP and UNet data), overriding the scaled count" };
         var questions = new Option<int?>("--questions-per-image") { Description = "open questions per instruction image, besides its yes/no pairs (default: the world's)" };
-        var make = new Command("make", "Write the procedural world") { outDir, seed, imageSize, scale, vqaImages, questions };
+        var make = new Command("make", "Write the procedural world") { outDir, seed, imageSize, scale, vqaImages, captionPairs, questions };
         make.SetAction(parse =>
         {
             double s = parse.GetValue(scale);
             if (!(s > 0) || double.IsInfinity(s)) throw new DeemConfigException("--scale", "scale", $"must be a positive number, found {s}");
             var counts = new WorldCounts().Scaled(s);
             if (parse.GetValue(vqaImages) is int v) counts = counts with { VqaImages = v };
+            if (parse.GetValue(captionPairs) is int p) counts = counts with { CaptionPairs = p };
             var options = new WorldOptions
             {
                 Seed = parse.GetValue(seed),
