@@ -40,7 +40,7 @@ public static class TrainCommand
         var logEvery = new Option<int?>("--log-every") { Description = "steps between plain log lines (default: the stage's)" };
         var evalEvery = new Option<int?>("--eval-every") { Description = "steps between fixed-batch, fixed-noise evaluations, eval.jsonl (default: the stage's; 0 = none)" };
         var evalWorld = new Option<string?>("--eval-world") { Description = "world folder the evaluation batches come from, e.g. one made with another --seed (default: --world, another shuffle)" };
-        var batchSize = new Option<int?>("--batch-size") { Description = "rows per micro-batch on each rank (default: the stage's)" };
+        var batchSize = new Option<int?>("--batch-size") { Description = "rows per micro-batch on each rank (default: the stage's); stage 0: pairs per CLIP batch and latents per UNet batch (default 32)" };
         var gradAccum = new Option<int?>("--grad-accum") { Description = "micro-batches per optimiser step on each rank (default: the stage's)" };
         var stopAt = new Option<int?>("--stop-at") { Description = "stop after this step, keeping the schedule (an interrupted run to --resume)" };
         var threads = new Option<int?>("--threads") { Description = "torch CPU threads of this process (default: torch's)" };
@@ -56,7 +56,7 @@ public static class TrainCommand
             if (parse.GetValue(stage) == 0) RefuseGiven(parse, "stage 0 pretrains the tiny components on the CPU in fp32", placement.Options);
             if (parse.GetValue(stage) == 0)
                 RefuseGiven(parse, "stage 0 pretrains the components from scratch with its own loops",
-                    init, noCsr, resume, strict, saveEvery, logEvery, evalEvery, evalWorld, batchSize, gradAccum, stopAt, zero1);
+                    init, noCsr, resume, strict, saveEvery, logEvery, evalEvery, evalWorld, gradAccum, stopAt, zero1);
             else
                 RefuseGiven(parse, "--component-steps sets stage 0's component loops", componentSteps);
             if (parse.GetValue(stage) != 0 && parse.GetResult(resume) is not null)
@@ -77,6 +77,8 @@ public static class TrainCommand
                     if (n.Length != 4) throw new DeemConfigException("--component-steps", "component-steps", $"must be four positive integers CLIP,LLaMA,VAE,UNet, found '{list}'");
                     s0 = s0 with { ClipSteps = n[0], LlmSteps = n[1], VaeSteps = n[2], UNetSteps = n[3] };
                 }
+                if (parse.GetValue(batchSize) is int bs)
+                    s0 = bs >= 2 ? s0 with { BatchSize = bs } : throw new DeemConfigException("--batch-size", "batch-size", $"stage 0: pairs per CLIP batch (its negatives) and latents per UNet batch, must be ≥ 2, found {bs}");
                 PretrainComponents(parse.GetValue(world)!, run, s0);
                 return 0;
             }
