@@ -39,7 +39,8 @@ public sealed record EncoderProbeRow(string Features, int Dim, int Hidden, strin
 /// <summary>Per family: questions and the blind baseline (each object's most frequent training answer).</summary>
 public sealed record ProbeFamilyStats(string Family, int TrainQuestions, int TestQuestions, double BlindAccuracy);
 
-/// <summary>Everything a probe run measured.</summary>
+/// <summary>Everything a probe run measured; <paramref name="PopeQuestions"/> counts the POPE questions scored per split
+/// (those about an object the presence questions name).</summary>
 public sealed record EncoderProbeReport(IReadOnlyList<EncoderProbeRow> Rows, IReadOnlyList<ProbeFamilyStats> Families,
     IReadOnlyDictionary<string, int> PopeQuestions);
 
@@ -146,6 +147,7 @@ public static partial class EncoderProbe
         // 4. Per family: its objects and answers, the blind baseline, then one probe per (features, head).
         var rows = new List<EncoderProbeRow>();
         var stats = new List<ProbeFamilyStats>();
+        var popeScored = new Dictionary<string, int>();
         foreach (string family in Families)
         {
             var tr = train.Where(q => q.Family == family).ToList();
@@ -154,6 +156,7 @@ public static partial class EncoderProbe
             var layout = new FamilyLayout(tr);
             te = te.Where(layout.Knows).ToList();
             var popeHere = family == "presence" ? pope.ToDictionary(kv => kv.Key, kv => kv.Value.Where(layout.Knows).ToList()) : [];
+            foreach (var (split, list) in popeHere) popeScored[split] = list.Count;
             stats.Add(new ProbeFamilyStats(family, tr.Count, te.Count, te.Count == 0 ? double.NaN : te.Average(q => layout.Blind(q) == q.Answer ? 1.0 : 0.0)));
             if (te.Count == 0) continue;
             foreach (var (kind, index) in new[] { ("encoder tokens", 0), ("encoder mean", 1), ("rows into the LLM", 2) })
@@ -171,7 +174,7 @@ public static partial class EncoderProbe
                 }
             }
         }
-        return new EncoderProbeReport(rows, stats, pope.ToDictionary(kv => kv.Key, kv => kv.Value.Count));
+        return new EncoderProbeReport(rows, stats, popeScored);
     }
 
     /// <summary>A family's objects and answers (from its training questions), the answers each object takes, and its blind answer.</summary>

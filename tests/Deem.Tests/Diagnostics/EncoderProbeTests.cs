@@ -55,8 +55,16 @@ public class EncoderProbeTests
                 new("human", "which way does the arrow point?"), new("gpt", rng.Next(2) == 0 ? "left" : "right"),
             ]) { ImagePath = path });
         }
+        // POPE's layout: the last 20 images asked about in coco_pope_random.json, plus one question about an
+        // object no training question names (left out).
+        string pope = Directory.CreateDirectory(dir["pope"]).FullName;
+        var lines = Enumerable.Range(100, 20).Select(i => $"{{\"question_id\":{i},\"image\":\"{i:D3}.png\",\"text\":\"Is there a square in the image?\",\"label\":\"{(i % 2 == 0 ? "yes" : "no")}\"}}")
+            .Append("{\"question_id\":999,\"image\":\"100.png\",\"text\":\"Is there a star in the image?\",\"label\":\"no\"}");
+        File.WriteAllLines(Path.Combine(pope, "coco_pope_random.json"), lines);
+
         using var model = new DeemModel(WorldPresets.TinyLlava, new torch.Generator(5));
-        var report = EncoderProbe.Run(model, items, new EncoderProbeOptions(TrainImages: 80, TestImages: 40, Steps: 300, Hidden: [0]), resolution: 64);
+        var report = EncoderProbe.Run(model, items, new EncoderProbeOptions(TrainImages: 80, TestImages: 40, Steps: 300, Hidden: [0]), resolution: 64,
+            popeFolder: pope, popeImages: dir.Path);
 
         Assert.Equal(["presence", "orientation"], report.Families.Select(f => f.Family));
         Assert.Equal([80, 80], report.Families.Select(f => f.TrainQuestions));
@@ -66,6 +74,8 @@ public class EncoderProbeTests
         var mean = report.Rows.Where(r => r.Features == "encoder mean").ToDictionary(r => r.Family);
         Assert.True(mean["presence"].TestAccuracy >= 0.95, $"presence held-out {mean["presence"].TestAccuracy:P1}");
         Assert.True(mean["orientation"].TestAccuracy <= 0.8, $"orientation held-out {mean["orientation"].TestAccuracy:P1}");
-        Assert.All(report.Rows, r => Assert.Empty(r.Pope));
+        Assert.Equal(new Dictionary<string, int> { ["random"] = 20 }, report.PopeQuestions);   // the star question is not scored
+        Assert.True(mean["presence"].Pope["random"] >= 0.95, $"presence on POPE {mean["presence"].Pope["random"]:P1}");
+        Assert.All(report.Rows.Where(r => r.Family == "orientation"), r => Assert.Empty(r.Pope));
     }
 }
