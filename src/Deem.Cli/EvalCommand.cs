@@ -133,12 +133,12 @@ public static class EvalCommand
         {
             foreach (var o in new[] { trainImages, testImages, steps })
                 if (parse.GetValue(o) < 1) throw new DeemConfigException(o.Name, o.Name.TrimStart('-'), $"must be ≥ 1, found {parse.GetValue(o)}");
+            var widths = parse.GetValue(hidden)!.Split(',').Select(x => int.TryParse(x, out int w) && w >= 0 ? w
+                : throw new DeemConfigException("--hidden", "hidden", $"must be comma-separated widths ≥ 0, found '{parse.GetValue(hidden)}'")).ToList();
             string? popeDir = parse.GetValue(bench) is { } b ? Path.Combine(b, "pope") : null;
             if (popeDir is not null && !Directory.Exists(popeDir)) throw new DeemFormatException(popeDir, "not found: --bench must be a folder written by `deem eval build`");
             var paths = DataPaths.FromWorld(parse.GetValue(world)!);
             var items = Deem.Data.Formats.Llava.Read(paths.LlavaJson!, paths.LlavaImages!, new Deem.Data.Formats.SkipCounter(strict: true));
-            var widths = parse.GetValue(hidden)!.Split(',').Select(x => int.TryParse(x, out int w) && w >= 0 ? w
-                : throw new DeemConfigException("--hidden", "hidden", $"must be comma-separated widths ≥ 0, found '{parse.GetValue(hidden)}'")).ToList();
             var options = new Deem.Diagnostics.EncoderProbeOptions(parse.GetValue(trainImages), parse.GetValue(testImages), parse.GetValue(steps),
                 Hidden: widths, Seed: parse.GetValue(seed));
             if (options.TrainImages + options.TestImages > items.Count)

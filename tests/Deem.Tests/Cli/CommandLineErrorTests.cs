@@ -36,6 +36,10 @@ public class CommandLineErrorTests
         { ["eval", "run", "--model", Missing, "--out", Missing, "--bench", Missing, "--pope", Missing], "--pope cannot be combined with --bench" },
         { ["eval", "run", "--model", Missing, "--out", Missing, "--pope", Missing], "--pope-images" },
         { ["ask", "--model", Missing, "--seed", "3", "what is it?"], "'vqa' preset does not sample" },
+        { ["eval", "probe", "--model", Missing, "--world", Missing, "--train-images", "0"], "--train-images" },
+        { ["eval", "probe", "--model", Missing, "--world", Missing, "--hidden", "0,x"], "--hidden" },
+        { ["eval", "probe", "--model", Missing, "--world", Missing, "--bench", Missing], "--bench must be a folder" },
+        { ["train", "--stage", "0", "--world", Missing, "--out", Missing, "--batch-size", "1"], "--batch-size" },
     };
 
     [Theory]
