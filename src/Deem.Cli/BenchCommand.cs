@@ -21,13 +21,14 @@ public static class BenchCommand
         var slowSteps = new Option<int>("--uncached-steps") { Description = "timed decode steps without the cache", DefaultValueFactory = _ => 16 };
         var batches = new Option<int[]>("--batch") { Description = "batch sizes of the roofline rows", DefaultValueFactory = _ => [1, 8], AllowMultipleArgumentsPerToken = true };
         var ddimSteps = new Option<int>("--ddim-steps") { Description = "DDIM steps per image", DefaultValueFactory = _ => 50 };
-        var images = new Option<int>("--images") { Description = "images timed", DefaultValueFactory = _ => 3 };
+        var images = new Option<int>("--images") { Description = "images timed (0: no image generation)", DefaultValueFactory = _ => 3 };
         var threads = new Option<int?>("--threads") { Description = "torch intra-op threads (default: torch's)" };
         var generate = new Command("generate", "Decode tokens/s with and without KV cache, against the memory roofline, and DDIM images/s")
             { contexts, steps, slowSteps, batches, ddimSteps, images, threads };
         var placement = PlacementOptions.ForInference(generate);
         generate.SetAction(parse => CliErrors.Run(parse, () =>
         {
+            if (parse.GetValue(images) < 0) throw new DeemConfigException("--images", "images", $"must be ≥ 0, found {parse.GetValue(images)}");
             var r = GenerationBenchmark.Run(new GenerationBenchmarkOptions(parse.GetValue(contexts)!, parse.GetValue(steps), parse.GetValue(slowSteps),
                 parse.GetValue(batches)!, parse.GetValue(steps), parse.GetValue(ddimSteps), parse.GetValue(images), parse.GetValue(threads),
                 placement.Read(parse)));
@@ -51,9 +52,10 @@ public static class BenchCommand
                 $"copy {r.Bandwidth.CopyBytesPerSecond / 1e9:F2} GB/s (after {r.BandwidthAfter.CopyBytesPerSecond / 1e9:F2}), " +
                 $"F.linear on one row {r.Bandwidth.LinearBytesPerSecond / 1e9:F2} GB/s (after {r.BandwidthAfter.LinearBytesPerSecond / 1e9:F2}); roofline = batch × GEMV bandwidth / bytes per step; {r.Threads} torch threads");
             var s = r.Sampling;
-            AnsiConsole.MarkupLine($"image generation, tiny preset, {WorldPresets.Tiny.DecoderResolution} px, DDIM-{parse.GetValue(ddimSteps)} with CFG: " +
-                $"[bold]{s.ImagesPerSecond:F2} images/s[/] ({1 / s.ImagesPerSecond:F2} s per image); UNet {s.UNetCalls} calls, " +
-                $"{s.UNetSeconds / s.Seconds:P0} of the time, {s.UNetFlopsPerSecond / 1e9:F2} GFLOP/s while it runs");
+            if (s.UNetCalls > 0)
+                AnsiConsole.MarkupLine($"image generation, tiny preset, {WorldPresets.Tiny.DecoderResolution} px, DDIM-{parse.GetValue(ddimSteps)} with CFG: " +
+                    $"[bold]{s.ImagesPerSecond:F2} images/s[/] ({1 / s.ImagesPerSecond:F2} s per image); UNet {s.UNetCalls} calls, " +
+                    $"{s.UNetSeconds / s.Seconds:P0} of the time, {s.UNetFlopsPerSecond / 1e9:F2} GFLOP/s while it runs");
             return 0;
         }));
         return new Command("bench", "Speed measurements") { generate };

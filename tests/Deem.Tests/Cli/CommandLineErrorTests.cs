@@ -40,6 +40,7 @@ public class CommandLineErrorTests
         { ["eval", "probe", "--model", Missing, "--world", Missing, "--hidden", "0,x"], "--hidden" },
         { ["eval", "probe", "--model", Missing, "--world", Missing, "--bench", Missing], "--bench must be a folder" },
         { ["train", "--stage", "0", "--world", Missing, "--out", Missing, "--batch-size", "1"], "--batch-size" },
+        { ["bench", "generate", "--images", "-1"], "--images" },
     };
 
     [Theory]
