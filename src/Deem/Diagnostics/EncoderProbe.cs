@@ -108,6 +108,8 @@ public static partial class EncoderProbe
         if (options.TrainImages < 1 || options.TestImages < 1)
             throw new ArgumentException($"TrainImages and TestImages must be ≥ 1, found {options.TrainImages} and {options.TestImages}", nameof(options));
         if (options.Steps < 1) throw new ArgumentException($"Steps must be ≥ 1, found {options.Steps}", nameof(options));
+        if (options.Widths.Count == 0 || options.Widths.Any(w => w < 0))
+            throw new ArgumentException($"Hidden must list widths ≥ 0 (0 = linear), found [{string.Join(", ", options.Widths)}]", nameof(options));
         if (options.TrainImages + options.TestImages > items.Count)
             throw new ArgumentException($"{options.TrainImages} training + {options.TestImages} test images need that many instruction items, found {items.Count}", nameof(options));
 
