@@ -55,6 +55,9 @@ public sealed record EncoderProbeReport(IReadOnlyList<EncoderProbeRow> Rows, IRe
 /// </summary>
 public static partial class EncoderProbe
 {
+    /// <summary>The kinds of features probed, in the order <see cref="Features"/> returns them.</summary>
+    public static readonly IReadOnlyList<string> FeatureKinds = ["encoder tokens", "encoder mean", "rows into the LLM"];
+
     /// <summary>The question families, in report order.</summary>
     public static readonly IReadOnlyList<string> Families = ["presence", "main object", "orientation", "count"];
 
@@ -146,7 +149,17 @@ public static partial class EncoderProbe
         var testX = Features(model, testItems.Select(i => i.ImagePath).ToList(), resolution);
         var popeX = pope.Count > 0 ? Features(model, popeImageIndex.Keys.ToList(), resolution) : null;
 
-        // 4. Per family: its objects and answers, the blind baseline, then one probe per (features, head).
+        // 4. Every kind of features standardised once, with the training images' per-feature mean and deviation.
+        var standard = new (Tensor Train, Tensor Test, Tensor? Pope)[FeatureKinds.Count];
+        for (int k = 0; k < FeatureKinds.Count; k++)
+        {
+            var mu = trainX[k].mean([0], keepdim: true);                                           // [1, D]
+            var sd = trainX[k].std([0], keepdim: true).add(1e-5);                                  // [1, D]
+            Tensor Std(Tensor x) => x.sub(mu).div(sd);
+            standard[k] = (Std(trainX[k]), Std(testX[k]), popeX is null ? null : Std(popeX[k]));
+        }
+
+        // 5. Per family: its objects and answers, the blind baseline, then one probe per (features, head).
         var rows = new List<EncoderProbeRow>();
         var stats = new List<ProbeFamilyStats>();
         var popeScored = new Dictionary<string, int>();
@@ -161,18 +174,15 @@ public static partial class EncoderProbe
             foreach (var (split, list) in popeHere) popeScored[split] = list.Count;
             stats.Add(new ProbeFamilyStats(family, tr.Count, te.Count, te.Count == 0 ? double.NaN : te.Average(q => layout.Blind(q) == q.Answer ? 1.0 : 0.0)));
             if (te.Count == 0) continue;
-            foreach (var (kind, index) in new[] { ("encoder tokens", 0), ("encoder mean", 1), ("rows into the LLM", 2) })
+            for (int k = 0; k < FeatureKinds.Count; k++)
             {
-                var mu = trainX[index].mean([0], keepdim: true);                                   // [1, D]
-                var sd = trainX[index].std([0], keepdim: true).add(1e-5);                          // [1, D]
-                Tensor Std(Tensor x) => x.sub(mu).div(sd);
-                var xTrain = Std(trainX[index]);
+                var (xTrain, xTest, xPope) = standard[k];
                 foreach (int hidden in options.Widths)
                 {
                     var probe = Fit(xTrain, tr, layout, hidden, options);
-                    rows.Add(new EncoderProbeRow(kind, (int)xTrain.shape[1], hidden, family, Accuracy(probe, xTrain, tr, layout),
-                        Accuracy(probe, Std(testX[index]), te, layout),
-                        popeHere.ToDictionary(kv => kv.Key, kv => Accuracy(probe, Std(popeX![index]), kv.Value, layout))));
+                    rows.Add(new EncoderProbeRow(FeatureKinds[k], (int)xTrain.shape[1], hidden, family, Accuracy(probe, xTrain, tr, layout),
+                        Accuracy(probe, xTest, te, layout),
+                        popeHere.ToDictionary(kv => kv.Key, kv => Accuracy(probe, xPope!, kv.Value, layout))));
                 }
             }
         }
@@ -215,7 +225,7 @@ public static partial class EncoderProbe
         }
     }
 
-    /// <summary>[N, D] features of three kinds: encoder tokens flattened, their mean, the LLM rows flattened.</summary>
+    /// <summary>[N, D] features of each of <see cref="FeatureKinds"/>: encoder tokens flattened, their mean, the LLM rows flattened.</summary>
     static Tensor[] Features(DeemModel model, IReadOnlyList<string> paths, int resolution)
     {
         bool wasTraining = model.training;
