@@ -1,7 +1,7 @@
 using System.Text.RegularExpressions;
 using Deem.Benchmarks;
 using Deem.Data.Formats;
-using Deem.Data.Images;
+using Deem.Inference;
 using Deem.Model;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -225,7 +225,10 @@ public static partial class EncoderProbe
         }
     }
 
-    /// <summary>[N, D] features of each of <see cref="FeatureKinds"/>: encoder tokens flattened, their mean, the LLM rows flattened.</summary>
+    /// <summary>
+    /// [N, D] features of each of <see cref="FeatureKinds"/>: encoder tokens flattened, their mean, the LLM rows
+    /// flattened; the images seen as the benchmarks' inference sees them (<see cref="ImageInputs"/>).
+    /// </summary>
     static Tensor[] Features(DeemModel model, IReadOnlyList<string> paths, int resolution)
     {
         bool wasTraining = model.training;
@@ -239,7 +242,7 @@ public static partial class EncoderProbe
             {
                 using var scope = NewDisposeScope();
                 var images = stack(paths.Skip(start).Take(chunk)
-                    .Select(p => ImageTensors.CropResize(ImageTensors.Load(p), resolution, centerCrop: true)).ToArray());  // [n, 3, R, R]
+                    .Select(p => ImageInputs.ToEncoderView(ImageInputs.Read(p), resolution)).ToArray());        // [n, 3, R, R]
                 var vis = model.VisualTokenizer.forward(new VisualTokenizerInput(images.to(model.Device)));
                 var tokens = vis.EncoderTokens.to(float32).cpu();                                            // [n, 1+hw, C]
                 kinds[0].Add(tokens.flatten(1).MoveToOuterDisposeScope());                                    // [n, (1+hw)·C]
