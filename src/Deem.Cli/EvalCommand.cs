@@ -160,6 +160,10 @@ public static class EvalCommand
                         row.TrainAccuracy.ToString("P1", CultureInfo.InvariantCulture), row.TestAccuracy.ToString("P1", CultureInfo.InvariantCulture),
                         .. splits.Select(s => row.Pope.TryGetValue(s, out double a) ? a.ToString("P1", CultureInfo.InvariantCulture) : "")]);
                 AnsiConsole.Write(table);
+                int overfit = r.Rows.Count(x => x.Overfits);
+                if (overfit > 0)
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"{overfit} of {r.Rows.Count} probes fit their training questions over {Deem.Diagnostics.EncoderProbeRow.OverfitGap:P0} better than the held-out ones: their held-out accuracy is a lower bound of what the features hold (more --train-images raise it)"));
             }
             return 0;
         });

@@ -34,7 +34,18 @@ public sealed record ProbeQuestion(int Image, string Family, string Object, stri
 /// <param name="TestAccuracy">Accuracy on the held-out images' questions.</param>
 /// <param name="Pope">Accuracy per POPE split (presence only, when a POPE folder is given).</param>
 public sealed record EncoderProbeRow(string Features, int Dim, int Hidden, string Family, double TrainAccuracy, double TestAccuracy,
-    IReadOnlyDictionary<string, double> Pope);
+    IReadOnlyDictionary<string, double> Pope)
+{
+    /// <summary>Train − held-out accuracy above which a probe is said to overfit its training questions.</summary>
+    public const double OverfitGap = 0.10;
+
+    /// <summary>
+    /// The probe fits its training questions far better than the held-out ones (gap &gt; <see cref="OverfitGap"/>):
+    /// its held-out accuracy is then limited by how few questions trained it, not only by the features, and is a
+    /// lower bound of what they hold (more training images raise it).
+    /// </summary>
+    public bool Overfits => TrainAccuracy - TestAccuracy > OverfitGap;
+}
 
 /// <summary>Per family: questions and the blind baseline (each object's most frequent training answer).</summary>
 public sealed record ProbeFamilyStats(string Family, int TrainQuestions, int TestQuestions, double BlindAccuracy);

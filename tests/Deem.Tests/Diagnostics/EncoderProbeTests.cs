@@ -77,5 +77,10 @@ public class EncoderProbeTests
         Assert.Equal(new Dictionary<string, int> { ["random"] = 20 }, report.PopeQuestions);   // the star question is not scored
         Assert.True(mean["presence"].Pope["random"] >= 0.95, $"presence on POPE {mean["presence"].Pope["random"]:P1}");
         Assert.All(report.Rows.Where(r => r.Family == "orientation"), r => Assert.Empty(r.Pope));
+        // Labels drawn apart from the pixels can only be memorised: the token probe fits its 80 training answers and not
+        // the held-out ones, which the report flags; the presence probe on the mean generalises and is not flagged.
+        var tokens = report.Rows.Where(r => r.Features == "encoder tokens").ToDictionary(r => r.Family);
+        Assert.True(tokens["orientation"].Overfits, $"orientation train {tokens["orientation"].TrainAccuracy:P1}, held-out {tokens["orientation"].TestAccuracy:P1}");
+        Assert.False(mean["presence"].Overfits, $"presence train {mean["presence"].TrainAccuracy:P1}, held-out {mean["presence"].TestAccuracy:P1}");
     }
 }
