@@ -163,7 +163,7 @@ public static class EvalCommand
                 int overfit = r.Rows.Count(x => x.Overfits);
                 if (overfit > 0)
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"{overfit} of {r.Rows.Count} probes fit their training questions over {Deem.Diagnostics.EncoderProbeRow.OverfitGap:P0} better than the held-out ones: their held-out accuracy is a lower bound of what the features hold (more --train-images raise it)"));
+                        $"{overfit} of {r.Rows.Count} probes answer their training questions over {100 * Deem.Diagnostics.EncoderProbeRow.OverfitGap:F0} points better than the held-out ones: their held-out accuracy is a lower bound of what the features hold (more --train-images raise it)"));
             }
             return 0;
         });
