@@ -131,18 +131,16 @@ public static class EvalCommand
             { model, world, bench, trainImages, testImages, steps, seed, hidden };
         cmd.SetAction(parse =>
         {
-            foreach (var o in new[] { trainImages, testImages, steps })
-                if (parse.GetValue(o) < 1) throw new DeemConfigException(o.Name, o.Name.TrimStart('-'), $"must be ≥ 1, found {parse.GetValue(o)}");
-            var widths = parse.GetValue(hidden)!.Split(',').Select(x => int.TryParse(x, out int w) && w >= 0 ? w
-                : throw new DeemConfigException("--hidden", "hidden", $"must be comma-separated widths ≥ 0, found '{parse.GetValue(hidden)}'")).ToList();
+            var widths = parse.GetValue(hidden)!.Split(',').Select(x => int.TryParse(x, out int w) ? w
+                : throw new DeemConfigException("--hidden", "hidden", $"must be comma-separated integer widths, found '{parse.GetValue(hidden)}'")).ToList();
+            var options = new Deem.Diagnostics.EncoderProbeOptions(parse.GetValue(trainImages), parse.GetValue(testImages), parse.GetValue(steps),
+                Hidden: widths, Seed: parse.GetValue(seed));
+            options.Validate();
             string? popeDir = parse.GetValue(bench) is { } b ? Path.Combine(b, "pope") : null;
             if (popeDir is not null && !Directory.Exists(popeDir)) throw new DeemFormatException(popeDir, "not found: --bench must be a folder written by `deem eval build`");
             var paths = DataPaths.FromWorld(parse.GetValue(world)!);
             var items = Deem.Data.Formats.Llava.Read(paths.LlavaJson!, paths.LlavaImages!, new Deem.Data.Formats.SkipCounter(strict: true));
-            var options = new Deem.Diagnostics.EncoderProbeOptions(parse.GetValue(trainImages), parse.GetValue(testImages), parse.GetValue(steps),
-                Hidden: widths, Seed: parse.GetValue(seed));
-            if (options.TrainImages + options.TestImages > items.Count)
-                throw new DeemConfigException("--train-images", "train-images", $"{options.TrainImages} + --test-images {options.TestImages} exceed the {items.Count} instruction images of {paths.LlavaJson}");
+            options.Validate(items.Count, paths.LlavaJson!);
             var (m, _) = DeemCheckpoint.Load(parse.GetValue(model)!);
             using (m)
             {

@@ -20,6 +20,21 @@ public sealed record EncoderProbeOptions(int TrainImages = 3000, int TestImages 
 {
     /// <summary>The hidden widths, <c>[0, 256]</c> unless given.</summary>
     public IReadOnlyList<int> Widths => Hidden ?? [0, 256];
+
+    /// <summary>
+    /// Throws <see cref="DeemConfigException"/> naming the setting as <c>deem eval probe</c> spells it; with
+    /// <paramref name="items"/> also when the training and test images need more instruction items than
+    /// <paramref name="itemsSource"/> holds.
+    /// </summary>
+    public void Validate(int? items = null, string itemsSource = "the instruction items")
+    {
+        foreach (var (value, option) in new[] { (TrainImages, "--train-images"), (TestImages, "--test-images"), (Steps, "--steps") })
+            if (value < 1) throw new DeemConfigException(option, option.TrimStart('-'), $"must be ≥ 1, found {value}");
+        if (Widths.Count == 0 || Widths.Any(w => w < 0))
+            throw new DeemConfigException("--hidden", "hidden", $"must list widths ≥ 0 (0 = linear), found [{string.Join(", ", Widths)}]");
+        if (items is int n && TrainImages + TestImages > n)
+            throw new DeemConfigException("--train-images", "train-images", $"{TrainImages} + --test-images {TestImages} exceed the {n} instruction images of {itemsSource}");
+    }
 }
 
 /// <summary>A closed question about one object: its family, the object and the answer.</summary>
@@ -119,13 +134,7 @@ public static partial class EncoderProbe
     public static EncoderProbeReport Run(DeemModel model, IReadOnlyList<LlavaItem> items, EncoderProbeOptions options, int resolution,
         string? popeFolder = null, string? popeImages = null)
     {
-        if (options.TrainImages < 1 || options.TestImages < 1)
-            throw new ArgumentException($"TrainImages and TestImages must be ≥ 1, found {options.TrainImages} and {options.TestImages}", nameof(options));
-        if (options.Steps < 1) throw new ArgumentException($"Steps must be ≥ 1, found {options.Steps}", nameof(options));
-        if (options.Widths.Count == 0 || options.Widths.Any(w => w < 0))
-            throw new ArgumentException($"Hidden must list widths ≥ 0 (0 = linear), found [{string.Join(", ", options.Widths)}]", nameof(options));
-        if (options.TrainImages + options.TestImages > items.Count)
-            throw new ArgumentException($"{options.TrainImages} training + {options.TestImages} test images need that many instruction items, found {items.Count}", nameof(options));
+        options.Validate(items.Count);
 
         // 1. Questions of the training and the held-out images (image indices into each part).
         var trainItems = items.Take(options.TrainImages).ToList();
