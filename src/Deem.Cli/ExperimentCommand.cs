@@ -28,8 +28,9 @@ public static class ExperimentCommand
         var mmvp = new Option<int>("--mmvp-pairs") { DefaultValueFactory = _ => 40 };
         var csrWeight = new Option<double?>("--csr-weight") { Description = "λ_CSR of the CSR arms in both stages (default: the recipes' 5); use one --out per value" };
         var only = new Option<string?>("--arms") { Description = "train only these arms, e.g. baseline (default: every arm of --arch)" };
+        var threads = ThreadsOption.Create();
         var csr = new Command("csr", "Baseline vs DEEM (and LLaVA-style ± CSR) over seeds; report with 95 % CIs")
-            { world, stage0, outDir, seeds, llavaSeeds, arch, s1, s2, pope, mmvp, csrWeight, only };
+            { world, stage0, outDir, seeds, llavaSeeds, arch, s1, s2, pope, mmvp, csrWeight, only, threads };
         csr.SetAction(parse =>
         {
             var options = new CsrExperimentOptions
@@ -42,6 +43,7 @@ public static class ExperimentCommand
                 PopeImages = parse.GetValue(pope), MmvpPairs = parse.GetValue(mmvp),
                 OnlyArms = parse.GetValue(only)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             };
+            ThreadsOption.Apply(parse, threads);
             Run(options);
             return 0;
         });

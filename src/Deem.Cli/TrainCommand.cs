@@ -7,7 +7,6 @@ using Deem.Model;
 using Deem.Training;
 using Deem.World.Pretraining;
 using Spectre.Console;
-using TorchSharp;
 
 namespace Deem.Cli;
 
@@ -43,7 +42,7 @@ public static class TrainCommand
         var batchSize = new Option<int?>("--batch-size") { Description = "rows per micro-batch on each rank (default: the stage's); stage 0: pairs per CLIP batch and latents per UNet batch (default 32)" };
         var gradAccum = new Option<int?>("--grad-accum") { Description = "micro-batches per optimiser step on each rank (default: the stage's)" };
         var stopAt = new Option<int?>("--stop-at") { Description = "stop after this step, keeping the schedule (an interrupted run to --resume)" };
-        var threads = new Option<int?>("--threads") { Description = "torch CPU threads of this process (default: torch's)" };
+        var threads = ThreadsOption.Create();
         var zero1 = new Option<bool>("--zero1") { Description = "ZeRO-1: shard AdamW's state across the ranks of `mpirun -np N deem train`" };
         var componentSteps = new Option<string?>("--component-steps") { Description = "stage 0: steps of CLIP,LLaMA,VAE,UNet, e.g. 300,200,40,60 (overrides --steps)" };
         var cmd = new Command("train", "Train one DEEM stage (data parallel under `mpirun -np N`)")
@@ -61,8 +60,7 @@ public static class TrainCommand
                 RefuseGiven(parse, "--component-steps sets stage 0's component loops", componentSteps);
             if (parse.GetValue(stage) != 0 && parse.GetResult(resume) is not null)
                 RefuseGiven(parse, "--resume continues with the stage, steps, seed and weights recorded in the run's checkpoint", steps, seed, preset, init, noCsr);
-            if (parse.GetValue(threads) is int n0)
-                torch.set_num_threads(n0 > 0 ? n0 : throw new DeemConfigException("--threads", "threads", $"must be > 0, found {n0}"));
+            ThreadsOption.Apply(parse, threads);
             if (parse.GetValue(stage) == 0)
             {
                 if (parse.GetValue(preset) != "tiny")

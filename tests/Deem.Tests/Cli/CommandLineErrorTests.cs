@@ -41,6 +41,9 @@ public class CommandLineErrorTests
         { ["eval", "probe", "--model", Missing, "--world", Missing, "--bench", Missing], "--bench must be a folder" },
         { ["train", "--stage", "0", "--world", Missing, "--out", Missing, "--batch-size", "1"], "--batch-size" },
         { ["bench", "generate", "--images", "-1"], "--images" },
+        { ["experiment", "csr", "--world", Missing, "--stage0", Missing, "--out", Missing, "--threads", "0"], "--threads" },
+        { ["demo", "--out", Missing, "--threads", "0"], "--threads" },
+        { ["train", "--stage", "2", "--world", Missing, "--out", Missing, "--threads", "-2"], "--threads" },
     };
 
     [Theory]
