@@ -23,19 +23,21 @@ public static class DemoCommand
     static readonly Option<int> Pope = new("--pope-images") { Description = "held-out images per POPE split", DefaultValueFactory = _ => Defaults.PopeImages };
     static readonly Option<string> Arch = new("--arch") { Description = "deem (baseline vs DEEM), llava (LLaVA-style without and with CSR) or deem,llava", DefaultValueFactory = _ => string.Join(",", Defaults.Arches) };
     static readonly Option<int?> Threads = ThreadsOption.Create();
+    static readonly Option<int> Jobs = ExperimentCommand.JobsOption();
     static readonly Option<int> Mmvp = new("--mmvp-pairs") { Description = "MMVP pairs (mined as CLIP-blind)", DefaultValueFactory = _ => Defaults.MmvpPairs };
 
     public static Command Create()
     {
         var cmd = new Command("demo", "Make the world, pretrain components, run the CSR experiment, print the table")
-            { OutDir, Seeds, Arch, Stage1, Stage2, Stage0Steps, WorldScale, Pope, Mmvp, Threads };
+            { OutDir, Seeds, Arch, Stage1, Stage2, Stage0Steps, WorldScale, Pope, Mmvp, Threads, Jobs };
         cmd.SetAction(parse =>
         {
             var options = ToOptions(parse);
             ThreadsOption.Apply(parse, Threads);
+            int jobs = parse.GetValue(Jobs) is var j and >= 1 ? j : throw new DeemConfigException("--jobs", "jobs", $"must be ≥ 1, found {parse.GetValue(Jobs)}");
             var result = Demo.Run(options, new DemoPhases(
                 (world, s0, o) => TrainCommand.PretrainComponents(world, s0, o),
-                ExperimentCommand.Run,
+                experiment => ExperimentCommand.RunWithJobs(experiment, jobs),
                 m => AnsiConsole.MarkupLine($"[bold]{Markup.Escape(m)}[/]")));
             Print(options, result);
             return 0;

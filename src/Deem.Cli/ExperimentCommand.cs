@@ -29,8 +29,9 @@ public static class ExperimentCommand
         var csrWeight = new Option<double?>("--csr-weight") { Description = "λ_CSR of the CSR arms in both stages (default: the recipes' 5); use one --out per value" };
         var only = new Option<string?>("--arms") { Description = "train only these arms, e.g. baseline (default: every arm of --arch)" };
         var threads = ThreadsOption.Create();
+        var jobs = JobsOption();
         var csr = new Command("csr", "Baseline vs DEEM (and LLaVA-style ± CSR) over seeds; report with 95 % CIs")
-            { world, stage0, outDir, seeds, llavaSeeds, arch, s1, s2, pope, mmvp, csrWeight, only, threads };
+            { world, stage0, outDir, seeds, llavaSeeds, arch, s1, s2, pope, mmvp, csrWeight, only, threads, jobs };
         csr.SetAction(parse =>
         {
             var options = new CsrExperimentOptions
@@ -44,7 +45,7 @@ public static class ExperimentCommand
                 OnlyArms = parse.GetValue(only)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             };
             ThreadsOption.Apply(parse, threads);
-            Run(options);
+            RunWithJobs(options, parse.GetValue(jobs));
             return 0;
         });
         return new Command("experiment", "Experiments that test the paper's claims") { csr };
@@ -58,6 +59,21 @@ public static class ExperimentCommand
                 ? s : throw new DeemConfigException(option, "seeds", $"'{part}' is not an integer"));
         if (list.Count == 0) throw new DeemConfigException(option, "seeds", "give at least one seed");
         return list;
+    }
+
+    /// <summary><c>--jobs</c>: arm × seed runs trained at once, each in its own process (<see cref="ParallelRuns"/>).</summary>
+    public static Option<int> JobsOption() => new("--jobs")
+    {
+        Description = "arm × seed runs trained at once, each in its own process with cores / jobs torch threads (1: one after another, in this process)",
+        DefaultValueFactory = _ => 1,
+    };
+
+    /// <summary>With <paramref name="jobs"/> &gt; 1 the runs first train in parallel processes; then <see cref="Run"/> reuses them and reports.</summary>
+    public static IReadOnlyList<ExperimentArm> RunWithJobs(CsrExperimentOptions options, int jobs)
+    {
+        if (jobs < 1) throw new DeemConfigException("--jobs", "jobs", $"must be ≥ 1, found {jobs}");
+        if (jobs > 1) ParallelRuns.Run(options, jobs, m => AnsiConsole.MarkupLine(Markup.Escape(m)));
+        return Run(options);
     }
 
     /// <summary>Runs the experiment with a progress bar per training stage and prints the report.</summary>

@@ -12,6 +12,13 @@ using Deem.Training;
 
 namespace Deem.World.Experiments;
 
+/// <summary>One arm × seed run of the experiment.</summary>
+/// <param name="Arch">deem or llava.</param>
+/// <param name="Arm">baseline, DEEM, LLaVA or LLaVA+CSR.</param>
+/// <param name="Csr">Whether the arm trains with CSR.</param>
+/// <param name="Seed">The run's seed.</param>
+public sealed record PlannedRun(string Arch, string Arm, bool Csr, int Seed);
+
 /// <summary>Options of <see cref="CsrExperiment"/>.</summary>
 public sealed record CsrExperimentOptions
 {
@@ -63,6 +70,25 @@ public static class CsrExperiment
         _ => throw new DeemConfigException("--arch", "arch", $"must be deem or llava, found '{arch}'"),
     };
 
+    /// <summary>Every arm × seed run of the experiment, in the order <see cref="Run"/> trains them (arm by arm, seeds in order).</summary>
+    public static IEnumerable<PlannedRun> Plan(CsrExperimentOptions o)
+    {
+        foreach (var arch in o.Arches)
+        {
+            var seeds = arch == "llava" ? o.LlavaSeeds ?? o.Seeds : o.Seeds;
+            foreach (var (name, csr) in ArmsOf(arch))
+                if (o.OnlyArms is not { } only || only.Contains(name))
+                    foreach (var seed in seeds) yield return new PlannedRun(arch, name, csr, seed);
+        }
+    }
+
+    /// <summary>The folder of one arm × seed run under the experiment folder.</summary>
+    public static string RunDir(string experimentDir, string arm, int seed) =>
+        Path.Combine(experimentDir, "runs", arm.Replace('+', '_'), $"seed{seed}");
+
+    /// <summary>Whether that run finished (its <see cref="RunFile"/> exists, so <see cref="Run"/> reuses it).</summary>
+    public static bool Finished(string experimentDir, PlannedRun run) => File.Exists(Path.Combine(RunDir(experimentDir, run.Arm, run.Seed), RunFile));
+
     /// <summary>Builds the three world benchmarks once, under <c>{OutDir}/benchmarks</c>.</summary>
     public static BenchmarkPaths BuildBenchmarks(CsrExperimentOptions o, Action<string> log) =>
         BuildBenchmarks(o.World, o.Stage0, Path.Combine(o.OutDir, "benchmarks"), o.PopeImages, o.MmvpPairs, log);
@@ -102,15 +128,10 @@ public static class CsrExperiment
     {
         var paths = BuildBenchmarks(o, log);
         var arms = new List<ExperimentArm>();
-        foreach (var arch in o.Arches)
+        foreach (var arm in Plan(o).GroupBy(r => (r.Arch, r.Arm, r.Csr)))
         {
-            var seeds = arch == "llava" ? o.LlavaSeeds ?? o.Seeds : o.Seeds;
-            foreach (var (name, csr) in ArmsOf(arch))
-            {
-                if (o.OnlyArms is { } only && !only.Contains(name)) continue;
-                var runs = seeds.Select(seed => RunOne(o, arch, name, csr, seed, paths, observerFor, log)).ToList();
-                arms.Add(new ExperimentArm(name, arch, csr, runs));
-            }
+            var runs = arm.Select(r => RunOne(o, r.Arch, r.Arm, r.Csr, r.Seed, paths, observerFor, log)).ToList();
+            arms.Add(new ExperimentArm(arm.Key.Arm, arm.Key.Arch, arm.Key.Csr, runs));
         }
         var comparisons = new List<(string, string)>();
         if (o.Arches.Contains("deem")) comparisons.Add(("DEEM", "baseline"));
@@ -139,7 +160,7 @@ public static class CsrExperiment
     static ArmRun RunOnce(CsrExperimentOptions o, string arch, string arm, bool csr, int seed, BenchmarkPaths paths,
         Func<string, ITrainingObserver> observerFor, Action<string> log)
     {
-        string dir = Path.Combine(o.OutDir, "runs", arm.Replace('+', '_'), $"seed{seed}");
+        string dir = RunDir(o.OutDir, arm, seed);
         string runFile = Path.Combine(dir, RunFile);
         if (File.Exists(runFile))
         {

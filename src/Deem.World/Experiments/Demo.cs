@@ -75,7 +75,7 @@ public static class Demo
         // 4. The trained model (DEEM's first seed, else the first arm's) as a model folder, and a few generated images.
         phases.Log("4/5 model folder and generated images");
         var shown = arms.FirstOrDefault(a => a.Name == "DEEM") ?? arms[0];
-        string trained = RunDir(exp, shown.Name, o.Seeds[0]);
+        string trained = CsrExperiment.RunDir(exp, shown.Name, o.Seeds[0]);
         string model = Path.Combine(root, ModelFolder);
         Directory.CreateDirectory(model);
         foreach (var f in new[] { DeemCheckpoint.ConfigFile, DeemCheckpoint.WeightsFile, DeemCheckpoint.TokenizerFile })
@@ -101,10 +101,6 @@ public static class Demo
         AtomicFile.WriteAllBytes(Path.Combine(root, ChartFile), File.ReadAllBytes(Path.Combine(exp, "report.png")));
         return new DemoResult(arms, report, answersPng, answers, model, images, clock.Elapsed);
     }
-
-    /// <summary>The folder of one arm × seed run under the experiment folder (as <see cref="CsrExperiment.RunOne"/> writes it).</summary>
-    public static string RunDir(string experimentDir, string arm, int seed) =>
-        Path.Combine(experimentDir, "runs", arm.Replace('+', '_'), $"seed{seed}");
 
     /// <summary>The demo's report: sizes against the full run, the accuracy table, the answers, then the experiment's own report.</summary>
     public static string Markdown(DemoOptions o, IReadOnlyList<ExperimentArm> arms, string shown, IReadOnlyList<AnswerRow> answers, string experimentReport)

@@ -43,6 +43,8 @@ public class CommandLineErrorTests
         { ["bench", "generate", "--images", "-1"], "--images" },
         { ["experiment", "csr", "--world", Missing, "--stage0", Missing, "--out", Missing, "--threads", "0"], "--threads" },
         { ["demo", "--out", Missing, "--threads", "0"], "--threads" },
+        { ["demo", "--out", Missing, "--jobs", "0"], "--jobs" },
+        { ["experiment", "csr", "--world", Missing, "--stage0", Missing, "--out", Missing, "--jobs", "-1"], "--jobs" },
         { ["train", "--stage", "2", "--world", Missing, "--out", Missing, "--threads", "-2"], "--threads" },
     };
 
