@@ -13,14 +13,19 @@ namespace Deem.Diagnostics;
 /// <param name="MaxContext">L_max: the longest image-decoder context (BOS … &lt;soi&gt;).</param>
 /// <param name="EncoderSide">Encoder image side.</param>
 /// <param name="DecoderSide">Diffusion image side.</param>
-public sealed record StepShape(long Rows, long Length, long Images, long MaxImagesPerRow, long MaxContext, long EncoderSide, long DecoderSide)
+/// <param name="ImagesWithContext">The images with more context than BOS + &lt;soi&gt;: the only ones NIP denoises (null: all <paramref name="Images"/>).</param>
+public sealed record StepShape(long Rows, long Length, long Images, long MaxImagesPerRow, long MaxContext, long EncoderSide, long DecoderSide,
+    long? ImagesWithContext = null)
 {
+    /// <summary>The images NIP denoises.</summary>
+    public long NipImages => ImagesWithContext ?? Images;
+
     /// <summary>The shape of a batch: rows, length, and the image layout read from the ids.</summary>
     public static StepShape Of(Tensor ids, long images, long encoderSide, long decoderSide, long bos, long soi)
     {
         var (B, L) = (ids.shape[0], ids.shape[1]);
         var data = ids.data<long>().ToArray();
-        long maxPerRow = 0, maxContext = 0;
+        long maxPerRow = 0, maxContext = 0, withContext = 0;
         for (long b = 0; b < B; b++)
         {
             long perRow = 0, lastBos = 0;
@@ -28,11 +33,16 @@ public sealed record StepShape(long Rows, long Length, long Images, long MaxImag
             {
                 long t = data[b * L + j];
                 if (t == bos) lastBos = j;
-                if (t == soi) { perRow++; maxContext = Math.Max(maxContext, j - lastBos + 1); }
+                if (t == soi)
+                {
+                    perRow++;
+                    maxContext = Math.Max(maxContext, j - lastBos + 1);
+                    if (j - lastBos + 1 > 2) withContext++;                 // as ImageDecoderContext's IsCondImage
+                }
             }
             maxPerRow = Math.Max(maxPerRow, perRow);
         }
-        return new StepShape(B, L, images, maxPerRow, maxContext, encoderSide, decoderSide);
+        return new StepShape(B, L, images, maxPerRow, maxContext, encoderSide, decoderSide, withContext);
     }
 }
 
@@ -49,7 +59,7 @@ public static class StepFlops
     /// <param name="config">The model.</param>
     /// <param name="diffusion">The model's diffusion part (its UNet and VAE are counted layer by layer), or null.</param>
     /// <param name="shape">The batch.</param>
-    /// <param name="nip">NIP on (one UNet sample per image).</param>
+    /// <param name="nip">NIP on (one UNet sample per image with context).</param>
     /// <param name="csr">CSR on (one more UNet sample per image).</param>
     /// <param name="vaeEncodes">VAE encodes of the I target images (1 fused, 2 separate).</param>
     public static Dictionary<string, double> Forward(DeemConfig config, StableDiffusion? diffusion, StepShape shape, bool nip, bool csr, int vaeEncodes)
@@ -97,7 +107,7 @@ public static class StepFlops
             Add(StepProfiler.Mmfs, layers * Mmfs(m, N, shape.Rows * shape.MaxImagesPerRow * values));
         }
         if (diffusion is null || !(nip || csr)) return f;
-        long samples = I * ((nip ? 1 : 0) + (csr ? 1 : 0));
+        long samples = (nip ? shape.NipImages : 0) + (csr ? I : 0);
         var u = config.UNet;
         long latent = shape.DecoderSide / config.Vae.DownsampleFactor;
         long netValues = mapSides.Take((int)config.MmfsNet.NLevels).Sum(s => s * s);

@@ -32,6 +32,10 @@ public sealed record DenoisingDraws(Tensor LatentNoise, Tensor Noise, Tensor Tim
             t.to(device).MoveToOuterDisposeScope());
     }
 
+    /// <summary>The draws of the images at <paramref name="rows"/> ([I'] int64), in that order.</summary>
+    public DenoisingDraws Select(Tensor rows) =>
+        new(LatentNoise.index_select(0, rows), Noise.index_select(0, rows), Timesteps.index_select(0, rows));
+
     public void Dispose()
     {
         LatentNoise.Dispose();
@@ -41,11 +45,13 @@ public sealed record DenoisingDraws(Tensor LatentNoise, Tensor Noise, Tensor Tim
 }
 
 /// <summary>
-/// One denoising term over the same I target images: its UNet condition, the MMFSNet features and
-/// mask, and its draws. NIP (Eq. 3) and CSR (Eq. 5) are two such terms.
+/// One denoising term over the I target images, or over the I' of them at <paramref name="Rows"/>: its
+/// UNet condition, the MMFSNet features and mask, and its draws. NIP (Eq. 3) and CSR (Eq. 5) are two
+/// such terms; NIP denoises only the images whose loss it keeps (those with context).
 /// </summary>
-/// <param name="Condition">[I, M, D_cond] the UNet's encoder_hidden_states.</param>
-/// <param name="Features">One [I, N, C, h_l, w_l] per encoder level for MMFSNet, or null for none.</param>
-/// <param name="FeatureMask">[I, N], 0 where there is no conditioning image.</param>
-/// <param name="Draws">ε_z, ε and t of this term.</param>
-public sealed record DenoisingTerm(Tensor Condition, Tensor[]? Features, Tensor? FeatureMask, DenoisingDraws Draws);
+/// <param name="Condition">[I', M, D_cond] the UNet's encoder_hidden_states.</param>
+/// <param name="Features">One [I', N, C, h_l, w_l] per encoder level for MMFSNet, or null for none.</param>
+/// <param name="FeatureMask">[I', N], 0 where there is no conditioning image.</param>
+/// <param name="Draws">ε_z, ε and t of this term, [I', …].</param>
+/// <param name="Rows">[I'] int64: which of the I images the term denoises, in order; null = all of them (I' = I).</param>
+public sealed record DenoisingTerm(Tensor Condition, Tensor[]? Features, Tensor? FeatureMask, DenoisingDraws Draws, Tensor? Rows = null);

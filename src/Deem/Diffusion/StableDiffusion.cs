@@ -64,7 +64,14 @@ public sealed class StableDiffusion : nn.Module
     /// </summary>
     /// <param name="images">[I, 3, H, W] in [0, 1]; never modified.</param>
     /// <param name="latentNoises">Each [I, Cz, h, w].</param>
-    public Tensor[] EncodeLatents(Tensor images, IReadOnlyList<Tensor> latentNoises)
+    public Tensor[] EncodeLatents(Tensor images, IReadOnlyList<Tensor> latentNoises) =>
+        EncodeLatents(images, latentNoises.Select(eps => (eps, (Tensor?)null)).ToList());
+
+    /// <summary>
+    /// As <see cref="EncodeLatents(Tensor, IReadOnlyList{Tensor})"/>, each sample over the images at its
+    /// rows ([I'] int64; null = all): ε_z is [I', Cz, h, w] and so is the sample.
+    /// </summary>
+    public Tensor[] EncodeLatents(Tensor images, IReadOnlyList<(Tensor Noise, Tensor? Rows)> latentNoises)
     {
         using var scope = NewDisposeScope();
         using var noGrad = torch.no_grad();
@@ -72,8 +79,11 @@ public sealed class StableDiffusion : nn.Module
         var x = images.to_type(ScalarType.Float32) * 2.0 - 1.0;                 // [I, 3, H, W] in [−1, 1]
         using var dist = vae.Encode(x.AsInputOf(vae));                          // the VAE may be held low
         var (mean, std) = (dist.Mean.Fp32(), dist.Std.Fp32());                  // latents in fp32
-        return latentNoises.Select(eps => ((mean + std * eps) * vae.ScalingFactor)   // [I, 4, H/8, W/8]
-            .MoveToOuterDisposeScope()).ToArray();
+        return latentNoises.Select(n =>
+        {
+            var (m, s) = n.Rows is { } rows ? (mean.index_select(0, rows), std.index_select(0, rows)) : (mean, std);  // [I', 4, h, w]
+            return ((m + s * n.Noise) * vae.ScalingFactor).MoveToOuterDisposeScope();                            // [I', 4, H/8, W/8]
+        }).ToArray();
     }
 
     /// <summary>[I, Cz, H/f, W/f]: the latent shape of [I, 3, H, W] images.</summary>
@@ -132,11 +142,11 @@ public sealed class StableDiffusion : nn.Module
     }
 
     /// <summary>
-    /// The per-element squared errors [I, 4, h, w] of several denoising terms over the same I images
-    /// (NIP and CSR), one per term, each with its own draws. <paramref name="fused"/>: the images are
-    /// encoded once and all terms go through ONE batched UNet call ([K·I, …], per-sample timesteps,
-    /// conditions and MMFSNet features); every op of the UNet and MMFSNet acts per sample, so each
-    /// term's error and gradient are those of its own call. Otherwise each term encodes and denoises
+    /// The per-element squared errors [I', 4, h, w] of several denoising terms over the same I images
+    /// (NIP and CSR), one per term over its rows, each with its own draws. <paramref name="fused"/>: the
+    /// images are encoded once and all terms go through ONE batched UNet call ([ΣI', …], per-sample
+    /// timesteps, conditions and MMFSNet features); every op of the UNet and MMFSNet acts per sample, so
+    /// each term's error and gradient are those of its own call. Otherwise each term encodes and denoises
     /// on its own (the authors' order). Terms whose conditions or features do not stack are run apart.
     /// </summary>
     public Tensor[] DenoisingErrors(Tensor images, IReadOnlyList<DenoisingTerm> terms, bool fused)
@@ -145,18 +155,18 @@ public sealed class StableDiffusion : nn.Module
         Tensor[] errors;
         if (fused && terms.Count > 1 && Stackable(terms))
         {
-            var x0 = EncodeLatents(images, terms.Select(t => t.Draws.LatentNoise).ToList());            // K × [I, 4, h, w]
+            var x0 = EncodeLatents(images, terms.Select(t => (t.Draws.LatentNoise, t.Rows)).ToList());  // K × [I'_k, 4, h, w]
             var cat0 = (Func<DenoisingTerm, Tensor> part) => torch.cat(terms.Select(part).ToArray(), 0);
             Tensor[]? features = terms[0].Features is null ? null
                 : Enumerable.Range(0, terms[0].Features!.Length)
-                    .Select(l => torch.cat(terms.Select(t => t.Features![l]).ToArray(), 0)).ToArray(); // [K·I, N, C, h_l, w_l]
-            var mask = features is null ? null : torch.cat(terms.Select(t => MaskOf(t)).ToArray(), 0);  // [K·I, N]
+                    .Select(l => torch.cat(terms.Select(t => t.Features![l]).ToArray(), 0)).ToArray(); // [ΣI', N, C, h_l, w_l]
+            var mask = features is null ? null : torch.cat(terms.Select(t => MaskOf(t)).ToArray(), 0);  // [ΣI', N]
             var err = Error(torch.cat(x0, 0), cat0(t => t.Condition), features, mask,
-                cat0(t => t.Draws.Noise), cat0(t => t.Draws.Timesteps));                                 // [K·I, 4, h, w]
-            errors = err.chunk(terms.Count, 0);                                                          // K × [I, 4, h, w]
+                cat0(t => t.Draws.Noise), cat0(t => t.Draws.Timesteps));                                 // [ΣI', 4, h, w]
+            errors = err.split(x0.Select(x => x.shape[0]).ToArray(), 0);                                 // K × [I'_k, 4, h, w]
         }
         else
-            errors = terms.Select(t => Error(EncodeLatents(images, [t.Draws.LatentNoise])[0], t.Condition, t.Features,
+            errors = terms.Select(t => Error(EncodeLatents(images, [(t.Draws.LatentNoise, t.Rows)])[0], t.Condition, t.Features,
                 t.FeatureMask, t.Draws.Noise, t.Draws.Timesteps)).ToArray();
         return errors.Select(e => e.MoveToOuterDisposeScope()).ToArray();
     }

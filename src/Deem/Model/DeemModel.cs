@@ -114,6 +114,13 @@ public sealed class DeemModel : nn.Module<DeemInput, DeemOutput>
     public bool FuseDiffusionTerms { get; set; } = true;
 
     /// <summary>
+    /// NIP denoises only the images with context (default); the authors denoise every image and give
+    /// those without context weight 0. Same loss and gradients on the same draws (the off path stays for
+    /// the equivalence test and the step benchmark's authors'-order variant).
+    /// </summary>
+    public bool NipSkipsImagesWithoutContext { get; set; } = true;
+
+    /// <summary>
     /// <c>context_feat_proj</c> applied to extracted image-decoder context [B_I, L_max, D] (reference §1.8
     /// step 3), for generation; throws when the model was built without diffusion.
     /// </summary>
@@ -190,16 +197,19 @@ public sealed class DeemModel : nn.Module<DeemInput, DeemOutput>
             // 4. NIP, Eq. 3: condition = decoder Q-Former over the LLM context up to each <soi>
             //    (reversed, projected, + 1-D sin-cos; 10 % null swap in training), MMFS features of
             //    the previous image in the document. First-image / no-context images weigh 0, and
-            //    the mean runs over all elements (reference §2.2).
+            //    the mean runs over all elements (reference §2.2). The authors denoise those images
+            //    too and multiply their error by 0; here they are left out of the UNet call and the
+            //    sum is divided by all elements: the same loss and gradient, fewer UNet samples.
             // 5. CSR, Eq. 5: the same frozen UNet must rebuild each image from the encoder's own
             //    tokens proj_i(perceiver(encoder)) plus the image's own multi-scale maps through
             //    MMFSNet; t squeezed to [200, 799]; masked mean in region mode (§2.3). No CFG swap.
-            // Both terms denoise the same images: one VAE encode, one batched UNet call [2I, …]
+            // Both terms denoise the same images: one VAE encode, one batched UNet call [I' + I, …]
             // (FuseDiffusionTerms), each term with its own draws, in the order NIP then CSR.
             var terms = new List<DenoisingTerm>();
             var latentShape = sd.LatentShape(input.ImagesDec);
             long T = sd.Scheduler.Config.NumTrainTimesteps;
-            Tensor? isCondImage = null;
+            long nipElements = 0;                                                                       // I·Cz·h·w
+            Tensor? isCondImage = null;                                                                 // [I]
             if (wNip > 0 && image_decoder is not null)
             {
                 ImageDecoderOutput dec;
@@ -215,19 +225,31 @@ public sealed class DeemModel : nn.Module<DeemInput, DeemOutput>
                 var prevFeatures = vis.Maps.Select(m =>
                     (m.index_select(0, prevIndex) * hasPrev.to(m.dtype).view(-1, 1, 1, 1)).unsqueeze(1))  // [I, 1, C, h, w]
                     .ToArray();
+                // Drawn for all I images (the generator advances as the authors' code has it), kept for the I' with context.
+                var draws = DenoisingDraws.Sample(latentShape, T, squeeze: false, input.Generator, ids.device);
                 isCondImage = dec.IsCondImage;
-                terms.Add(new DenoisingTerm(dec.Condition, prevFeatures, hasPrev.to(ScalarType.Float32).unsqueeze(1),
-                    DenoisingDraws.Sample(latentShape, T, squeeze: false, input.Generator, ids.device)));
+                var rows = isCondImage.nonzero().view(-1);                                              // [I']
+                nipElements = latentShape.Aggregate(1L, (a, b) => a * b);
+                if (rows.shape[0] == I || !NipSkipsImagesWithoutContext)
+                    terms.Add(new DenoisingTerm(dec.Condition, prevFeatures, hasPrev.to(ScalarType.Float32).unsqueeze(1), draws));
+                else if (rows.shape[0] > 0)
+                    terms.Add(new DenoisingTerm(dec.Condition.index_select(0, rows),
+                        prevFeatures.Select(f => f.index_select(0, rows)).ToArray(),                    // [I', 1, C, h, w]
+                        hasPrev.to(ScalarType.Float32).unsqueeze(1).index_select(0, rows),              // [I', 1]
+                        draws.Select(rows), rows));
             }
+            bool hasNip = terms.Count > 0;
             if (wCsr > 0)
             {
                 var ownFeatures = vis.Maps.Select(m => m.unsqueeze(1)).ToArray();                       // [I, 1, C, h, w]
                 terms.Add(new DenoisingTerm(vis.DiffusionCond, ownFeatures, ones(I, 1, device: ids.device),
                     DenoisingDraws.Sample(latentShape, T, squeeze: true, input.Generator, ids.device)));
             }
-            var errors = sd.DenoisingErrors(input.ImagesDec, terms, FuseDiffusionTerms);                // each [I, 4, h, w]
-            if (isCondImage is not null)
-                nip = (errors[0] * isCondImage.to(errors[0].dtype).view(-1, 1, 1, 1)).mean();
+            var errors = sd.DenoisingErrors(input.ImagesDec, terms, FuseDiffusionTerms);                // each [I', 4, h, w]
+            if (hasNip && !NipSkipsImagesWithoutContext)
+                nip = (errors[0] * isCondImage!.to(errors[0].dtype).view(-1, 1, 1, 1)).mean();        // the authors' zero-weighted mean
+            else if (hasNip)
+                nip = errors[0].sum() / nipElements;                                                    // mean over all I images, the others' error 0
             if (wCsr > 0)
                 csr = DeemLosses.MaskedMean(errors[^1], input.RegionMasks);
         }

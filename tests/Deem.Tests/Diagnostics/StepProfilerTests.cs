@@ -2,6 +2,7 @@ using Deem.World;
 using Deem.Config;
 using Deem.Diagnostics;
 using Deem.Diffusion;
+using Deem.Model;
 using static TorchSharp.torch;
 
 namespace Deem.Tests.Diagnostics;
@@ -62,5 +63,20 @@ public class StepProfilerTests
         var training = StepFlops.Training(both);
         Assert.Equal(both[StepProfiler.Vae], training[StepProfiler.Vae]);
         Assert.Equal(3 * both[StepProfiler.Encoder], training[StepProfiler.Encoder], 1e-9 * training[StepProfiler.Encoder]);
+
+        // NIP denoises only the images with context: 2 of 3 here, CSR all 3.
+        var fewer = StepFlops.Forward(config, sd, shape with { ImagesWithContext = 2 }, nip: true, csr: true, vaeEncodes: 1);
+        Assert.Equal(5.0 / 6 * both[StepProfiler.UNet], fewer[StepProfiler.UNet], 1e-9 * both[StepProfiler.UNet]);
+    }
+
+    [Fact]
+    public void TheShapeOfABatchCountsTheImagesWithContext()
+    {
+        var config = WorldPresets.Tiny;
+        var batch = SyntheticBatch.Interleaved(config, new Generator(3));
+        var shape = StepShape.Of(batch.Ids, 3, 64, 64, config.Tokens.Bos, config.Tokens.Soi);
+        Assert.Equal(3, shape.Images);
+        Assert.Equal(2, shape.ImagesWithContext);          // the image that opens row 1's document has none
+        Assert.Equal(2, shape.MaxImagesPerRow);
     }
 }

@@ -40,9 +40,11 @@ public class FusedDiffusionTermsTests
     }
 
     /// <summary>Loss terms and, per term, the gradient of every trainable parameter (null where the term does not reach it).</summary>
-    static (float[] Losses, Dictionary<string, Tensor?>[] Grads, IReadOnlyDictionary<string, int> Calls) Run(DeemModel model, DeemInput batch, bool fused)
+    static (float[] Losses, Dictionary<string, Tensor?>[] Grads, IReadOnlyDictionary<string, int> Calls) Run(DeemModel model, DeemInput batch, bool fused,
+        bool skipImagesWithoutContext = true)
     {
         model.FuseDiffusionTerms = fused;
+        model.NipSkipsImagesWithoutContext = skipImagesWithoutContext;
         var losses = new float[3];
         var grads = new Dictionary<string, Tensor?>[3];
         var profiler = new StepProfiler();
@@ -82,25 +84,7 @@ public class FusedDiffusionTermsTests
         Assert.Equal(2, separate.Calls[StepProfiler.UNet]);
         Assert.Equal(2, separate.Calls[StepProfiler.Vae]);
 
-        for (int term = 0; term < 3; term++)
-        {
-            Assert.True(fused.Losses[term] > 0);
-            Assert.Equal(separate.Losses[term], fused.Losses[term], 1e-6 * Math.Abs(separate.Losses[term]) + 1e-7);
-            foreach (var (name, expected) in separate.Grads[term])
-            {
-                var actual = fused.Grads[term][name];
-                if (expected is null || actual is null)
-                {
-                    // A parameter one path leaves untouched must be untouched (or exactly zero) in the other.
-                    var other = expected ?? actual;
-                    Assert.True(other is null || other.abs().max().item<float>() == 0, $"term {term}: {name} reached by only one path");
-                    continue;
-                }
-                double scale = expected.abs().max().item<float>() + 1e-12;
-                double diff = (actual - expected).abs().max().item<float>();
-                Assert.True(diff <= 1e-4 * scale + 1e-9, $"term {term}: {name} differs by {diff:E2} (max |g| {scale:E2})");
-            }
-        }
+        AssertSameTerms(separate, fused);
 
         // CSR's gradient: the encoder, perceiver, proj_i and MMFSNet; never the LLM, text head, image decoder, UNet or VAE.
         var csr = fused.Grads[2];
@@ -114,5 +98,44 @@ public class FusedDiffusionTermsTests
         Assert.DoesNotContain(csr.Keys, k => k.StartsWith("visual_tokenizer.encoder.unet.") || k.StartsWith("visual_tokenizer.encoder.vae."));
         // NIP's gradient reaches the image decoder, which CSR never does.
         Assert.Contains(fused.Grads[1], kv => kv.Key.StartsWith("image_decoder.") && kv.Value is not null && kv.Value.abs().sum().item<float>() > 0);
+    }
+
+    [Fact]
+    public void NipOverTheImagesWithContextEqualsTheAuthorsZeroWeightedMeanOverAll()
+    {
+        using var scope = NewDisposeScope();
+        using var model = Model();
+        var batch = SyntheticBatch.Interleaved(Config, new Generator(11));
+        // The batch holds both kinds: two images after text, one that opens its document (NIP weight 0).
+        var isCond = Deem.Diffusion.ImageDecoderContext.Extract(zeros(batch.Ids.shape[0], batch.Ids.shape[1], 4), batch.Ids,
+            Config.Tokens.Bos, Config.Tokens.Soi).IsCondImage;
+        Assert.Equal([true, true, false], isCond.data<bool>().ToArray());
+        foreach (bool fused in new[] { true, false })
+            AssertSameTerms(Run(model, batch, fused, skipImagesWithoutContext: false), Run(model, batch, fused, skipImagesWithoutContext: true));
+    }
+
+    /// <summary>Every loss term and every gradient of <paramref name="actual"/> equal those of <paramref name="expected"/>.</summary>
+    static void AssertSameTerms((float[] Losses, Dictionary<string, Tensor?>[] Grads, IReadOnlyDictionary<string, int> Calls) expected,
+        (float[] Losses, Dictionary<string, Tensor?>[] Grads, IReadOnlyDictionary<string, int> Calls) actual)
+    {
+        for (int term = 0; term < 3; term++)
+        {
+            Assert.True(actual.Losses[term] > 0);
+            Assert.Equal(expected.Losses[term], actual.Losses[term], 1e-6 * Math.Abs(expected.Losses[term]) + 1e-7);
+            foreach (var (name, e) in expected.Grads[term])
+            {
+                var a = actual.Grads[term][name];
+                if (e is null || a is null)
+                {
+                    // A parameter one path leaves untouched must be untouched (or exactly zero) in the other.
+                    var other = e ?? a;
+                    Assert.True(other is null || other.abs().max().item<float>() == 0, $"term {term}: {name} reached by only one path");
+                    continue;
+                }
+                double scale = e.abs().max().item<float>() + 1e-12;
+                double diff = (a - e).abs().max().item<float>();
+                Assert.True(diff <= 1e-4 * scale + 1e-9, $"term {term}: {name} differs by {diff:E2} (max |g| {scale:E2})");
+            }
+        }
     }
 }
