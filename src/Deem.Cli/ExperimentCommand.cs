@@ -62,10 +62,10 @@ public static class ExperimentCommand
     }
 
     /// <summary><c>--jobs</c>: arm × seed runs trained at once, each in its own process (<see cref="ParallelRuns"/>).</summary>
-    public static Option<int> JobsOption() => new("--jobs")
+    public static Option<int> JobsOption(int defaultJobs = 1) => new("--jobs")
     {
         Description = "arm × seed runs trained at once, each in its own process with cores / jobs torch threads (1: one after another, in this process)",
-        DefaultValueFactory = _ => 1,
+        DefaultValueFactory = _ => defaultJobs,
     };
 
     /// <summary>With <paramref name="jobs"/> &gt; 1 the runs first train in parallel processes; then <see cref="Run"/> reuses them and reports.</summary>

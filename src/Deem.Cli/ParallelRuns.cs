@@ -7,8 +7,8 @@ namespace Deem.Cli;
 
 /// <summary>
 /// <c>--jobs N</c> of <c>deem experiment csr</c> and <c>deem demo</c>: the experiment's unfinished arm × seed
-/// runs, N at a time, each in its own <c>deem experiment csr</c> process restricted to that arm and seed,
-/// with max(1, cores / N) torch threads. The runs are independent (each seeds its own process and writes
+/// runs, N at a time (at most as many as there are runs), each in its own <c>deem experiment csr</c>
+/// process restricted to that arm and seed, with max(1, cores / N) torch threads. The runs are independent (each seeds its own process and writes
 /// only its own folder), so a run trained this way is the run the sequential loop trains; the caller then
 /// runs the experiment as usual, which reuses every finished <c>run.json</c> and writes the report.
 /// Why processes: the tiny models' steps are chains of small operations that one core runs nearly as
@@ -47,8 +47,9 @@ public static class ParallelRuns
         if (jobs < 1) throw new DeemConfigException("--jobs", "jobs", $"must be ≥ 1, found {jobs}");
         CsrExperiment.BuildBenchmarks(o, log);
         var todo = CsrExperiment.Plan(o).Where(r => !CsrExperiment.Finished(o.OutDir, r)).ToList();
+        jobs = Math.Max(1, Math.Min(jobs, todo.Count));
         int threads = ThreadsPerJob(jobs, Environment.ProcessorCount);
-        log($"{todo.Count} runs to train, {Math.Min(jobs, todo.Count)} at a time, {threads} torch thread(s) each");
+        log($"{todo.Count} runs to train, {jobs} at a time, {threads} torch thread(s) each");
         var failures = new List<string>();
         Parallel.ForEach(todo, new ParallelOptions { MaxDegreeOfParallelism = jobs }, run =>
         {
