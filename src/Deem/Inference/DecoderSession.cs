@@ -22,6 +22,7 @@ public sealed class DecoderSession : IDisposable
     readonly KvCache? cache;
     readonly (long H, long W)[] shapes;
     Tensor mask;                 // [B, T] int64, 0 on left padding
+    readonly bool padded;        // whether any row has left padding (else the cached steps need no mask)
     Tensor? values;              // [B, N, S, Dv] image values in row slots, or null without images
     Tensor? embedHistory;        // [B, T, D] no-cache only
     Tensor? visibleHistory;      // [B, T, N] no-cache only
@@ -29,12 +30,13 @@ public sealed class DecoderSession : IDisposable
     long[][] imageStarts;        // per row and slot: soi + 1 of the image, −1 for an empty slot
     Tensor logits;               // [B, V] at the last position
 
-    DecoderSession(DeemModel model, KvCache? cache, Tensor mask, Tensor? values, (long H, long W)[] shapes,
+    DecoderSession(DeemModel model, KvCache? cache, Tensor mask, bool padded, Tensor? values, (long H, long W)[] shapes,
         long[] bos, long[][] imageStarts, Tensor logits, Tensor? embedHistory, Tensor? visibleHistory)
     {
         this.model = model;
         this.cache = cache;
         this.mask = mask;
+        this.padded = padded;
         this.values = values;
         this.shapes = shapes;
         this.bos = bos;
@@ -95,7 +97,8 @@ public sealed class DecoderSession : IDisposable
         Tensor? visibleHistory = useCache ? null : vision?.Visible;
         foreach (var t in new[] { mask, values, logits, embedHistory, visibleHistory })
             t?.DetachFromDisposeScope();
-        return new DecoderSession(model, cache, mask, values, vision?.SpatialShapes ?? [], bos, starts, logits,
+        bool padded = batch.Rows.Any(r => r.Length < L);
+        return new DecoderSession(model, cache, mask, padded, values, vision?.SpatialShapes ?? [], bos, starts, logits,
             embedHistory, visibleHistory);
     }
 
@@ -133,7 +136,10 @@ public sealed class DecoderSession : IDisposable
         if (cache is not null)
         {
             if (visibleRow is not null) vision = new MmfsVisionStates(values!, shapes, visibleRow);
-            hidden = model.Llm.forward(new LlamaModelInput(InputsEmbeds: embeds, AttentionMask: newMask, Cache: cache, Vision: vision)); // [B, 1, D]
+            // Without left padding the mask holds only ones: positions are P, P+1, … and one new token may see
+            // every cached key, which the model assumes when given no mask (no mask and positions to build per step).
+            hidden = model.Llm.forward(new LlamaModelInput(InputsEmbeds: embeds, AttentionMask: padded ? newMask : null,
+                Cache: cache, Vision: vision));                                                   // [B, 1, D]
         }
         else
         {

@@ -6,8 +6,8 @@ namespace Deem.Language;
 
 /// <summary>Input of one self-attention call.</summary>
 /// <param name="Hidden">[B, L, D] normalised hidden states of the new tokens.</param>
-/// <param name="Cos">[B, L, hD] RoPE cosines at the new tokens' positions.</param>
-/// <param name="Sin">[B, L, hD] RoPE sines.</param>
+/// <param name="Cos">[B, 1, L, hD] RoPE cosines at the new tokens' positions (<see cref="Rope.ForHeads"/>).</param>
+/// <param name="Sin">[B, 1, L, hD] RoPE sines, first half negated (<see cref="Rope.ForHeads"/>).</param>
 /// <param name="Mask">[B, 1, L, P+L] additive mask (0 or a large negative), or null for no mask (one new token).</param>
 /// <param name="Cache">Keys/values of earlier steps; this step's are appended.</param>
 public sealed record LlamaAttentionInput(Tensor Hidden, Tensor Cos, Tensor Sin, Tensor? Mask, KvCache? Cache);
@@ -51,8 +51,8 @@ public sealed class LlamaAttention : nn.Module<LlamaAttentionInput, Tensor>
         var q = q_proj.forward(x).view(B, L, numHeads, headDim).transpose(1, 2);     // [B, nH, L, hD]
         var k = k_proj.forward(x).view(B, L, numKvHeads, headDim).transpose(1, 2);   // [B, nKV, L, hD]
         var v = v_proj.forward(x).view(B, L, numKvHeads, headDim).transpose(1, 2);   // [B, nKV, L, hD]
-        q = Rope.Apply(q, input.Cos, input.Sin);
-        k = Rope.Apply(k, input.Cos, input.Sin);
+        q = Rope.ApplyForHeads(q, input.Cos, input.Sin);
+        k = Rope.ApplyForHeads(k, input.Cos, input.Sin);
 
         if (input.Cache is not null)
             (k, v) = input.Cache.Append(layerIndex, k, v);                           // [B, nKV, P+L, hD]

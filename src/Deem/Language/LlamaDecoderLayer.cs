@@ -6,8 +6,8 @@ namespace Deem.Language;
 
 /// <summary>Input of one decoder layer.</summary>
 /// <param name="Hidden">[B, L, D] residual stream of the new tokens.</param>
-/// <param name="Cos">[B, L, hD] RoPE cosines.</param>
-/// <param name="Sin">[B, L, hD] RoPE sines.</param>
+/// <param name="Cos">[B, 1, L, hD] RoPE cosines (<see cref="Rope.ForHeads"/>).</param>
+/// <param name="Sin">[B, 1, L, hD] RoPE sines, first half negated (<see cref="Rope.ForHeads"/>).</param>
 /// <param name="Mask">[B, 1, L, P+L] additive self-attention mask, or null.</param>
 /// <param name="Cache">KV cache, or null.</param>
 /// <param name="Vision">Image states for the cross-attention, with <c>Visible</c> rows for the new tokens; null for text only.</param>

@@ -95,7 +95,8 @@ public sealed class LlamaModel : nn.Module<LlamaModelInput, Tensor>
         CheckVision(input.Vision, B, L);
 
         var positions = input.PositionIds ?? AttentionMasks.PositionIds(B, L, P, input.AttentionMask, h.device);   // [B, L]
-        var (cos, sin) = Rope.CosSin(positions, config.HeadDim, config.RopeTheta, h.dtype);                        // [B, L, hD]
+        var (cosL, sinL) = Rope.CosSin(positions, config.HeadDim, config.RopeTheta, h.dtype);                      // [B, L, hD]
+        var (cos, sin) = Rope.ForHeads(cosL, sinL);                                                                // [B, 1, L, hD], sin signed
         var mask = AttentionMasks.Additive(B, L, P, input.AttentionMask, h.dtype, h.device);                       // [B, 1, L, P+L]
 
         bool recompute = ActivationCheckpoint.Applies(GradientCheckpointing) && cache is null;

@@ -25,9 +25,10 @@ public sealed class LlamaRmsNorm : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var inputType = x.dtype;
-        var h = x.to_type(ScalarType.Float32);
+        bool fp32 = inputType == ScalarType.Float32;            // no casts to make (each is one more call per layer and token)
+        var h = fp32 ? x : x.to_type(ScalarType.Float32);
         var variance = h.pow(2).mean([-1], keepdim: true);     // [..., 1]
         h = h * rsqrt(variance + eps);
-        return (weight * h.to_type(inputType)).MoveToOuterDisposeScope();
+        return (weight * (fp32 ? h : h.to_type(inputType))).MoveToOuterDisposeScope();
     }
 }

@@ -38,8 +38,33 @@ public static class Rope
     public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
     {
         using var scope = NewDisposeScope();
-        var c = cos.unsqueeze(1);   // [B, 1, L, hD]
-        var s = sin.unsqueeze(1);   // [B, 1, L, hD]
-        return (x * c + RotateHalf(x) * s).MoveToOuterDisposeScope();
+        var (c, s) = ForHeads(cos, sin);
+        return ApplyForHeads(x, c, s).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The tables of <see cref="ApplyForHeads"/>, made once per forward for every layer: cos [B, 1, L, hD]
+    /// and the sines with their first half negated, [B, 1, L, hD].
+    /// </summary>
+    public static (Tensor Cos, Tensor SignedSin) ForHeads(Tensor cos, Tensor sin)
+    {
+        using var scope = NewDisposeScope();
+        var half = sin.shape[^1] / 2;
+        var signed = cat([sin.narrow(-1, 0, half).neg(), sin.narrow(-1, half, half)], dim: -1);        // [B, L, hD]
+        return (cos.unsqueeze(1).MoveToOuterDisposeScope(), signed.unsqueeze(1).MoveToOuterDisposeScope()); // [B, 1, L, hD]
+    }
+
+    /// <summary>
+    /// <c>x·cos + rotate_half(x)·sin</c> as <c>x·cos + roll(x, hD/2)·signedSin</c>: roll gives [b, a] and the
+    /// signed sines put the minus on b, so every element is the same product as rotate_half's, bit for bit,
+    /// in four operations instead of nine.
+    /// </summary>
+    /// <param name="x">[B, nH, L, hD].</param>
+    /// <param name="cos">[B, 1, L, hD] from <see cref="ForHeads"/>.</param>
+    /// <param name="signedSin">[B, 1, L, hD] from <see cref="ForHeads"/>.</param>
+    public static Tensor ApplyForHeads(Tensor x, Tensor cos, Tensor signedSin)
+    {
+        using var scope = NewDisposeScope();
+        return (x * cos + x.roll(x.shape[^1] / 2, -1) * signedSin).MoveToOuterDisposeScope();      // [B, nH, L, hD]
     }
 }

@@ -173,6 +173,21 @@ public class LlamaModelTests
     }
 
     [Fact]
+    public void RopeByRollAndSignedSinesIsRotateHalfBitForBit()
+    {
+        using var scope = NewDisposeScope();
+        var gen = new Generator(5);
+        var x = randn(new long[] { 2, 3, 7, 8 }, generator: gen);                       // [B, nH, L, hD]
+        var pos = randint(0, 4096, new long[] { 2, 7 }, generator: gen);                // [B, L]
+        var (cos, sin) = Rope.CosSin(pos, 8, 10000.0, ScalarType.Float32);
+        var hf = x * cos.unsqueeze(1) + Rope.RotateHalf(x) * sin.unsqueeze(1);           // HF LLaMA's apply_rotary_pos_emb
+        var (c, s) = Rope.ForHeads(cos, sin);
+        var ours = Rope.ApplyForHeads(x, c, s);
+        Assert.True(ours.eq(hf).all().item<bool>(), $"max diff {(ours - hf).abs().max().item<float>():E3}, c {c.shape[0]}x{c.shape[1]}x{c.shape[2]}x{c.shape[3]}");
+        Assert.True(Rope.Apply(x, cos, sin).eq(hf).all().item<bool>());
+    }
+
+    [Fact]
     public void RmsNormMatchesHandFormula()
     {
         using var norm = new LlamaRmsNorm(4, 1e-5);
