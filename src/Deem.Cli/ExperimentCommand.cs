@@ -28,7 +28,7 @@ public static class ExperimentCommand
         var mmvp = new Option<int>("--mmvp-pairs") { DefaultValueFactory = _ => 40 };
         var csrWeight = new Option<double?>("--csr-weight") { Description = "λ_CSR of the CSR arms in both stages (default: the recipes' 5); use one --out per value" };
         var only = new Option<string?>("--arms") { Description = "train only these arms, e.g. baseline (default: every arm of --arch)" };
-        var threads = ThreadsOption.Create();
+        var threads = ThreadsOption.Create($"{ThreadsOption.TinyTraining}; with --jobs, cores / jobs in each run's process");
         var jobs = JobsOption();
         var csr = new Command("csr", "Baseline vs DEEM (and LLaVA-style ± CSR) over seeds; report with 95 % CIs")
             { world, stage0, outDir, seeds, llavaSeeds, arch, s1, s2, pope, mmvp, csrWeight, only, threads, jobs };
@@ -44,7 +44,7 @@ public static class ExperimentCommand
                 PopeImages = parse.GetValue(pope), MmvpPairs = parse.GetValue(mmvp),
                 OnlyArms = parse.GetValue(only)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             };
-            ThreadsOption.Apply(parse, threads);
+            ThreadsOption.Apply(parse, threads, whenUnset: ThreadsOption.TinyTraining);
             RunWithJobs(options, parse.GetValue(jobs));
             return 0;
         });

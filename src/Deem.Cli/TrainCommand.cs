@@ -42,7 +42,7 @@ public static class TrainCommand
         var batchSize = new Option<int?>("--batch-size") { Description = "rows per micro-batch on each rank (default: the stage's); stage 0: pairs per CLIP batch and latents per UNet batch (default 32)" };
         var gradAccum = new Option<int?>("--grad-accum") { Description = "micro-batches per optimiser step on each rank (default: the stage's)" };
         var stopAt = new Option<int?>("--stop-at") { Description = "stop after this step, keeping the schedule (an interrupted run to --resume)" };
-        var threads = ThreadsOption.Create();
+        var threads = ThreadsOption.Create($"{ThreadsOption.TinyTraining} for a new tiny-preset run, else torch's");
         var zero1 = new Option<bool>("--zero1") { Description = "ZeRO-1: shard AdamW's state across the ranks of `mpirun -np N deem train`" };
         var componentSteps = new Option<string?>("--component-steps") { Description = "stage 0: steps of CLIP,LLaMA,VAE,UNet, e.g. 300,200,40,60 (overrides --steps)" };
         var cmd = new Command("train", "Train one DEEM stage (data parallel under `mpirun -np N`)")
@@ -60,7 +60,9 @@ public static class TrainCommand
                 RefuseGiven(parse, "--component-steps sets stage 0's component loops", componentSteps);
             if (parse.GetValue(stage) != 0 && parse.GetResult(resume) is not null)
                 RefuseGiven(parse, "--resume continues with the stage, steps, seed and weights recorded in the run's checkpoint", steps, seed, preset, init, noCsr);
-            ThreadsOption.Apply(parse, threads);
+            // A resumed run's preset is in its checkpoint (--preset is refused with --resume): torch's threads unless asked.
+            bool tiny = parse.GetValue(preset) == "tiny" && parse.GetResult(resume) is null;
+            ThreadsOption.Apply(parse, threads, whenUnset: tiny ? ThreadsOption.TinyTraining : null);
             if (parse.GetValue(stage) == 0)
             {
                 if (parse.GetValue(preset) != "tiny")
