@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Reflection;
@@ -51,7 +52,10 @@ public static class ParallelRuns
         int threads = ThreadsPerJob(jobs, Environment.ProcessorCount);
         log($"{todo.Count} runs to train, {jobs} at a time, {threads} torch thread(s) each");
         var failures = new List<string>();
-        Parallel.ForEach(todo, new ParallelOptions { MaxDegreeOfParallelism = jobs }, run =>
+        // One run at a time to whichever process slot frees first, the longer CSR runs first: no slot idles
+        // while another still holds a queue of its own.
+        var queue = Partitioner.Create(LongestFirst(todo), EnumerablePartitionerOptions.NoBuffering);
+        Parallel.ForEach(queue, new ParallelOptions { MaxDegreeOfParallelism = jobs }, run =>
         {
             string label = $"{run.Arm} seed {run.Seed}";
             string dir = CsrExperiment.RunDir(o.OutDir, run.Arm, run.Seed);
@@ -65,6 +69,9 @@ public static class ParallelRuns
         });
         if (failures.Count > 0) throw new DeemException("runs failed: " + string.Join("; ", failures));
     }
+
+    /// <summary>The runs with CSR (about twice as long) before those without, each group in plan order.</summary>
+    public static IReadOnlyList<PlannedRun> LongestFirst(IEnumerable<PlannedRun> runs) => runs.OrderByDescending(r => r.Csr).ToList();
 
     /// <summary>Runs this same <c>deem</c> (apphost, or <c>dotnet deem.dll</c>) with <paramref name="args"/>, stdout and stderr into <paramref name="logFile"/>.</summary>
     static int RunChild(IReadOnlyList<string> args, string logFile)

@@ -39,6 +39,11 @@ public class ParallelRunsTests
         Assert.False(CsrExperiment.Finished(tmp.Path, run with { Seed = 6 }));
     }
 
+    [Fact]
+    public void TheLongerCsrRunsAreHandedOutFirst() =>
+        Assert.Equal(["DEEM 0", "DEEM 1", "LLaVA+CSR 5", "baseline 0", "baseline 1", "LLaVA 5"],
+            ParallelRuns.LongestFirst(CsrExperiment.Plan(Options())).Select(r => $"{r.Arm} {r.Seed}"));
+
     [Theory]
     [InlineData(2, 2, 1)]
     [InlineData(1, 16, 16)]
