@@ -72,6 +72,7 @@ public sealed record DecodeRoofline(string Preset, int Batch, int Context, doubl
     public static DecodeRoofline Measure(DeemConfig config, int batch, int context, int steps, Bandwidth bandwidth)
     {
         using var model = GenerationBenchmark.TextModel(config);
+        PlacementPolicy.ApplyForInference(model, Placement.Default);                                   // as every inference verb loads it
         GenerationBenchmark.TokensPerSecond(model, Math.Min(context, 16), 2, useCache: true, batch: batch);   // warm-up
         double tps = GenerationBenchmark.TokensPerSecond(model, context, steps, useCache: true, batch: batch);
         var llm = config.Llm;

@@ -47,6 +47,46 @@ public class PlacementPolicyTests
     }
 
     [Fact]
+    public void DecodingLayoutKeepsEveryKeyShapeValueAndLogitAndSavesTheSameCheckpoint()
+    {
+        using var scope = NewDisposeScope();
+        using var model = new DeemModel(WorldPresets.Tiny, new Generator(3));
+        model.eval();
+        var before = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
+        var ids = randint(7, 200, new long[] { 2, 9 }, generator: new Generator(4));
+        Tensor Logits() { using var _ = no_grad(); return model.TextHead.forward(model.Llm.forward(new Deem.Language.LlamaModelInput(InputIds: ids))); }
+        var logits = Logits();
+
+        PlacementPolicy.ApplyForInference(model, Placement.Default);              // lays the LLM's weights out on the CPU
+
+        var layers = model.named_parameters().Where(p => p.name == "mm_decoder.layers.0.self_attn.q_proj.weight"
+                                                        || p.name == "mm_decoder.layers.0.mlp.up_proj.weight" || p.name == "text_decoder.head.weight").ToList();
+        Assert.Equal(3, layers.Count);
+        Assert.NotEmpty(layers);
+        foreach (var (name, p) in layers)
+        {
+            Assert.False(p.is_contiguous(), $"{name} keeps its [out, in] layout");
+            Assert.Equal(new long[] { 1, p.shape[0] }, p.stride());
+        }
+        var after = model.state_dict();
+        Assert.Equal(before.Keys.Order(), after.Keys.Order());
+        foreach (var (k, v) in before)
+        {
+            Assert.Equal(v.shape, after[k].shape);
+            Assert.True(v.eq(after[k]).all().item<bool>(), k);
+        }
+        Assert.True((Logits() - logits).abs().max().item<float>() <= 1e-5f);
+
+        // A model folder written from it reads back with the same values.
+        using var tmp = new TempDir();
+        DeemCheckpoint.Save(tmp.Path, model, Deem.World.WorldTokenizer.Default);
+        var (reloaded, _) = DeemCheckpoint.Load(tmp.Path);
+        using (reloaded)
+            foreach (var (k, v) in reloaded.state_dict())
+                Assert.True(v.eq(before[k]).all().item<bool>(), k);
+    }
+
+    [Fact]
     public void BoundaryCastsTouchOnlyFloatingTensorsOfAnotherDType()
     {
         using var scope = NewDisposeScope();
