@@ -34,6 +34,7 @@ public sealed class DeemPipeline : IDisposable
         if (options is null)
         {
             var (model, tokenizer) = DeemCheckpoint.Load(modelDir);
+            PlacementPolicy.LayOutForDecoding(model);                                             // cpu fp32: one-row products read W in order
             return new DeemPipeline(model, tokenizer, maxContext);
         }
         var loaded = ModelLoader.Load(modelDir, options);

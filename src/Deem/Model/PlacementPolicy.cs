@@ -30,16 +30,17 @@ public static class PlacementPolicy
     {
         if (placement.IsLowPrecision) model.to(placement.DType);
         model.to(placement.Device);
-        if (placement.Device.type == DeviceType.CPU) LayOutForDecoding(model);
+        if (placement.Device.type == DeviceType.CPU && !placement.IsLowPrecision) LayOutForDecoding(model);  // as DeemPipeline.Load does
     }
 
     /// <summary>
     /// Holds the weight W [out, in] of every linear layer of the LLM and its text head as the transposed
     /// view of an [in, out] matrix: the same parameter shape, values and state-dict key, but x·Wᵀ for one
     /// row then reads W in the order it multiplies. On this project's 2-core CPU a one-row product with a
-    /// 1376 × 512 weight took 109 µs instead of 180 (docs/experiments.md §6). Inference only (a training
-    /// step would update the views in place, which works, but nothing here measured it). Returns how many
-    /// weights were laid out.
+    /// 1376 × 512 weight took 109 µs instead of 180 (docs/experiments.md §6). Applied to fp32 models on
+    /// the CPU (<see cref="ApplyForInference"/>, <c>DeemPipeline.Load</c>), which own their weights; models
+    /// read through <see cref="ModelLoader"/> keep the file's layout (their weights may be memory-mapped, and
+    /// a relayout would copy them). Inference only. Returns how many weights were laid out.
     /// </summary>
     public static int LayOutForDecoding(nn.Module model)
     {
