@@ -9,11 +9,12 @@ namespace Deem.Cli;
 /// <summary>
 /// <c>--jobs N</c> of <c>deem experiment csr</c> and <c>deem demo</c>: the experiment's unfinished arm × seed
 /// runs, N at a time (at most as many as there are runs), each in its own <c>deem experiment csr</c>
-/// process restricted to that arm and seed, with max(1, cores / N) torch threads. The runs are independent (each seeds its own process and writes
-/// only its own folder), so a run trained this way is the run the sequential loop trains; the caller then
-/// runs the experiment as usual, which reuses every finished <c>run.json</c> and writes the report.
-/// Why processes: the tiny models' steps are chains of small operations that one core runs nearly as
-/// fast as two, and the trainer seeds torch's process-wide generator, so two runs cannot share a process.
+/// process restricted to that arm and seed, with max(1, cores / N) torch threads. The runs are
+/// independent (each seeds its own process and writes only its own folder), so a run trained this way is
+/// the run the sequential loop trains; the caller then runs the experiment as usual, which reuses every
+/// finished <c>run.json</c> and writes the report. Why: the tiny model trains faster on one thread than
+/// on two (docs/experiments.md §6), so the other cores are worth more as other runs; why processes: the
+/// trainer seeds torch's process-wide generator, so two runs cannot share a process.
 /// </summary>
 public static class ParallelRuns
 {
