@@ -35,7 +35,7 @@ public static class DemoCommand
         {
             var options = ToOptions(parse);
             ThreadsOption.Apply(parse, Threads, whenUnset: ThreadsOption.TinyTraining);
-            int jobs = parse.GetValue(Jobs) is var j and >= 1 ? j : throw new DeemConfigException("--jobs", "jobs", $"must be ≥ 1, found {parse.GetValue(Jobs)}");
+            int jobs = ExperimentCommand.ReadJobs(parse, Jobs);
             var result = Demo.Run(options, new DemoPhases(
                 (world, s0, o) => TrainCommand.PretrainComponents(world, s0, o),
                 experiment => ExperimentCommand.RunWithJobs(experiment, jobs),

@@ -45,7 +45,7 @@ public static class ExperimentCommand
                 OnlyArms = parse.GetValue(only)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             };
             ThreadsOption.Apply(parse, threads, whenUnset: ThreadsOption.TinyTraining);
-            RunWithJobs(options, parse.GetValue(jobs));
+            RunWithJobs(options, ReadJobs(parse, jobs));
             return 0;
         });
         return new Command("experiment", "Experiments that test the paper's claims") { csr };
@@ -68,10 +68,16 @@ public static class ExperimentCommand
         DefaultValueFactory = _ => defaultJobs,
     };
 
-    /// <summary>With <paramref name="jobs"/> &gt; 1 the runs first train in parallel processes; then <see cref="Run"/> reuses them and reports.</summary>
+    /// <summary>The value of a <see cref="JobsOption"/>, refused below 1 naming the option (before any work).</summary>
+    public static int ReadJobs(ParseResult parse, Option<int> option) =>
+        parse.GetValue(option) is var jobs and >= 1 ? jobs : throw new DeemConfigException("--jobs", "jobs", $"must be ≥ 1, found {parse.GetValue(option)}");
+
+    /// <summary>
+    /// With <paramref name="jobs"/> (from <see cref="ReadJobs"/>) &gt; 1 the runs first train in parallel processes;
+    /// then <see cref="Run"/> reuses them and reports.
+    /// </summary>
     public static IReadOnlyList<ExperimentArm> RunWithJobs(CsrExperimentOptions options, int jobs)
     {
-        if (jobs < 1) throw new DeemConfigException("--jobs", "jobs", $"must be ≥ 1, found {jobs}");
         if (jobs > 1) ParallelRuns.Run(options, jobs, m => AnsiConsole.MarkupLine(Markup.Escape(m)));
         return Run(options);
     }

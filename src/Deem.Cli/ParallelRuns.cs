@@ -46,7 +46,7 @@ public static class ParallelRuns
     /// </summary>
     public static void Run(CsrExperimentOptions o, int jobs, Action<string> log)
     {
-        if (jobs < 1) throw new DeemConfigException("--jobs", "jobs", $"must be ≥ 1, found {jobs}");
+        ArgumentOutOfRangeException.ThrowIfLessThan(jobs, 1);                                     // the CLI refused it already (ReadJobs)
         CsrExperiment.BuildBenchmarks(o, log);
         var todo = CsrExperiment.Plan(o).Where(r => !CsrExperiment.Finished(o.OutDir, r)).ToList();
         jobs = Math.Max(1, Math.Min(jobs, todo.Count));
