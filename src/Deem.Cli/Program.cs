@@ -6,6 +6,8 @@ using Spectre.Console;
 // deem: the DeemSharp command line. One file per verb; each builds its System.CommandLine Command.
 // Before libtorch loads: OpenMP threads wait passively (spinning threads stall on shared cores).
 Deem.Diagnostics.ThreadSettings.UsePassiveOpenMpWait();
+// glibc keeps the pages a step frees for the next step instead of trimming and re-faulting them.
+Deem.Diagnostics.AllocatorSettings.KeepFreedPages();
 // Redirected output (logs, CI) gets wide tables instead of 80 columns.
 if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 160;
 

@@ -163,7 +163,8 @@ public static class TrainStepBenchmark
             }
 
             int defaultThreads = get_num_threads();
-            var threadCounts = variants.Select(v => ThreadsOf(v.Name) ?? defaultThreads).Distinct().ToList();
+            // The report's before/after GEMM line is at the default count, also when every variant names its own.
+            var threadCounts = variants.Select(v => ThreadsOf(v.Name) ?? defaultThreads).Prepend(defaultThreads).Distinct().ToList();
             Dictionary<int, double> Gemm() => threadCounts.ToDictionary(t => t, t =>
             {
                 set_num_threads(t);
