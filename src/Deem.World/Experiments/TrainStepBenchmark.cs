@@ -233,7 +233,10 @@ public static class TrainStepBenchmark
             Ratio(Fused, Separate);
             foreach (var name in names.Where(n => n.Contains('@'))) Ratio(name, Kind(name));
             foreach (var name in names.Where(n => n.Contains('@') && Kind(n) == Fused))
+            {
                 Ratio(name, NoCsr + name[name.IndexOf('@')..]);                                          // CSR's cost at that thread count
+                Ratio(name, Baseline + name[name.IndexOf('@')..]);                                       // and DEEM / DEEM* there
+            }
             return new TrainStepBenchmarkResult(options, deem, defaultThreads, results, ratios, (gemmBefore[defaultThreads], gemmAfter[defaultThreads]),
                 threadCounts.ToDictionary(t => t, t => Math.Max(gemmBefore[t], gemmAfter[t])));
         }
