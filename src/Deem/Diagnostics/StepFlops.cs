@@ -46,6 +46,16 @@ public sealed record StepShape(long Rows, long Length, long Images, long MaxImag
     }
 }
 
+/// <summary>A stage-1 micro-batch's training FLOPs per module with and without CSR (<see cref="StepFlops.CsrCost"/>).</summary>
+/// <param name="ImagesPerRow">Images in each row of the micro-batch.</param>
+/// <param name="WithCsr">Per <see cref="StepProfiler"/> module, NTP + NIP + CSR.</param>
+/// <param name="WithoutCsr">The same micro-batch with λ_CSR = 0.</param>
+public sealed record CsrFlops(long ImagesPerRow, IReadOnlyDictionary<string, double> WithCsr, IReadOnlyDictionary<string, double> WithoutCsr)
+{
+    /// <summary>Step FLOPs with CSR over without.</summary>
+    public double Ratio => WithCsr.Values.Sum() / WithoutCsr.Values.Sum();
+}
+
 /// <summary>
 /// Analytic FLOPs of one DEEM training micro-batch per module (2 FLOPs per multiply-add of every
 /// matmul and convolution, and of the attention products; norms, activations and the deformable
@@ -127,6 +137,22 @@ public static class StepFlops
         Add(StepProfiler.Vae, vaeEncodes * VaeEncoder(diffusion.Vae, I, shape.DecoderSide));
         return f;
     }
+
+    /// <summary>
+    /// What CSR adds to a stage-1 micro-batch of <paramref name="rows"/> × <paramref name="length"/> tokens by
+    /// the count of <see cref="Training"/>, for each number of images per row: one document per row, its
+    /// images evenly spaced (the first opens the document, so NIP denoises the others; the last one's
+    /// decoder context runs from BOS to its &lt;soi&gt;), every image denoised once more for CSR.
+    /// </summary>
+    public static IReadOnlyList<CsrFlops> CsrCost(DeemConfig config, StableDiffusion diffusion, long rows, long length,
+        long encoderSide, long decoderSide, IEnumerable<long> imagesPerRow) =>
+        imagesPerRow.Select(n =>
+        {
+            if (n < 1) throw new ArgumentOutOfRangeException(nameof(imagesPerRow), n, "must be ≥ 1");
+            var shape = new StepShape(rows, length, rows * n, n, length * n / (n + 1), encoderSide, decoderSide, rows * (n - 1));
+            return new CsrFlops(n, Training(Forward(config, diffusion, shape, nip: true, csr: true, vaeEncodes: 1)),
+                Training(Forward(config, diffusion, shape, nip: true, csr: false, vaeEncodes: 1)));
+        }).ToList();
 
     /// <summary>Forward + backward: 3 × forward on the gradient path, 1 × for the VAE.</summary>
     public static Dictionary<string, double> Training(IReadOnlyDictionary<string, double> forward) =>

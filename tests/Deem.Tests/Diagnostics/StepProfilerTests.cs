@@ -70,6 +70,23 @@ public class StepProfilerTests
     }
 
     [Fact]
+    public void CsrCostGrowsWithTheImagesPerRowAndNipSkipsEachRowsFirstImage()
+    {
+        var config = WorldPresets.Tiny;
+        using var sd = new StableDiffusion(config, new Generator(1));
+        var rows = StepFlops.CsrCost(config, sd, rows: 2, length: 64, encoderSide: 64, decoderSide: 64, imagesPerRow: [1, 2, 4]);
+        Assert.Equal([1L, 2, 4], rows.Select(r => r.ImagesPerRow));
+        // One image per row opens its document: NIP denoises nothing, the UNet runs for CSR alone.
+        Assert.Equal(0.0, rows[0].WithoutCsr.GetValueOrDefault(StepProfiler.UNet));
+        Assert.True(rows[0].WithCsr[StepProfiler.UNet] > 0);
+        // n images per row: CSR denoises n, NIP n − 1 per row, so the UNet's FLOPs are (2n − 1) / (n − 1) × NIP's alone.
+        Assert.Equal(7.0 / 3, rows[2].WithCsr[StepProfiler.UNet] / rows[2].WithoutCsr[StepProfiler.UNet], 1e-9);
+        Assert.Equal(rows[1].WithCsr[StepProfiler.Llm], rows[1].WithoutCsr[StepProfiler.Llm]);
+        Assert.True(rows[0].Ratio > 1 && rows[0].Ratio < rows[1].Ratio && rows[1].Ratio < rows[2].Ratio);
+        Assert.Throws<ArgumentOutOfRangeException>(() => StepFlops.CsrCost(config, sd, 2, 64, 64, 64, [0]));
+    }
+
+    [Fact]
     public void TheShapeOfABatchCountsTheImagesWithContext()
     {
         var config = WorldPresets.Tiny;
