@@ -14,7 +14,7 @@ namespace Deem.World.Pretraining;
 /// </summary>
 public sealed class Stage0Data : IDisposable
 {
-    /// <summary>[N, 3, R, R] caption-pair images in [0, 1].</summary>
+    /// <summary>[N, 3, R, R] caption-pair images in [0, 1]: the first N rows of <see cref="VaeImages"/> (a view, not a copy).</summary>
     public required Tensor PairImages { get; init; }
 
     /// <summary>Caption of each pair image.</summary>
@@ -40,7 +40,6 @@ public sealed class Stage0Data : IDisposable
         var skips = new SkipCounter();
         var pairs = WebDataset.ReadDirectory(Path.Combine(worldDir, "laion"), skips).ToList();
         if (pairs.Count < 2) throw new DeemFormatException(Path.Combine(worldDir, "laion"), $"stage 0 needs at least 2 image–caption pairs, found {pairs.Count}");
-        var pairImages = pairs.Select(p => Decode(p.Jpg, p.Key, resolution)).ToList();
         var captions = pairs.Select(p => p.Caption).ToList();
         var captionIds = captions.Select(c => (IReadOnlyList<int>)tokenizer.Encode(c)).ToList();
 
@@ -72,12 +71,27 @@ public sealed class Stage0Data : IDisposable
             }
         }
 
-        var pairStack = stack(pairImages);                                                        // [N, 3, R, R]
-        var vaeStack = mmc4Images.Count > 0 ? cat([pairStack, stack(mmc4Images)], 0) : pairStack.clone();  // [M, 3, R, R]
-        foreach (var t in pairImages.Concat(mmc4Images)) t.Dispose();
+        // One buffer holds every image once (pairs first): the pair images are a view of its first N rows.
+        // Each pair image is decoded straight into its row, so the pairs are never held twice.
+        var images = empty(pairs.Count + mmc4Images.Count, 3, resolution, resolution);           // [M, 3, R, R]
+        using (no_grad())
+        {
+            for (int i = 0; i < pairs.Count; i++)
+            {
+                using var t = Decode(pairs[i].Jpg, pairs[i].Key, resolution);
+                using var row = images[i];                                                     // [3, R, R] view
+                row.copy_(t);
+            }
+            for (int k = 0; k < mmc4Images.Count; k++)
+            {
+                using var row = images[pairs.Count + k];                                       // [3, R, R] view
+                row.copy_(mmc4Images[k]);
+                mmc4Images[k].Dispose();
+            }
+        }
         return new Stage0Data
         {
-            PairImages = pairStack, Captions = captions, CaptionIds = captionIds, VaeImages = vaeStack,
+            PairImages = images.narrow(0, 0, pairs.Count), Captions = captions, CaptionIds = captionIds, VaeImages = images,  // [N, …] view, [M, …]
             Documents = docs, Tokenizer = tokenizer, Skips = skips,
         };
     }

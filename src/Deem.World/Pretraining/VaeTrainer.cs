@@ -43,8 +43,9 @@ public static class VaeTrainer
         var parts = new List<Tensor>();
         for (long i = 0; i < images.shape[0]; i += 32)
         {
+            using var batch = NewDisposeScope();                                                  // only the samples outlive a batch
             var x = images.narrow(0, i, Math.Min(32, images.shape[0] - i)) * 2.0 - 1.0;          // [b, 3, R, R]
-            parts.Add(vae.Encode(x).Sample(generator));                                           // [b, 4, h, w]
+            parts.Add(vae.Encode(x).Sample(generator).MoveToOuterDisposeScope());                 // [b, 4, h, w]
         }
         var std = cat(parts, 0).std().item<float>();
         return Math.Round(1.0 / Math.Max(std, 1e-6), 5);

@@ -20,6 +20,20 @@ public class Stage0Tests(Stage0Fixture world)
     }
 
     [Fact]
+    public void HoldsEveryImageOnceWithThePairsFirst()
+    {
+        var d = world.Data;
+        long n = d.PairImages.shape[0];
+        Assert.Equal(d.Captions.Count, n);
+        Assert.True(d.VaeImages.shape[0] > n);                                                   // the MMC4 images follow the pairs
+        // The pair images are a view of the same storage, not a copy.
+        Assert.Equal(d.VaeImages.storage<float>().data_ptr(), d.PairImages.storage<float>().data_ptr());
+        Assert.Equal(d.VaeImages.shape.Skip(1), d.PairImages.shape.Skip(1));
+        Assert.True(d.VaeImages.min().item<float>() >= 0 && d.VaeImages.max().item<float>() <= 1);
+        Assert.True(d.VaeImages[^1].std().item<float>() > 0);                                    // the last MMC4 image was copied in
+    }
+
+    [Fact]
     public void AssemblesADeemModelFolderForStageOne()
     {
         Assert.True(DeemCheckpoint.Exists(world.Out));
