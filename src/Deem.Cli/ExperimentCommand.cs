@@ -30,8 +30,10 @@ public static class ExperimentCommand
         var only = new Option<string?>("--arms") { Description = "train only these arms, e.g. baseline (default: every arm of --arch)" };
         var threads = ThreadsOption.Create($"{ThreadsOption.TinyTraining}; with --jobs, cores / jobs in each run's process");
         var jobs = JobsOption();
+        // Set by --jobs for the processes it starts, so that each run.json says how many runs shared the cores.
+        var concurrent = new Option<int>(ConcurrentRunsName) { Hidden = true, DefaultValueFactory = _ => 1 };
         var csr = new Command("csr", "Baseline vs DEEM (and LLaVA-style ± CSR) over seeds; report with 95 % CIs")
-            { world, stage0, outDir, seeds, llavaSeeds, arch, s1, s2, pope, mmvp, csrWeight, only, threads, jobs };
+            { world, stage0, outDir, seeds, llavaSeeds, arch, s1, s2, pope, mmvp, csrWeight, only, threads, jobs, concurrent };
         csr.SetAction(parse =>
         {
             var options = new CsrExperimentOptions
@@ -43,6 +45,7 @@ public static class ExperimentCommand
                 Stage1Steps = parse.GetValue(s1), Stage2Steps = parse.GetValue(s2), CsrWeight = parse.GetValue(csrWeight),
                 PopeImages = parse.GetValue(pope), MmvpPairs = parse.GetValue(mmvp),
                 OnlyArms = parse.GetValue(only)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                ConcurrentRuns = Math.Max(1, parse.GetValue(concurrent)),
             };
             ThreadsOption.Apply(parse, threads, whenUnset: ThreadsOption.TinyTraining);
             RunWithJobs(options, ReadJobs(parse, jobs));
@@ -50,6 +53,9 @@ public static class ExperimentCommand
         });
         return new Command("experiment", "Experiments that test the paper's claims") { csr };
     }
+
+    /// <summary>The hidden option by which a <c>--jobs</c> parent tells its children how many runs train at once.</summary>
+    public const string ConcurrentRunsName = "--concurrent-runs";
 
     public static IReadOnlyList<int> ParseSeeds(string text, string option)
     {

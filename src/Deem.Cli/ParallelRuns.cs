@@ -22,7 +22,7 @@ public static class ParallelRuns
     public static int ThreadsPerJob(int jobs, int cores) => Math.Max(1, cores / Math.Max(1, jobs));
 
     /// <summary>The command line (after the executable) of the child that trains one run of <paramref name="o"/>.</summary>
-    public static IReadOnlyList<string> ChildArguments(CsrExperimentOptions o, PlannedRun run, int threads)
+    public static IReadOnlyList<string> ChildArguments(CsrExperimentOptions o, PlannedRun run, int threads, int jobs)
     {
         var defaults = new CsrExperimentOptions { World = "", Stage0 = "", OutDir = "" };
         if (o.MaxNewTokens != defaults.MaxNewTokens || o.EvalBatchSize != defaults.EvalBatchSize)
@@ -34,6 +34,7 @@ public static class ParallelRuns
             "--arch", run.Arch, "--arms", run.Arm, "--seeds", I(run.Seed),
             "--stage1-steps", I(o.Stage1Steps), "--stage2-steps", I(o.Stage2Steps),
             "--pope-images", I(o.PopeImages), "--mmvp-pairs", I(o.MmvpPairs), "--threads", I(threads),
+            ExperimentCommand.ConcurrentRunsName, I(jobs),
         };
         if (o.CsrWeight is double w) args.AddRange(["--csr-weight", I(w)]);
         return args;
@@ -64,7 +65,7 @@ public static class ParallelRuns
             string logFile = Path.Combine(dir, "console.log");
             log($"{label}: started (log {logFile})");
             var clock = Stopwatch.StartNew();
-            int code = RunChild(ChildArguments(o, run, threads), logFile);
+            int code = RunChild(ChildArguments(o, run, threads, jobs), logFile);
             if (code == 0) log(string.Create(CultureInfo.InvariantCulture, $"{label}: done in {clock.Elapsed.TotalMinutes:F1} min"));
             else lock (failures) failures.Add($"{label} (exit {code}, see {logFile})");
         });

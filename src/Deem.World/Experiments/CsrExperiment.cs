@@ -38,6 +38,8 @@ public sealed record CsrExperimentOptions
     public double? CsrWeight { get; init; }
     /// <summary>Arms to run (e.g. ["baseline"] for a quick recipe check); null runs every arm of <see cref="Arches"/>.</summary>
     public IReadOnlyList<string>? OnlyArms { get; init; }
+    /// <summary>How many runs train at once on the machine, this one included (the <c>--jobs</c> of the process that started it); kept in each run.json.</summary>
+    public int ConcurrentRuns { get; init; } = 1;
     public int PopeImages { get; init; } = 40;
     public int MmvpPairs { get; init; } = 40;
     /// <summary>Greedy decoding length of the answers (yes/no and option words are one or two tokens).</summary>
@@ -169,6 +171,7 @@ public static class CsrExperiment
                    ?? throw new DeemFormatException(runFile, "empty run record");
         }
         var data = DataPaths.FromWorld(o.World);
+        int trainingThreads = TorchSharp.torch.get_num_threads();
         var total = Stopwatch.StartNew();
 
         // Stage 1: alignment pretraining from the stage-0 DEEM folder (the DEEM* recipe for the arms without CSR).
@@ -211,7 +214,7 @@ public static class CsrExperiment
             metrics[CsrExperimentReport.YesRatioColumn] = 100 * pope.Splits.Average(x => x.Official.YesRatio);
         metrics[CsrExperimentReport.ImageGapColumn] = afterSft.NtpShuffled - afterSft.Ntp;
         foreach (var (k, v) in WorldBreakdown.Metrics(suite, paths)) metrics[k] = v;
-        var run = new ArmRun(seed, metrics, median, trainSeconds);
+        var run = new ArmRun(seed, metrics, median, trainSeconds, trainingThreads, o.ConcurrentRuns);
         AtomicFile.WriteAllText(runFile, JsonSerializer.Serialize(run, new JsonSerializerOptions { WriteIndented = true }));
         return run;
     }

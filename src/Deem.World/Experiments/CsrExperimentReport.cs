@@ -10,7 +10,14 @@ namespace Deem.World.Experiments;
 /// <param name="Metrics">Table-1 column → percent (see <see cref="BenchmarkSuiteResult.Columns"/>).</param>
 /// <param name="SecondsPerStep">Median optimiser-step time of its training, in seconds.</param>
 /// <param name="TrainSeconds">Wall time of the run's training, in seconds.</param>
-public sealed record ArmRun(int Seed, IReadOnlyDictionary<string, double> Metrics, double SecondsPerStep, double TrainSeconds);
+/// <param name="Threads">torch's intra-op threads while it trained (null in run records written before they were kept).</param>
+/// <param name="Concurrent">How many runs trained at once on the machine, its own included (null: not recorded).</param>
+public sealed record ArmRun(int Seed, IReadOnlyDictionary<string, double> Metrics, double SecondsPerStep, double TrainSeconds,
+    int? Threads = null, int? Concurrent = null)
+{
+    /// <summary>"T thr × C" (threads, runs at once), "–" where not recorded.</summary>
+    public string Layout => Threads is int t && Concurrent is int c ? $"{t} thr × {c}" : "–";
+}
 
 /// <summary>An arm of the CSR ablation: e.g. "baseline" (DEEM*, no CSR) or "DEEM" (CSR).</summary>
 public sealed record ExperimentArm(string Name, string Arch, bool Csr, IReadOnlyList<ArmRun> Runs);
@@ -89,13 +96,13 @@ public static class CsrExperimentReport
         }
 
         var seedCols = cols.Append(YesRatioColumn).Append(ImageGapColumn).ToList();
-        sb.Append("\n## Per seed\n\n| arm | seed | ").AppendJoin(" | ", seedCols).Append(" | s/step |\n|---|---|")
-          .Append(string.Concat(seedCols.Select(_ => "---|"))).Append("---|\n");
+        sb.Append("\n## Per seed\n\n| arm | seed | ").AppendJoin(" | ", seedCols).Append(" | s/step | threads × runs at once |\n|---|---|")
+          .Append(string.Concat(seedCols.Select(_ => "---|"))).Append("---|---|\n");
         foreach (var arm in arms)
             foreach (var r in arm.Runs)
                 sb.Append("| ").Append(arm.Name).Append(" | ").Append(r.Seed).Append(" | ")
                   .AppendJoin(" | ", seedCols.Select(c => r.Metrics.TryGetValue(c, out var x) ? F(x) : "–"))
-                  .Append(" | ").Append(r.SecondsPerStep.ToString("F3", CultureInfo.InvariantCulture)).Append(" |\n");
+                  .Append(" | ").Append(r.SecondsPerStep.ToString("F3", CultureInfo.InvariantCulture)).Append(" | ").Append(r.Layout).Append(" |\n");
 
         sb.Append("\n## Difference with CSR − without (percentage points), Welch 95 % CI\n\n");
         sb.Append("| comparison | benchmark | ours | 95 % CI | significant | paper |\n|---|---|---|---|---|---|\n");
@@ -129,9 +136,17 @@ public static class CsrExperimentReport
             var a = arms.FirstOrDefault(x => x.Name == with);
             var b = arms.FirstOrDefault(x => x.Name == without);
             if (a is null || b is null) continue;
+            // Step times compare only between runs that trained in the same layout (threads, runs sharing the cores).
+            var layouts = a.Runs.Concat(b.Runs).Select(r => r.Layout).Distinct().ToList();
+            if (layouts.Count != 1 || layouts[0] == "–")
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"\nStage-1 step-time ratio {with} / {without}: not comparable, the runs trained in " +
+                    $"different or unrecorded layouts (threads × runs at once: {string.Join(", ", layouts)}); `deem bench train-step` measures it.\n");
+                continue;
+            }
             double ratio = a.Runs.Average(r => r.SecondsPerStep) / b.Runs.Average(r => r.SecondsPerStep);
             string paper = a.Arch == "deem" ? " (paper Table 3: 1.14× for stage 1)" : " (the arm without CSR runs no diffusion model at all here)";
-            sb.Append(CultureInfo.InvariantCulture, $"\nStage-1 step-time ratio {with} / {without}: **{ratio:F2}×**{paper}.\n");
+            sb.Append(CultureInfo.InvariantCulture, $"\nStage-1 step-time ratio {with} / {without}: **{ratio:F2}×**{paper}, every run at {layouts[0]}.\n");
         }
         return sb.ToString();
     }

@@ -56,7 +56,7 @@ public class ParallelRunsTests
     public void TheChildsCommandLineParsesToTheSameRunRestrictedToOneArmAndSeed()
     {
         var o = Options();
-        var args = ParallelRuns.ChildArguments(o, new PlannedRun("llava", "LLaVA+CSR", true, 5), threads: 3);
+        var args = ParallelRuns.ChildArguments(o, new PlannedRun("llava", "LLaVA+CSR", true, 5), threads: 3, jobs: 2);
         var root = new RootCommand { ExperimentCommand.Create() };
         var parse = root.Parse(args.ToArray());
         Assert.Empty(parse.Errors);
@@ -74,11 +74,12 @@ public class ParallelRunsTests
         Assert.Equal(0.5, parse.GetValue<double?>("--csr-weight"));
         Assert.Equal(3, parse.GetValue<int?>("--threads"));
         Assert.Equal(1, parse.GetValue<int>("--jobs"));
-        Assert.DoesNotContain("--csr-weight", ParallelRuns.ChildArguments(o with { CsrWeight = null }, new PlannedRun("deem", "baseline", false, 0), 1));
+        Assert.Equal(2, parse.GetValue<int>(ExperimentCommand.ConcurrentRunsName));
+        Assert.DoesNotContain("--csr-weight", ParallelRuns.ChildArguments(o with { CsrWeight = null }, new PlannedRun("deem", "baseline", false, 0), 1, 2));
     }
 
     [Fact]
     public void SettingsWithoutAnOptionAreRefusedNotDropped() =>
         Assert.Contains("--jobs", Assert.Throws<DeemConfigException>(() =>
-            ParallelRuns.ChildArguments(Options() with { MaxNewTokens = 9 }, new PlannedRun("deem", "DEEM", true, 0), 1)).Message);
+            ParallelRuns.ChildArguments(Options() with { MaxNewTokens = 9 }, new PlannedRun("deem", "DEEM", true, 0), 1, 2)).Message);
 }

@@ -10,7 +10,7 @@ public class CsrExperimentReportTests
         {
             ["RVQA-A"] = rvqa, ["RVQA-R"] = rvqa, ["RVQA-V"] = rvqa,
             ["POPE-R"] = pope, ["POPE-P"] = pope, ["POPE-A"] = pope, ["MMVP"] = mmvp,
-        }, s, 10 * s);
+        }, s, 10 * s, Threads: 1, Concurrent: 2);
 
     [Fact]
     public void ReportHasTheTablesTheDifferencesAndTheStepRatio()
@@ -25,7 +25,26 @@ public class CsrExperimentReportTests
         // RobustVQA: +10 points; Welch SE = √(4/3 + 4/3) = 1.633, df = 4, t = 2.776 → ±4.53.
         Assert.Contains("| DEEM − baseline | RobustVQA | +10.00 | [5.47, 14.53] | yes | +4.0 |", md);
         Assert.Contains("| DEEM − baseline | POPE | +0.00 | [-4.53, 4.53] | no | +12.8 |", md);
-        Assert.Contains("**1.50×**", md);
+        Assert.Contains("**1.50×** (paper Table 3: 1.14× for stage 1), every run at 1 thr × 2.", md);
+    }
+
+    [Fact]
+    public void StepTimesOfRunsTrainedInOtherLayoutsAreNotCompared()
+    {
+        // Seed 0 alone on two threads, seeds 1 and 2 side by side on one: their s/step are not one measure.
+        var baseline = new ExperimentArm("baseline", "deem", false,
+            [Run(0, 50, 60, 10, 0.2) with { Threads = 2, Concurrent = 1 }, Run(1, 52, 62, 12, 0.2), Run(2, 54, 64, 14, 0.2)]);
+        var deem = new ExperimentArm("DEEM", "deem", true, [Run(0, 60, 60, 20, 0.3), Run(1, 62, 62, 22, 0.3), Run(2, 64, 64, 24, 0.3)]);
+        var md = CsrExperimentReport.Markdown([baseline, deem], [("DEEM", "baseline")], "setup");
+        Assert.Contains("Stage-1 step-time ratio DEEM / baseline: not comparable", md);
+        Assert.Contains("(threads × runs at once: 1 thr × 2, 2 thr × 1)", md);
+        Assert.DoesNotContain("**1.", md);
+        Assert.Contains("| 0.200 | 2 thr × 1 |", md);
+        // Run records written before the layout was kept read as unrecorded.
+        var old = new ExperimentArm("DEEM", "deem", true, [Run(0, 60, 60, 20, 0.3) with { Threads = null, Concurrent = null }]);
+        Assert.Contains("not comparable", CsrExperimentReport.Markdown([baseline, old], [("DEEM", "baseline")], "setup"));
+        var json = System.Text.Json.JsonSerializer.Deserialize<ArmRun>("{\"Seed\":0,\"Metrics\":{},\"SecondsPerStep\":0.1,\"TrainSeconds\":1}")!;
+        Assert.Equal("–", json.Layout);
     }
 
     [Fact]
