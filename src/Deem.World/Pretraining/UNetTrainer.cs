@@ -18,6 +18,9 @@ public static class UNetTrainer
 {
     public const string Name = "unet";
 
+    /// <summary>Captions per text-tower call when the conditions are cached.</summary>
+    const int TextChunk = 1024;
+
     public static ComponentResult Train(UNet2DConditionModel unet, AutoencoderKL vae, double scalingFactor, ClipTextEncoder text,
         DdpmScheduler scheduler, Stage0Data data, Stage0Options options, Stage0Callbacks callbacks)
     {
@@ -29,16 +32,25 @@ public static class UNetTrainer
         Tensor states, nullState, latentMean, latentStd;
         using (no_grad())
         {
-            states = text.forward(ClipTextEncoder.Tokenize(data.CaptionIds, text.Config)).LastHiddenState;   // [N, ctx, W]
-            nullState = EmptyPromptStates(text);                                                              // [1, ctx, W]
+            // In chunks, each freeing its activations: only the states and the posteriors stay.
+            var ids = ClipTextEncoder.Tokenize(data.CaptionIds, text.Config);                     // [N, ctx]
+            var chunks = new List<Tensor>();
+            for (long i = 0; i < ids.shape[0]; i += TextChunk)
+            {
+                using var chunk = NewDisposeScope();
+                chunks.Add(text.forward(ids.narrow(0, i, Math.Min(TextChunk, ids.shape[0] - i))).LastHiddenState.MoveToOuterDisposeScope());
+            }
+            states = cat(chunks, 0);                                                              // [N, ctx, W]
+            nullState = EmptyPromptStates(text);                                                  // [1, ctx, W]
             var means = new List<Tensor>();
             var stds = new List<Tensor>();
             var images = data.PairImages;
             for (long i = 0; i < images.shape[0]; i += 32)
             {
+                using var batch = NewDisposeScope();
                 var dist = vae.Encode(images.narrow(0, i, Math.Min(32, images.shape[0] - i)) * 2.0 - 1.0);
-                means.Add(dist.Mean);
-                stds.Add(dist.Std);
+                means.Add(dist.Mean.MoveToOuterDisposeScope());
+                stds.Add(dist.Std.MoveToOuterDisposeScope());
             }
             latentMean = cat(means, 0);                                                           // [N, 4, h, w]
             latentStd = cat(stds, 0);                                                             // [N, 4, h, w]
