@@ -36,6 +36,8 @@ public static class ModelCommand
                 return 0;
             }
             var config = WorldPresets.Preset(parse.GetValue(preset)!);
+            if (parse.GetValue(stepFlops) && (config.IsLlava || !config.BuildDiffusion))
+                throw new DeemConfigException("--preset", "preset", $"--step-flops needs a DEEM preset with its diffusion model, found '{config.Name}'");
             if (parse.GetValue(check)) return Check(config, parse.GetValue(seed), placement.Read(parse));
             PrintTable(config, parse.GetValue(ranks) ?? [], parse.GetValue(memory), parse.GetValue(stepFlops));
             return 0;
@@ -100,11 +102,10 @@ public static class ModelCommand
 
     static void PrintCsrFlops(DeemConfig config, DeemModel model)
     {
-        if (config.IsLlava || model.Diffusion is null)
-            throw new DeemConfigException("--preset", "preset", $"--step-flops needs a DEEM preset with its diffusion model, found '{config.Name}'");
+        var diffusion = model.Diffusion ?? throw new InvalidOperationException($"{config.Name} was built without its diffusion model");
         string preset = config.Name.StartsWith("tiny", StringComparison.Ordinal) ? "tiny" : "paper-7b";
         var stage = StageConfig.Load(preset, "stage1");
-        var rows = Diagnostics.StepFlops.CsrCost(config, model.Diffusion, stage.BatchSize, stage.MaxLength, stage.EncoderResolution,
+        var rows = Diagnostics.StepFlops.CsrCost(config, diffusion, stage.BatchSize, stage.MaxLength, stage.EncoderResolution,
             stage.DecoderResolution, [1, 2, 4, 8]);
         string[] modules = [Diagnostics.StepProfiler.Llm, Diagnostics.StepProfiler.Mmfs, Diagnostics.StepProfiler.UNet];
         var table = new Table().Title($"stage-1 training FLOPs of one micro-batch of {config.Name}: {stage.BatchSize} × {stage.MaxLength} tokens, " +

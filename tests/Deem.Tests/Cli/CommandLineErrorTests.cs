@@ -46,6 +46,7 @@ public class CommandLineErrorTests
         { ["demo", "--out", Missing, "--jobs", "0"], "--jobs" },
         { ["experiment", "csr", "--world", Missing, "--stage0", Missing, "--out", Missing, "--jobs", "-1"], "--jobs" },
         { ["train", "--stage", "2", "--world", Missing, "--out", Missing, "--threads", "-2"], "--threads" },
+        { ["model", "--preset", "tiny-llava", "--step-flops"], "--step-flops needs a DEEM preset" },
     };
 
     [Theory]
