@@ -16,6 +16,7 @@ public sealed record ArmRun(int Seed, IReadOnlyDictionary<string, double> Metric
     int? Threads = null, int? Concurrent = null)
 {
     /// <summary>"T thr × C" (threads, runs at once), "–" where not recorded.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
     public string Layout => Threads is int t && Concurrent is int c ? $"{t} thr × {c}" : "–";
 }
 

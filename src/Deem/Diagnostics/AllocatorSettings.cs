@@ -7,10 +7,10 @@ namespace Deem.Diagnostics;
 /// malloc, and a training step frees and re-allocates the same sizes thousands of times. With glibc's
 /// defaults the mmap threshold moves with the sizes freed and the top of the heap is trimmed whenever
 /// 2 × that threshold lies free, so a step keeps returning pages to the kernel and faulting fresh,
-/// zeroed ones back in (a profile of the tiny stage-1 step: 10 % of its time in the kernel's page-fault
-/// and unmap paths, 6 % in malloc). Fixing the threshold at 32 MiB (glibc's ceiling), trimming only above
-/// 1 GiB free and growing the heap 64 MiB at a time keeps the pages of one step for the next; measured
-/// in docs/experiments.md §6. Set unless the user chose any malloc setting.
+/// zeroed ones back in (a profile of the tiny stage-1 step: 10.5 % of its samples in the kernel, mostly
+/// page faults and unmapping, 6 % in malloc and free). Fixing the threshold at 32 MiB (glibc's ceiling),
+/// trimming only above 1 GiB free and growing the heap 64 MiB at a time keeps the pages of one step for the
+/// next; measured in docs/experiments.md §7. Set unless the user chose any malloc setting.
 /// </summary>
 public static class AllocatorSettings
 {
