@@ -30,7 +30,12 @@ public static class AllocatorSettings
     /// Applies <see cref="Values"/> through glibc's <c>mallopt</c> on Linux when no <see cref="UserSettings"/>
     /// variable is set; returns what is in force, in words.
     /// </summary>
-    public static string KeepFreedPages()
+    public static string KeepFreedPages() => InForce = Apply();
+
+    /// <summary>What the last <see cref="KeepFreedPages"/> left in force, in words; null before it ran (for <c>deem doctor</c>).</summary>
+    public static string? InForce { get; private set; }
+
+    static string Apply()
     {
         if (!OperatingSystem.IsLinux()) return "platform default";
         var chosen = UserSettings.FirstOrDefault(v => !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(v)));

@@ -17,7 +17,12 @@ public static class ThreadSettings
     /// Sets OMP_WAIT_POLICY=PASSIVE in the native environment when it is unset. Takes effect only if
     /// called before libtorch is loaded (the first use of <c>torch</c> in the process); returns the policy in force.
     /// </summary>
-    public static string UsePassiveOpenMpWait()
+    public static string UsePassiveOpenMpWait() => InForce = Apply();
+
+    /// <summary>The policy the last <see cref="UsePassiveOpenMpWait"/> left in force; null before it ran (for <c>deem doctor</c>).</summary>
+    public static string? InForce { get; private set; }
+
+    static string Apply()
     {
         if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS()) return Environment.GetEnvironmentVariable(WaitPolicy) ?? "default";
         var current = Marshal.PtrToStringAnsi(getenv(WaitPolicy));

@@ -16,5 +16,6 @@ public class AllocatorSettingsTests
         var user = AllocatorSettings.UserSettings.FirstOrDefault(v => !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(v)));
         // mallopt returns 1 for each accepted value: a refused one (an out-of-range threshold) shows here.
         Assert.Equal(user is null ? "mmap threshold 32 MiB, trim above 1 GiB, top pad 64 MiB" : $"as set by {user}", result);
+        Assert.Equal(result, AllocatorSettings.InForce);
     }
 }
