@@ -24,24 +24,12 @@ public sealed record StepShape(long Rows, long Length, long Images, long MaxImag
     public static StepShape Of(Tensor ids, long images, long encoderSide, long decoderSide, long bos, long soi)
     {
         var (B, L) = (ids.shape[0], ids.shape[1]);
-        var data = ids.data<long>().ToArray();
-        long maxPerRow = 0, maxContext = 0, withContext = 0;
-        for (long b = 0; b < B; b++)
-        {
-            long perRow = 0, lastBos = 0;
-            for (long j = 0; j < L; j++)
-            {
-                long t = data[b * L + j];
-                if (t == bos) lastBos = j;
-                if (t == soi)
-                {
-                    perRow++;
-                    maxContext = Math.Max(maxContext, j - lastBos + 1);
-                    if (j - lastBos + 1 > 2) withContext++;                 // as ImageDecoderContext's IsCondImage
-                }
-            }
-            maxPerRow = Math.Max(maxPerRow, perRow);
-        }
+        // The images and their decoder contexts as the model extracts them (ImageDecoderContext).
+        var found = ImageDecoderContext.Locate(ids.data<long>().ToArray(), B, L, bos, soi);
+        var lengths = found.Select(x => x.Soi - x.Bos + 1).ToList();
+        long maxPerRow = found.GroupBy(x => x.Row).Select(g => (long)g.Count()).DefaultIfEmpty(0).Max();
+        long maxContext = lengths.DefaultIfEmpty(0).Max();
+        long withContext = lengths.Count(ImageDecoderContext.HasContext);
         return new StepShape(B, L, images, maxPerRow, maxContext, encoderSide, decoderSide, withContext);
     }
 }

@@ -23,6 +23,32 @@ public sealed record ImageDecoderContextBatch(
 /// </summary>
 public static class ImageDecoderContext
 {
+    /// <summary>The context length of an image that opens its document: <c>&lt;s&gt;&lt;soi&gt;</c>. Only longer ones get NIP loss.</summary>
+    public const long BareContext = 2;
+
+    /// <summary>Whether an image whose context (BOS … &lt;soi&gt;) is <paramref name="length"/> tokens long gets NIP loss.</summary>
+    public static bool HasContext(long length) => length > BareContext;
+
+    /// <summary>
+    /// Each <c>&lt;soi&gt;</c> of the host ids [B·L] in row-major order: its row, its position and the position of the
+    /// nearest BOS at or before it (0, the row start, when there is none). Its context length is Soi − Bos + 1.
+    /// </summary>
+    public static IReadOnlyList<(long Row, long Soi, long Bos)> Locate(long[] ids, long B, long L, long bosId, long soiId)
+    {
+        var images = new List<(long Row, long Soi, long Bos)>();
+        for (long b = 0; b < B; b++)
+        {
+            long bos = 0;                       // no BOS yet: the context starts at the row start
+            for (long l = 0; l < L; l++)
+            {
+                var id = ids[b * L + l];
+                if (id == bosId) bos = l;
+                if (id == soiId) images.Add((b, l, bos));
+            }
+        }
+        return images;
+    }
+
     /// <summary>
     /// For each <c>&lt;soi&gt;</c> (row-major), the states from the nearest BOS at or before it (row
     /// start when there is none) up to and including the <c>&lt;soi&gt;</c>, reversed and padded.
@@ -39,20 +65,10 @@ public static class ImageDecoderContext
         if (textIds.dim() != 2 || textIds.shape[0] != B || textIds.shape[1] != L)
             throw new ArgumentException($"textIds: expected [{B}, {L}], found [{string.Join(", ", textIds.shape)}]");
 
-        var ids = textIds.to(ScalarType.Int64).cpu().data<long>().ToArray();
-        var rows = new List<long>();
-        var sois = new List<long>();
-        var boss = new List<long>();
-        for (long b = 0; b < B; b++)
-        {
-            long bos = 0;                       // no BOS yet: the context starts at the row start
-            for (long l = 0; l < L; l++)
-            {
-                var id = ids[b * L + l];
-                if (id == bosId) bos = l;
-                if (id == soiId) { rows.Add(b); sois.Add(l); boss.Add(bos); }
-            }
-        }
+        var images = Locate(textIds.to(ScalarType.Int64).cpu().data<long>().ToArray(), B, L, bosId, soiId);
+        var rows = images.Select(x => x.Row).ToList();
+        var sois = images.Select(x => x.Soi).ToList();
+        var boss = images.Select(x => x.Bos).ToList();
         var n = rows.Count;
         if (n == 0) throw new ArgumentException($"textIds: no <soi> token (id {soiId}) in the batch");
 
@@ -87,7 +103,7 @@ public static class ImageDecoderContext
             features.MoveToOuterDisposeScope(),
             maskT.MoveToOuterDisposeScope(),
             lengthsT.MoveToOuterDisposeScope(),
-            lengthsT.gt(2).MoveToOuterDisposeScope(),
+            lengthsT.gt(BareContext).MoveToOuterDisposeScope(),
             tensor(previous, device: device).MoveToOuterDisposeScope(),
             tensor(rows.ToArray(), device: device).MoveToOuterDisposeScope(),
             tensor(sois.ToArray(), device: device).MoveToOuterDisposeScope());
