@@ -22,7 +22,7 @@ public static class DemoCommand
     static readonly Option<double> WorldScale = new("--world-scale") { Description = "multiplies the world's item counts", DefaultValueFactory = _ => Defaults.WorldScale };
     static readonly Option<int> Pope = new("--pope-images") { Description = "held-out images per POPE split", DefaultValueFactory = _ => Defaults.PopeImages };
     static readonly Option<string> Arch = new("--arch") { Description = "deem (baseline vs DEEM), llava (LLaVA-style without and with CSR) or deem,llava", DefaultValueFactory = _ => string.Join(",", Defaults.Arches) };
-    static readonly Option<int?> Threads = ThreadsOption.Create($"{ThreadsOption.TinyTraining}; with --jobs, cores / jobs in each run's process");
+    static readonly Option<int?> Threads = ExperimentCommand.RunThreadsOption();
     // The demo's small runs go one process per core: on 2 cores two 1-thread runs side by side train ~1.8× the steps of one (docs/experiments.md §6).
     static readonly Option<int> Jobs = ExperimentCommand.JobsOption(defaultJobs: Environment.ProcessorCount);
     static readonly Option<int> Mmvp = new("--mmvp-pairs") { Description = "MMVP pairs (mined as CLIP-blind)", DefaultValueFactory = _ => Defaults.MmvpPairs };

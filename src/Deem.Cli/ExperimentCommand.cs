@@ -28,7 +28,7 @@ public static class ExperimentCommand
         var mmvp = new Option<int>("--mmvp-pairs") { DefaultValueFactory = _ => 40 };
         var csrWeight = new Option<double?>("--csr-weight") { Description = "λ_CSR of the CSR arms in both stages (default: the recipes' 5); use one --out per value" };
         var only = new Option<string?>("--arms") { Description = "train only these arms, e.g. baseline (default: every arm of --arch)" };
-        var threads = ThreadsOption.Create($"{ThreadsOption.TinyTraining}; with --jobs, cores / jobs in each run's process");
+        var threads = RunThreadsOption();
         var jobs = JobsOption();
         // Set by --jobs for the processes it starts, so that each run.json says how many runs shared the cores.
         var concurrent = new Option<int>(ConcurrentRunsName) { Hidden = true, DefaultValueFactory = _ => 1 };
@@ -73,6 +73,10 @@ public static class ExperimentCommand
         Description = "arm × seed runs trained at once, each in its own process with cores / jobs torch threads (1: one after another, in this process)",
         DefaultValueFactory = _ => defaultJobs,
     };
+
+    /// <summary><c>--threads</c> of a command that trains tiny runs, in this process or (with <c>--jobs</c>) in children.</summary>
+    public static Option<int?> RunThreadsOption() =>
+        ThreadsOption.Create($"{ThreadsOption.TinyTraining}; with --jobs, cores / jobs in each run's process");
 
     /// <summary>The value of a <see cref="JobsOption"/>, refused below 1 naming the option (before any work).</summary>
     public static int ReadJobs(ParseResult parse, Option<int> option) =>

@@ -103,7 +103,7 @@ public static class ModelCommand
     static void PrintCsrFlops(DeemConfig config, DeemModel model)
     {
         var diffusion = model.Diffusion ?? throw new InvalidOperationException($"{config.Name} was built without its diffusion model");
-        string preset = config.Name.StartsWith("tiny", StringComparison.Ordinal) ? "tiny" : "paper-7b";
+        string preset = StagePreset(config);
         var stage = StageConfig.Load(preset, "stage1");
         var rows = Diagnostics.StepFlops.CsrCost(config, diffusion, stage.BatchSize, stage.MaxLength, stage.EncoderResolution,
             stage.DecoderResolution, [1, 2, 4, 8]);
@@ -123,7 +123,7 @@ public static class ModelCommand
 
     static void PrintStageMemory(DeemConfig config, DeemModel model)
     {
-        string preset = config.Name.StartsWith("tiny", StringComparison.Ordinal) ? "tiny" : "paper-7b";
+        string preset = StagePreset(config);
         var stages = new[] { "stage1", "stage1-baseline", "stage2", "stage3" }.Select(name =>
         {
             var stage = StageConfig.Load(preset, name);
@@ -148,6 +148,9 @@ public static class ModelCommand
     }
 
     static string Fmt(long n) => n.ToString("N0");
+
+    /// <summary>The configs/stages folder whose recipes train <paramref name="config"/>: tiny for the tiny presets, else paper-7b.</summary>
+    static string StagePreset(DeemConfig config) => config.Name.StartsWith("tiny", StringComparison.Ordinal) ? "tiny" : "paper-7b";
 
     static int Check(DeemConfig config, int seed, Placement placement)
     {
