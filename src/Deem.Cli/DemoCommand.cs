@@ -20,6 +20,8 @@ public static class DemoCommand
     static readonly Option<int> Stage2 = new("--stage2-steps") { DefaultValueFactory = _ => Defaults.Stage2Steps };
     static readonly Option<int?> Stage0Steps = new("--stage0-steps") { Description = "steps per stage-0 component (default: the stage-0 defaults)" };
     static readonly Option<double> WorldScale = new("--world-scale") { Description = "multiplies the world's item counts", DefaultValueFactory = _ => Defaults.WorldScale };
+    static readonly Option<int?> CaptionPairs = new("--caption-pairs") { Description = "image–caption pairs of the world (the stage-0 CLIP's data), overriding the scaled count" };
+    static readonly Option<int?> VqaImages = new("--vqa-images") { Description = "instruction (SFT) images of the world, overriding the scaled count" };
     static readonly Option<int> Pope = new("--pope-images") { Description = "held-out images per POPE split", DefaultValueFactory = _ => Defaults.PopeImages };
     static readonly Option<string> Arch = new("--arch") { Description = "deem (baseline vs DEEM), llava (LLaVA-style without and with CSR) or deem,llava", DefaultValueFactory = _ => string.Join(",", Defaults.Arches) };
     static readonly Option<int?> Threads = ExperimentCommand.RunThreadsOption();
@@ -30,7 +32,7 @@ public static class DemoCommand
     public static Command Create()
     {
         var cmd = new Command("demo", "Make the world, pretrain components, run the CSR experiment, print the table")
-            { OutDir, Seeds, Arch, Stage1, Stage2, Stage0Steps, WorldScale, Pope, Mmvp, Threads, Jobs };
+            { OutDir, Seeds, Arch, Stage1, Stage2, Stage0Steps, WorldScale, CaptionPairs, VqaImages, Pope, Mmvp, Threads, Jobs };
         cmd.SetAction(parse =>
         {
             var options = ToOptions(parse);
@@ -53,7 +55,7 @@ public static class DemoCommand
         {
             OutDir = parse.GetValue(OutDir)!, Seeds = ExperimentCommand.ParseSeeds(parse.GetValue(Seeds)!, "--seeds"),
             Stage0Steps = parse.GetValue(Stage0Steps), Stage1Steps = parse.GetValue(Stage1), Stage2Steps = parse.GetValue(Stage2),
-            WorldScale = parse.GetValue(WorldScale), PopeImages = parse.GetValue(Pope), MmvpPairs = parse.GetValue(Mmvp),
+            WorldScale = parse.GetValue(WorldScale), CaptionPairs = parse.GetValue(CaptionPairs), VqaImages = parse.GetValue(VqaImages), PopeImages = parse.GetValue(Pope), MmvpPairs = parse.GetValue(Mmvp),
             Arches = parse.GetValue(Arch)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
         };
         options.Validate();

@@ -15,12 +15,18 @@ public sealed record DemoOptions
     public IReadOnlyList<int> Seeds { get; init; } = [0, 1, 2];
     /// <summary>"deem" (baseline vs DEEM) and/or "llava" (LLaVA-style without and with CSR).</summary>
     public IReadOnlyList<string> Arches { get; init; } = ["deem"];
-    /// <summary>Steps of every stage-0 component (null: the <see cref="Stage0Options"/> defaults).</summary>
+    /// <summary>Steps of every stage-0 component (null: <see cref="Stage0Recipe"/>'s).</summary>
     public int? Stage0Steps { get; init; }
+    /// <summary>Stage 0's recipe (steps per component, batch size); <see cref="Stage0Steps"/> overrides its steps.</summary>
+    public Stage0Options Stage0Recipe { get; init; } = new();
     public int Stage1Steps { get; init; } = 120;
     public int Stage2Steps { get; init; } = 300;
     /// <summary>Multiplies the world's item counts (the in-distribution test split stays unscaled).</summary>
     public double WorldScale { get; init; } = 2.0;
+    /// <summary>Image–caption pairs (the stage-0 CLIP's data), overriding the scaled count; null = scaled.</summary>
+    public int? CaptionPairs { get; init; }
+    /// <summary>Instruction (SFT) images, overriding the scaled count; null = scaled.</summary>
+    public int? VqaImages { get; init; }
     /// <summary>Held-out images per POPE split.</summary>
     public int PopeImages { get; init; } = 30;
     /// <summary>MMVP pairs, mined as CLIP-blind by the stage-0 CLIP.</summary>
@@ -29,10 +35,15 @@ public sealed record DemoOptions
     public int QuestionsPerImage { get; init; } = 6;
 
     /// <summary>
-    /// The full ablation (docs/experiments.md §4): baseline vs DEEM, three seeds, 200 + 1000 steps, the world at
-    /// scale 8 (1,024 instruction images) with the world's 3 open questions per image.
+    /// The full ablation, the recipe at which the trained models see (docs/experiments.md §5): baseline vs DEEM,
+    /// three seeds, a CLIP on 65,536 caption pairs (12,000 steps at batch 128), 300 + 12,000 steps on 16,384
+    /// instruction images with the world's 3 open questions per image.
     /// </summary>
-    public static DemoOptions FullRun { get; } = new() { Stage1Steps = 200, Stage2Steps = 1000, WorldScale = 8, QuestionsPerImage = 3 };
+    public static DemoOptions FullRun { get; } = new()
+    {
+        Stage1Steps = 300, Stage2Steps = 12_000, WorldScale = 8, CaptionPairs = 65_536, VqaImages = 16_384, QuestionsPerImage = 3,
+        Stage0Recipe = new Stage0Options { ClipSteps = 12_000, LlmSteps = 400, VaeSteps = 100, UNetSteps = 500, BatchSize = 128 },
+    };
 
     /// <summary>Throws a <see cref="DeemConfigException"/> naming the first option out of range.</summary>
     public void Validate()
@@ -50,26 +61,32 @@ public sealed record DemoOptions
         Positive("--stage1-steps", Stage1Steps);
         Positive("--stage2-steps", Stage2Steps);
         Positive("--world-scale", WorldScale);
+        if (CaptionPairs is int pairs) Positive("--caption-pairs", pairs);
+        if (VqaImages is int vqa) Positive("--vqa-images", vqa);
         Positive("--pope-images", PopeImages);
         Positive("--mmvp-pairs", MmvpPairs);
         Positive("questions per image", QuestionsPerImage);
     }
 
-    /// <summary>The world the demo makes: the default world with every item count times <see cref="WorldScale"/>.</summary>
+    /// <summary>
+    /// The world the demo makes: the default world with every item count times <see cref="WorldScale"/>, then
+    /// <see cref="CaptionPairs"/> and <see cref="VqaImages"/> where given.
+    /// </summary>
     public WorldOptions World()
     {
+        var scaled = new WorldCounts().Scaled(WorldScale);
         return new WorldOptions
         {
             QuestionsPerImage = QuestionsPerImage,
-            Counts = new WorldCounts().Scaled(WorldScale),
+            Counts = scaled with { CaptionPairs = CaptionPairs ?? scaled.CaptionPairs, VqaImages = VqaImages ?? scaled.VqaImages },
             // Unscaled: the in-distribution split adds RobustVQA questions to every run's evaluation.
             TestImagesInDistribution = new WorldOptions().TestImagesInDistribution,
         };
     }
 
-    /// <summary>The stage-0 options: the defaults, or <see cref="Stage0Steps"/> steps for every component.</summary>
+    /// <summary>The stage-0 options: <see cref="Stage0Recipe"/>, with <see cref="Stage0Steps"/> steps for every component when given.</summary>
     public Stage0Options Stage0() =>
-        Stage0Steps is int n ? new Stage0Options { ClipSteps = n, LlmSteps = n, VaeSteps = n, UNetSteps = n } : new Stage0Options();
+        Stage0Steps is int n ? Stage0Recipe with { ClipSteps = n, LlmSteps = n, VaeSteps = n, UNetSteps = n } : Stage0Recipe;
 
     /// <summary>The experiment's options, with the folders under <see cref="OutDir"/>.</summary>
     public CsrExperimentOptions Experiment(string world, string stage0, string outDir) => new()
@@ -82,10 +99,18 @@ public sealed record DemoOptions
     public IReadOnlyList<string> Commands()
     {
         var inv = CultureInfo.InvariantCulture;
+        var s0 = Stage0();
+        var defaults = new Stage0Options();
+        string steps = (s0.ClipSteps, s0.LlmSteps, s0.VaeSteps, s0.UNetSteps) == (defaults.ClipSteps, defaults.LlmSteps, defaults.VaeSteps, defaults.UNetSteps)
+            ? "" : string.Create(inv, $" --component-steps {s0.ClipSteps},{s0.LlmSteps},{s0.VaeSteps},{s0.UNetSteps}");
+        string batch = s0.BatchSize == defaults.BatchSize ? "" : string.Create(inv, $" --batch-size {s0.BatchSize}");
         return
         [
-            string.Create(inv, $"deem world make --out W --scale {WorldScale} --questions-per-image {QuestionsPerImage}"),
-            "deem train --stage 0 --world W --out S0" + (Stage0Steps is int n ? string.Create(inv, $" --steps {n}") : ""),
+            string.Create(inv, $"deem world make --out W --scale {WorldScale}") +
+            (CaptionPairs is int pairs ? string.Create(inv, $" --caption-pairs {pairs}") : "") +
+            (VqaImages is int vqa ? string.Create(inv, $" --vqa-images {vqa}") : "") +
+            string.Create(inv, $" --questions-per-image {QuestionsPerImage}"),
+            "deem train --stage 0 --world W --out S0" + steps + batch,
             string.Create(inv, $"deem experiment csr --world W --stage0 S0 --out X --arch {string.Join(",", Arches)} --seeds {string.Join(",", Seeds)} ") +
             string.Create(inv, $"--stage1-steps {Stage1Steps} --stage2-steps {Stage2Steps} --pope-images {PopeImages} --mmvp-pairs {MmvpPairs}"),
         ];
@@ -95,26 +120,22 @@ public sealed record DemoOptions
     public IReadOnlyList<(string Setting, string Here, string Full)> Sizes()
     {
         var f = FullRun;
+        var inv = CultureInfo.InvariantCulture;
         static string SeedList(IReadOnlyList<int> s) => $"{s.Count} ({string.Join(", ", s)})";
-        static string PerComponent(int? n) => n is int k ? $"{k} per component" : StageDefaults;
+        static string Stage0Steps(Stage0Options s) => $"CLIP {s.ClipSteps}, LLaMA {s.LlmSteps}, VAE {s.VaeSteps}, UNet {s.UNetSteps}";
         return
         [
             ("seeds per arm", SeedList(Seeds), SeedList(f.Seeds)),
-            ("stage-0 steps", PerComponent(Stage0Steps), PerComponent(f.Stage0Steps)),
+            ("stage-0 steps", Stage0Steps(Stage0()), Stage0Steps(f.Stage0())),
+            ("stage-0 batch (CLIP pairs, UNet latents)", $"{Stage0().BatchSize}", $"{f.Stage0().BatchSize}"),
             ("stage-1 steps", $"{Stage1Steps}", $"{f.Stage1Steps}"),
             ("stage-2 (SFT) steps", $"{Stage2Steps}", $"{f.Stage2Steps}"),
-            ("world scale", WorldScale.ToString(CultureInfo.InvariantCulture), f.WorldScale.ToString(CultureInfo.InvariantCulture)),
+            ("world scale", WorldScale.ToString(inv), f.WorldScale.ToString(inv)),
+            ("caption pairs (stage-0 data)", $"{World().Counts.CaptionPairs}", $"{f.World().Counts.CaptionPairs}"),
+            ("instruction (SFT) images", $"{World().Counts.VqaImages}", $"{f.World().Counts.VqaImages}"),
+            ("open questions per instruction image", $"{QuestionsPerImage}", $"{f.QuestionsPerImage}"),
             ("POPE images per split", $"{PopeImages}", $"{f.PopeImages}"),
             ("MMVP pairs", $"{MmvpPairs}", $"{f.MmvpPairs}"),
         ];
-    }
-
-    static string StageDefaults
-    {
-        get
-        {
-            var d = new Stage0Options();
-            return $"defaults (CLIP {d.ClipSteps}, LLaMA {d.LlmSteps}, VAE {d.VaeSteps}, UNet {d.UNetSteps})";
-        }
     }
 }
