@@ -46,7 +46,9 @@ public class DeemModelTests
             Assert.True(float.IsFinite(t.item<float>()) && t.item<float>() > 0);
         }
         var expected = config.NtpWeight * o.Ntp.item<float>() + config.NipWeight * o.Nip.item<float>() + config.CsrWeight * o.Csr.item<float>();
-        Assert.Equal(expected, o.Loss.item<float>(), 4);
+        // A tolerance, not rounding to 4 decimals: the two float32 sums differ in their last bits, and rounding splits
+        // them whenever the (dropout-dependent) total lies near a rounding boundary.
+        Assert.Equal(expected, o.Loss.item<float>(), tolerance: 1e-5 * Math.Max(1, Math.Abs(expected)));
     }
 
     [Fact]
