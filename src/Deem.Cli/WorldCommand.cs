@@ -21,7 +21,12 @@ public static class WorldCommand
         var vqaImages = new Option<int?>("--vqa-images") { Description = "instruction (SFT) images, overriding the scaled count" };
         var captionPairs = new Option<int?>("--caption-pairs") { Description = "image–caption pairs (stage-0 CLIP and UNet data), overriding the scaled count" };
         var questions = new Option<int?>("--questions-per-image") { Description = "open questions per instruction image, besides its yes/no pairs (default: the world's)" };
-        var make = new Command("make", "Write the procedural world") { outDir, seed, imageSize, scale, vqaImages, captionPairs, questions };
+        var yesNo = new Option<string?>("--yes-no")
+        {
+            Description = "how instruction items ask the benchmarks' yes/no questions: pairs (one yes, one no per image, among the open questions; " +
+                          "the default), first (every answer its own coin, before the open questions) or mixed (drawn among the open kinds)",
+        };
+        var make = new Command("make", "Write the procedural world") { outDir, seed, imageSize, scale, vqaImages, captionPairs, questions, yesNo };
         make.SetAction(parse =>
         {
             double s = parse.GetValue(scale);
@@ -37,6 +42,7 @@ public static class WorldCommand
                 TestImagesInDistribution = (int)Math.Round(new WorldOptions().TestImagesInDistribution * s, MidpointRounding.AwayFromZero),
             };
             if (parse.GetValue(questions) is int q) options = options with { QuestionsPerImage = q };
+            if (parse.GetValue(yesNo) is string mix) options = options with { YesNo = ParseYesNo(mix) };
             options.Validate("deem world make");
             string dir = parse.GetValue(outDir)!;
             var clock = Stopwatch.StartNew();
@@ -50,4 +56,13 @@ public static class WorldCommand
         });
         return new Command("world", "The procedural world data set") { make };
     }
+
+    /// <summary>The <c>--yes-no</c> value as a <see cref="YesNoMix"/>; anything else is an error naming the option.</summary>
+    public static YesNoMix ParseYesNo(string value) => value switch
+    {
+        "mixed" => YesNoMix.Mixed,
+        "pairs" => YesNoMix.Pairs,
+        "first" => YesNoMix.First,
+        _ => throw new DeemConfigException("--yes-no", "yes-no", $"must be pairs, first or mixed, found '{value}'"),
+    };
 }

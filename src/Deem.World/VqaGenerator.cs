@@ -53,7 +53,7 @@ public static class VqaGenerator
     /// absent shape (the same wording is "yes" on some images and "no" on others, so only the pixels tell), and,
     /// when exactly one object is large, the main-object question for it ("yes") and for another shape ("no",
     /// a small object's shape when there is one), with the class names the RobustVQA benchmark asks ("l_shape").
-    /// Balanced by construction: as many "yes" as "no".
+    /// Balanced by construction: as many "yes" as "no" — and so the second answer of a pair follows from the first.
     /// </summary>
     public static List<VqaItem> YesNoPairs(WorldRng rng, Scene scene)
     {
@@ -78,17 +78,66 @@ public static class VqaGenerator
     }
 
     /// <summary>
-    /// The questions of one LLaVA item: <see cref="Sample"/>'s <paramref name="count"/> questions (without the
-    /// POPE-style and main-object kinds when <paramref name="yesNoPairs"/> is on) plus <see cref="YesNoPairs"/>,
-    /// in random order.
+    /// The benchmark-style yes/no questions of an SFT item: POPE's "Is there a {shape} in the image?" about two
+    /// distinct shapes, and, when exactly one object is large, RobustVQA's main-object question (with the class
+    /// names the benchmark asks, "l_shape"). Every answer is its own fair coin: "yes" asks about a present shape
+    /// (the main object), "no" about an absent one (another shape, a small object's when there is one, a hard
+    /// negative). A "yes" that the scene cannot give (no second distinct present shape) drops that question.
+    /// Independent answers leave no answer to infer from another (in <see cref="YesNoPairs"/> the second answer of
+    /// a pair follows from the first without the pixels; docs/experiments.md §2.8).
     /// </summary>
-    public static List<VqaItem> ForItem(WorldRng rng, Scene scene, int count, bool yesNoPairs)
+    public static List<VqaItem> YesNoQuestions(WorldRng rng, Scene scene)
     {
-        if (!yesNoPairs) return Sample(rng, scene, count);
-        var items = Sample(rng, scene, count, [VqaKind.ExistsObject, VqaKind.MainObject]);
-        items.AddRange(YesNoPairs(rng, scene));
-        rng.Shuffle(items);
+        var objs = scene.Objects;
+        var present = objs.Select(o => o.Shape).Distinct().ToList();
+        var absent = Shapes.Where(x => !present.Contains(x)).ToList();
+        var items = new List<VqaItem>();
+        for (int q = 0; q < 2; q++)
+        {
+            bool yes = rng.Chance(0.5);
+            var pool = yes ? present : absent;
+            if (pool.Count == 0) continue;
+            var shape = rng.Pick(pool);
+            pool.Remove(shape);
+            items.Add(new(VqaKind.ExistsObject, PopeWording(Name(shape)), yes ? "yes" : "no"));
+        }
+        var large = objs.Where(x => x.Size == SizeClass.Large).ToList();
+        if (large.Count == 1)
+        {
+            var main = large[0].Shape;
+            if (rng.Chance(0.5))
+                items.Add(new(VqaKind.MainObject, PromptTemplates.RobustVqaQuestion(ClassName(main)), "yes"));
+            else
+            {
+                var small = objs.Where(x => x.Shape != main).Select(x => x.Shape).Distinct().ToList();
+                var other = small.Count > 0 && rng.Chance(0.5) ? rng.Pick(small) : rng.Pick(Shapes.Where(x => x != main).ToList());
+                items.Add(new(VqaKind.MainObject, PromptTemplates.RobustVqaQuestion(ClassName(other)), "no"));
+            }
+        }
         return items;
+    }
+
+    /// <summary>
+    /// The questions of one LLaVA item, by <paramref name="mix"/>: <see cref="YesNoMix.Mixed"/>, <see cref="Sample"/>'s
+    /// <paramref name="count"/> questions of every kind; <see cref="YesNoMix.Pairs"/>, <see cref="Sample"/>'s open
+    /// questions (without the POPE-style and main-object kinds) and <see cref="YesNoPairs"/>, all in random order;
+    /// <see cref="YesNoMix.First"/>, <see cref="YesNoQuestions"/> first (in random order), then the open questions, so no
+    /// yes/no answer about presence can be read off an earlier turn ("how many squares are there?" tells that a square
+    /// is present); the benchmarks ask them as a conversation's first turn too.
+    /// </summary>
+    public static List<VqaItem> ForItem(WorldRng rng, Scene scene, int count, YesNoMix mix)
+    {
+        if (mix == YesNoMix.Mixed) return Sample(rng, scene, count);
+        var open = Sample(rng, scene, count, [VqaKind.ExistsObject, VqaKind.MainObject]);
+        if (mix == YesNoMix.Pairs)
+        {
+            open.AddRange(YesNoPairs(rng, scene));
+            rng.Shuffle(open);
+            return open;
+        }
+        var yesNo = YesNoQuestions(rng, scene);
+        rng.Shuffle(yesNo);
+        return [.. yesNo, .. open];
     }
 
     /// <summary>Whether questions of this kind are answered yes or no (existence, main object).</summary>

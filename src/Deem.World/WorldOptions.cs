@@ -2,6 +2,20 @@ using System.Text.Json.Serialization;
 
 namespace Deem.World;
 
+/// <summary>How the instruction (SFT) items ask the benchmarks' yes/no questions (docs/experiments.md §2.1, §2.8).</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<YesNoMix>))]
+public enum YesNoMix
+{
+    /// <summary>Generator v1: the POPE-style and main-object kinds drawn at random among the open ones.</summary>
+    [JsonStringEnumMemberName("mixed")] Mixed,
+    /// <summary>Generator v2: a POPE-style pair (one present, one absent shape) and, when the scene has one large
+    /// object, a main-object pair, shuffled among the open questions (<see cref="VqaGenerator.YesNoPairs"/>).</summary>
+    [JsonStringEnumMemberName("pairs")] Pairs,
+    /// <summary>POPE-style questions about two shapes and a main-object question, every answer its own coin, asked
+    /// before the open questions (<see cref="VqaGenerator.YesNoQuestions"/>).</summary>
+    [JsonStringEnumMemberName("first")] First,
+}
+
 /// <summary>How many items each part of the world holds. The defaults write in a few seconds at 64 px.</summary>
 public sealed record WorldCounts
 {
@@ -44,9 +58,8 @@ public sealed record WorldOptions
     /// <summary>Attribute families the caption pairs' short captions never name ("orientation", "count"): the stage-0
     /// CLIP's only text, so it is never told about them, while SFT and the benchmarks ask (<see cref="CaptionFamilies"/>).</summary>
     [JsonPropertyName("caption_omits")] public IReadOnlyList<string> CaptionOmits { get; init; } = ["orientation", "count"];
-    /// <summary>Whether every LLaVA item also asks a POPE-style present/absent pair ("yes" and "no" for the same
-    /// question wording across images) and, when the scene has one large object, a main-object yes/no pair.</summary>
-    [JsonPropertyName("yes_no_pairs")] public bool YesNoPairs { get; init; } = true;
+    /// <summary>How the LLaVA items ask the benchmarks' yes/no questions (<see cref="YesNoMix"/>; <see cref="VqaGenerator.ForItem"/>).</summary>
+    [JsonPropertyName("yes_no")] public YesNoMix YesNo { get; init; } = YesNoMix.Pairs;
     /// <summary>Held-out in-distribution images of the main-object (RobustVQA-style) split, beside A/R/V.</summary>
     [JsonPropertyName("test_images_in_distribution")] public int TestImagesInDistribution { get; init; } = 52;
 

@@ -46,7 +46,7 @@ public sealed class WorldPlan
         {
             var rng = WorldRng.For(o.Seed, part, i);
             var scene = SceneSampler.Train(rng);
-            return new PlannedImage(Id(o.Seed, part, i), scene, questions > 0 ? VqaGenerator.ForItem(rng, scene, questions, o.YesNoPairs) : []);
+            return new PlannedImage(Id(o.Seed, part, i), scene, questions > 0 ? VqaGenerator.ForItem(rng, scene, questions, o.YesNo) : []);
         }).ToList();
         var captions = Singles("laion", c.CaptionPairs, 0);
         var vqa = Singles("llava", c.VqaImages, o.QuestionsPerImage);

@@ -47,6 +47,7 @@ public class CommandLineErrorTests
         { ["experiment", "csr", "--world", Missing, "--stage0", Missing, "--out", Missing, "--jobs", "-1"], "--jobs" },
         { ["train", "--stage", "2", "--world", Missing, "--out", Missing, "--threads", "-2"], "--threads" },
         { ["model", "--preset", "tiny-llava", "--step-flops"], "--step-flops needs a DEEM preset" },
+        { ["world", "make", "--out", Missing, "--yes-no", "both"], "--yes-no" },
     };
 
     [Theory]

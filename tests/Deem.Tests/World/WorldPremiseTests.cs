@@ -16,19 +16,33 @@ public class WorldPremiseTests
         TestImagesInDistribution = 26,
     };
 
-    [Fact]
-    public void SftYesNoQuestionsAreBalancedAndTrue()
+    /// <summary>Enough instruction images for the yes/no statistics.</summary>
+    static readonly WorldOptions Sft = Small with { Counts = Small.Counts with { VqaImages = 400 }, YesNo = YesNoMix.First };
+
+    [Theory]
+    [InlineData(YesNoMix.Pairs)]
+    [InlineData(YesNoMix.First)]
+    public void SftYesNoQuestionsAreBalancedAndTrue(YesNoMix mix)
     {
-        var plan = WorldPlan.Build(Small);
+        var plan = WorldPlan.Build(Sft with { YesNo = mix });
         var items = plan.Vqa.SelectMany(p => p.Questions.Select(q => (p.Scene, q))).ToList();
         foreach (var kind in new[] { VqaKind.ExistsObject, VqaKind.MainObject })
         {
             var ofKind = items.Where(x => x.q.Kind == kind).ToList();
-            Assert.True(ofKind.Count >= 40, $"{kind}: only {ofKind.Count} questions");
-            Assert.Equal(ofKind.Count(x => x.q.Answer == "yes"), ofKind.Count(x => x.q.Answer == "no"));
+            Assert.True(ofKind.Count >= 100, $"{kind}: only {ofKind.Count} questions");
+            int yes = ofKind.Count(x => x.q.Answer == "yes");
+            if (mix == YesNoMix.Pairs) Assert.Equal(ofKind.Count - yes, yes);               // balanced by construction
+            else Assert.InRange(yes / (double)ofKind.Count, 0.4, 0.6);                       // balanced in expectation
         }
-        // Every image has a POPE-style pair, worded as the benchmark asks, answered by the pixels.
-        Assert.All(plan.Vqa, p => Assert.Equal(2, p.Questions.Count(q => q.Kind == VqaKind.ExistsObject)));
+        // Every image has POPE-style questions about distinct shapes: a present/absent pair, or two (one when the
+        // scene cannot give a second "yes") with answers of their own.
+        Assert.All(plan.Vqa, p =>
+        {
+            var pope = p.Questions.Where(q => q.Kind == VqaKind.ExistsObject).ToList();
+            if (mix == YesNoMix.Pairs) Assert.Equal(["yes", "no"], pope.Select(q => q.Answer).Order().Reverse());
+            else Assert.InRange(pope.Count, 1, 2);
+            Assert.Equal(pope.Count, pope.Select(q => q.Question).Distinct().Count());
+        });
         foreach (var (scene, q) in items.Where(x => x.q.Kind == VqaKind.ExistsObject))
         {
             Assert.EndsWith(" in the image? Please anwser yes or no", q.Question);
@@ -51,9 +65,29 @@ public class WorldPremiseTests
     }
 
     [Fact]
-    public void WithoutPairsTheOldMixIsKept()
+    public void NoYesNoAnswerFollowsFromAnEarlierTurn()
     {
-        var plan = WorldPlan.Build(Small with { YesNoPairs = false });
+        var plan = WorldPlan.Build(Sft);
+        // The benchmark-style yes/no questions open every conversation: no open question before them names a present shape.
+        Assert.All(plan.Vqa, p =>
+        {
+            var kinds = p.Questions.Select(q => q.Kind is VqaKind.ExistsObject or VqaKind.MainObject).ToList();
+            Assert.Equal(kinds.OrderByDescending(k => k), kinds);
+        });
+        // Each answer is its own coin: two POPE questions of one image agree about as often as they differ
+        // (with one "yes" and one "no" per image the second answer followed from the first, never agreeing).
+        var pairs = plan.Vqa.Select(p => p.Questions.Where(q => q.Kind == VqaKind.ExistsObject).Select(q => q.Answer).ToList())
+            .Where(a => a.Count == 2).ToList();
+        Assert.True(pairs.Count >= 200, $"only {pairs.Count} images with two POPE-style questions");
+        Assert.InRange(pairs.Count(a => a[0] == a[1]) / (double)pairs.Count, 0.35, 0.65);
+        Assert.Contains(pairs, a => a[0] == "yes" && a[1] == "yes");
+        Assert.Contains(pairs, a => a[0] == "no" && a[1] == "no");
+    }
+
+    [Fact]
+    public void WithoutYesNoFirstTheOldMixIsKept()
+    {
+        var plan = WorldPlan.Build(Small with { YesNo = YesNoMix.Mixed });
         Assert.All(plan.Vqa, p => Assert.Equal(Small.QuestionsPerImage, p.Questions.Count));
     }
 

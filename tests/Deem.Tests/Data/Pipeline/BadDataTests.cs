@@ -15,7 +15,7 @@ public class BadDataTests
             ImageSize = 32,
             Counts = new WorldCounts { Mmc4Docs = 4, CaptionPairs = 4, VqaImages = 2, RegionImages = 2, TestImagesPerSplit = 0 },
             TestImagesInDistribution = 0,
-            YesNoPairs = false, // three turns per item
+            YesNo = YesNoMix.Mixed, // three turns per item
         });
         // A malformed line in the middle of the MMC4 shard and one image that does not decode.
         string jsonl = d["mmc4/docs_no_face_shard_0_v3.jsonl"];
