@@ -69,8 +69,7 @@ public static class VqaGenerator
         if (large.Count == 1)
         {
             var main = large[0].Shape;
-            var small = objs.Where(x => x.Shape != main).Select(x => x.Shape).Distinct().ToList();
-            var other = small.Count > 0 && rng.Chance(0.5) ? rng.Pick(small) : rng.Pick(Shapes.Where(x => x != main).ToList());
+            var other = NotTheMainObject(rng, objs, main);
             items.Add(new(VqaKind.MainObject, PromptTemplates.RobustVqaQuestion(ClassName(main)), "yes"));
             items.Add(new(VqaKind.MainObject, PromptTemplates.RobustVqaQuestion(ClassName(other)), "no"));
         }
@@ -105,14 +104,9 @@ public static class VqaGenerator
         if (large.Count == 1)
         {
             var main = large[0].Shape;
-            if (rng.Chance(0.5))
-                items.Add(new(VqaKind.MainObject, PromptTemplates.RobustVqaQuestion(ClassName(main)), "yes"));
-            else
-            {
-                var small = objs.Where(x => x.Shape != main).Select(x => x.Shape).Distinct().ToList();
-                var other = small.Count > 0 && rng.Chance(0.5) ? rng.Pick(small) : rng.Pick(Shapes.Where(x => x != main).ToList());
-                items.Add(new(VqaKind.MainObject, PromptTemplates.RobustVqaQuestion(ClassName(other)), "no"));
-            }
+            bool yes = rng.Chance(0.5);
+            var shape = yes ? main : NotTheMainObject(rng, objs, main);
+            items.Add(new(VqaKind.MainObject, PromptTemplates.RobustVqaQuestion(ClassName(shape)), yes ? "yes" : "no"));
         }
         return items;
     }
@@ -207,9 +201,7 @@ public static class VqaGenerator
                 if (large.Count != 1) return null;
                 var main = large[0].Shape;
                 if (rng.Chance(0.5)) return new(kind, PromptTemplates.RobustVqaQuestion(ClassName(main)), "yes");
-                var small = objs.Where(x => x.Shape != main).Select(x => x.Shape).Distinct().ToList();
-                var other = small.Count > 0 && rng.Chance(0.5) ? rng.Pick(small) : rng.Pick(Shapes.Where(x => x != main).ToList());
-                return new(kind, PromptTemplates.RobustVqaQuestion(ClassName(other)), "no");
+                return new(kind, PromptTemplates.RobustVqaQuestion(ClassName(NotTheMainObject(rng, objs, main))), "no");
             }
             case VqaKind.ExistsObject:
             {
@@ -233,6 +225,14 @@ public static class VqaGenerator
                 return null;
         }
         return null;
+    }
+
+    /// <summary>The shape of a "no" main-object question: a small object's shape half the time when there is one (a hard
+    /// negative), else any shape but the main one.</summary>
+    static ShapeKind NotTheMainObject(WorldRng rng, IReadOnlyList<WorldObject> objs, ShapeKind main)
+    {
+        var small = objs.Where(x => x.Shape != main).Select(x => x.Shape).Distinct().ToList();
+        return small.Count > 0 && rng.Chance(0.5) ? rng.Pick(small) : rng.Pick(Shapes.Where(x => x != main).ToList());
     }
 
     static string Article(string w) => SceneText.Article(w);
