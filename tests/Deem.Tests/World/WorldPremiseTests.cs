@@ -85,7 +85,7 @@ public class WorldPremiseTests
     }
 
     [Fact]
-    public void WithoutYesNoFirstTheOldMixIsKept()
+    public void TheMixedMixAsksOnlyTheSampledQuestions()
     {
         var plan = WorldPlan.Build(Small with { YesNo = YesNoMix.Mixed });
         Assert.All(plan.Vqa, p => Assert.Equal(Small.QuestionsPerImage, p.Questions.Count));
