@@ -44,10 +44,19 @@ public sealed record BenchmarkSuiteResult(RobustVqaRunResult? RobustVqa, PopeRun
         }
     }
 
-    /// <summary>A Markdown table: one Table-1 row, then POPE's official metrics per split when POPE ran.</summary>
+    /// <summary>
+    /// A Markdown table: one Table-1 row, then RobustVQA's accuracy per split when the file has splits beyond A/R/V
+    /// (the world's held-out in-distribution <c>imagenet_id</c>), then POPE's official metrics per split when POPE ran.
+    /// </summary>
     public string ToMarkdown(string model = "model")
     {
         var sb = new StringBuilder(MarkdownTable([(model, this)]));
+        if (RobustVqa is { } r && r.Scores.PerSplit.Count > 3)
+        {
+            sb.Append('\n').Append("| RobustVQA split | accuracy |\n|---|---|\n");
+            foreach (var (split, accuracy) in r.Scores.PerSplit.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+                sb.Append(CultureInfo.InvariantCulture, $"| {split} | {accuracy:F2} |\n");
+        }
         if (Pope is { } p)
         {
             sb.Append('\n').Append("| POPE split | acc (DEEM) | acc | precision | recall | F1 | yes-ratio |\n");

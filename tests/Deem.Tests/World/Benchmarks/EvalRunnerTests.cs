@@ -148,6 +148,8 @@ public class EvalRunnerTests : IClassFixture<WorldBenchmarks>
         Assert.Equal("| yes-man | 50.00 | 50.00 | 50.00 | 50.00 | 50.00 | 50.00 | 0.00 | 42.86 |", lines[2]);
         Assert.Equal("| oracle | 100.00 | 100.00 | 100.00 | 100.00 | 100.00 | 100.00 | 100.00 | 100.00 |", lines[3]);
         Assert.Contains("| random | 50.00 | 50.00 | 50.00 | 100.00 | 66.67 | 100.00 |", yes.ToMarkdown());
+        Assert.Contains("| imagenet_id | 50.00 |", yes.ToMarkdown());              // the world's held-out split, beside A/R/V
+        Assert.Contains("| imagenet_id | 100.00 |", oracle.ToMarkdown());
         Assert.Equal(yes.ToMarkdown("yes-man"), File.ReadAllText(Path.Combine(d["yes"], BenchmarkSuite.MarkdownFileName)));
         var json = (JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(d["yes"], BenchmarkSuite.ScoresFileName)))!;
         Assert.Equal(50.0, (double)json["POPE-A"]!);
