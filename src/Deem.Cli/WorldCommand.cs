@@ -20,7 +20,7 @@ public static class WorldCommand
         var scale = new Option<double>("--scale") { Description = "multiplies every item count of the default world", DefaultValueFactory = _ => 1.0 };
         var vqaImages = new Option<int?>("--vqa-images") { Description = "instruction (SFT) images, overriding the scaled count" };
         var captionPairs = new Option<int?>("--caption-pairs") { Description = "image–caption pairs (stage-0 CLIP and UNet data), overriding the scaled count" };
-        var questions = new Option<int?>("--questions-per-image") { Description = "open questions per instruction image, besides its yes/no pairs (default: the world's)" };
+        var questions = new Option<int?>("--questions-per-image") { Description = "open questions per instruction image, besides its benchmark-style yes/no questions (default: the world's)" };
         var yesNo = new Option<string?>("--yes-no")
         {
             Description = "how instruction items ask the benchmarks' yes/no questions: pairs (one yes, one no per image, among the open questions; " +
