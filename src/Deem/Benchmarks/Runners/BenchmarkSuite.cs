@@ -51,7 +51,7 @@ public sealed record BenchmarkSuiteResult(RobustVqaRunResult? RobustVqa, PopeRun
     public string ToMarkdown(string model = "model")
     {
         var sb = new StringBuilder(MarkdownTable([(model, this)]));
-        if (RobustVqa is { } r && r.Scores.PerSplit.Count > 3)
+        if (RobustVqa is { } r && r.Scores.PerSplit.Keys.Except(Deem.Benchmarks.RobustVqa.Splits).Any())
         {
             sb.Append('\n').Append("| RobustVQA split | accuracy |\n|---|---|\n");
             foreach (var (split, accuracy) in r.Scores.PerSplit.OrderBy(kv => kv.Key, StringComparer.Ordinal))
