@@ -45,8 +45,12 @@ public static class TrainCommand
         var threads = ThreadsOption.Create($"{ThreadsOption.TinyTraining} for a new tiny-preset run, else torch's");
         var zero1 = new Option<bool>("--zero1") { Description = "ZeRO-1: shard AdamW's state across the ranks of `mpirun -np N deem train`" };
         var componentSteps = new Option<string?>("--component-steps") { Description = "stage 0: steps of CLIP,LLaMA,VAE,UNet, e.g. 300,200,40,60 (overrides --steps)" };
+        var resolution = new Option<int?>("--resolution")
+        {
+            Description = "stage 0: image side in pixels the components train at, a multiple of 32 (default 64); later stages read and denoise images at it",
+        };
         var cmd = new Command("train", "Train one DEEM stage (data parallel under `mpirun -np N`)")
-            { preset, stage, world, outDir, init, noCsr, steps, resume, strict, seed, saveEvery, logEvery, evalEvery, evalWorld, batchSize, gradAccum, stopAt, threads, zero1, componentSteps };
+            { preset, stage, world, outDir, init, noCsr, steps, resume, strict, seed, saveEvery, logEvery, evalEvery, evalWorld, batchSize, gradAccum, stopAt, threads, zero1, componentSteps, resolution };
         var placement = PlacementOptions.ForTraining(cmd);
         cmd.SetAction(parse =>
         {
@@ -57,7 +61,7 @@ public static class TrainCommand
                 RefuseGiven(parse, "stage 0 pretrains the components from scratch with its own loops",
                     init, noCsr, resume, strict, saveEvery, logEvery, evalEvery, evalWorld, gradAccum, stopAt, zero1);
             else
-                RefuseGiven(parse, "--component-steps sets stage 0's component loops", componentSteps);
+                RefuseGiven(parse, "--component-steps and --resolution set stage 0's component loops (later stages take the resolution of the --init model)", componentSteps, resolution);
             if (parse.GetValue(stage) != 0 && parse.GetResult(resume) is not null)
                 RefuseGiven(parse, "--resume continues with the stage, steps, seed and weights recorded in the run's checkpoint", steps, seed, preset, init, noCsr);
             // A resumed run's preset is in its checkpoint (--preset is refused with --resume): torch's threads unless asked.
@@ -77,6 +81,9 @@ public static class TrainCommand
                     if (n.Length != 4) throw new DeemConfigException("--component-steps", "component-steps", $"must be four positive integers CLIP,LLaMA,VAE,UNet, found '{list}'");
                     s0 = s0 with { ClipSteps = n[0], LlmSteps = n[1], VaeSteps = n[2], UNetSteps = n[3] };
                 }
+                if (parse.GetValue(resolution) is int side)
+                    s0 = side >= 32 && side % 32 == 0 ? s0 with { Resolution = side }
+                        : throw new DeemConfigException("--resolution", "resolution", $"must be a positive multiple of 32, found {side}");
                 if (parse.GetValue(batchSize) is int bs)
                     s0 = bs >= 2 ? s0 with { BatchSize = bs } : throw new DeemConfigException("--batch-size", "batch-size", $"stage 0: pairs per CLIP batch (its negatives) and latents per UNet batch, must be ≥ 2, found {bs}");
                 PretrainComponents(parse.GetValue(world)!, run, s0);

@@ -102,6 +102,7 @@ public static class CsrExperiment
     public static BenchmarkPaths BuildBenchmarks(string world, string stage0, string dir, int popeImages, int mmvpPairs, Action<string> log)
     {
         var o = new { World = world, Stage0 = stage0, PopeImages = popeImages, MmvpPairs = mmvpPairs };
+        int side = WorldSource.ReadOptions(world).ImageSize;       // POPE and MMVP images as large as the world's own
         string robust = Path.Combine(dir, "robustvqa", WorldRobustVqa.FileName);
         if (!File.Exists(robust))
         {
@@ -113,14 +114,14 @@ public static class CsrExperiment
         if (!File.Exists(Path.Combine(pope, "coco_pope_adversarial.json")))
         {
             log("building world POPE");
-            WorldPope.MakeForWorld(o.World, pope, new WorldPopeOptions { Images = o.PopeImages });
+            WorldPope.MakeForWorld(o.World, pope, new WorldPopeOptions { Images = o.PopeImages, ImageSize = side });
         }
         string mmvp = Path.Combine(dir, "mmvp");
         if (!File.Exists(Path.Combine(mmvp, "Questions.csv")))
         {
             log("building world MMVP (pairs mined as CLIP-blind by the stage-0 CLIP)");
             using var clip = ClipZeroShotClassifier.FromStage0(o.Stage0, WorldTokenizer.Default);
-            WorldMmvp.MakeForWorld(o.World, mmvp, new WorldMmvpOptions { Pairs = o.MmvpPairs }, clip);
+            WorldMmvp.MakeForWorld(o.World, mmvp, new WorldMmvpOptions { Pairs = o.MmvpPairs, ImageSize = side }, clip);
         }
         return new BenchmarkPaths(robust, WorldRobustVqa.RobustRoot(o.World), pope, Path.Combine(pope, WorldPope.ImageFolder), mmvp);
     }
@@ -143,7 +144,7 @@ public static class CsrExperiment
     }
 
     static string Setup(CsrExperimentOptions o) =>
-        $"Tiny preset on the built-in world (64 px), from the same stage-0 components (`{Path.GetFileName(o.Stage0.TrimEnd('/'))}`). " +
+        $"Tiny preset on the built-in world ({WorldSource.ReadOptions(o.World).ImageSize} px images), from the same stage-0 components (`{Path.GetFileName(o.Stage0.TrimEnd('/'))}`). " +
         $"Each run: stage 1 for {o.Stage1Steps} steps, then stage 2 (image-text SFT) for {o.Stage2Steps} steps; " +
         $"seeds {string.Join(", ", o.Seeds)}" + (o.LlavaSeeds is { } l ? $" (LLaVA-style arms: {string.Join(", ", l)})" : "") + ". " +
         $"Evaluation: world RobustVQA A/R/V and held-out in-distribution images (negatives mined by the stage-0 CLIP), world POPE ({o.PopeImages} images per split), " +

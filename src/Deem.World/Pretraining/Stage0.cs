@@ -86,7 +86,9 @@ public static class Stage0
     static Stage0Summary TrainComponents(string worldDir, string outDir, Stage0Options options, Stage0Callbacks callbacks)
     {
         var tokenizer = WorldTokenizer.Create();
-        var deem = TinyConfig(tokenizer);
+        // The tiny DEEM reads and denoises images at the side its components were trained at.
+        var deem = TinyConfig(tokenizer) with { EncoderResolution = options.Resolution, DecoderResolution = options.Resolution };
+        deem.Validate("stage 0");
         using var data = Stage0Data.Load(worldDir, tokenizer, options.Resolution);
         var results = new List<ComponentResult>();
         manual_seed(options.Seed);

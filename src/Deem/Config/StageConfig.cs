@@ -36,8 +36,16 @@ public sealed record StageConfig
     public double NipWeight { get; init; }
     /// <summary>λ on the consistency semantic regularisation (Eq. 5); 0 turns CSR off.</summary>
     public double CsrWeight { get; init; }
+    /// <summary>Side of the images the encoder reads (the sniffer and the MMFS features), in pixels.</summary>
     public int EncoderResolution { get; init; }
+    /// <summary>Side of the images the diffusion model rebuilds (NIP and CSR targets), in pixels.</summary>
     public int DecoderResolution { get; init; }
+    /// <summary>
+    /// The two resolutions above are the preset model's, and a model folder made at others (stage 0's
+    /// <c>--resolution</c>) trains at its own (<see cref="ForModel"/>); off: the stage's resolutions are
+    /// the recipe's whatever the model (the paper's stage 1 at 256 px, stage 2 at 448 px).
+    /// </summary>
+    public bool ModelResolution { get; init; }
     public int Steps { get; init; }
     public int WarmupSteps { get; init; }
     public double Lr { get; init; }
@@ -69,6 +77,14 @@ public sealed record StageConfig
     public int EvalBatches { get; init; } = 4;
     /// <summary>Modules that recompute their activations in the backward pass (reference §3); none by default.</summary>
     public GradientCheckpointingConfig GradientCheckpointing { get; init; } = GradientCheckpointingConfig.None;
+
+    /// <summary>
+    /// The stage for <paramref name="model"/>: with <see cref="ModelResolution"/>, at the model's encoder and
+    /// decoder resolutions; otherwise unchanged.
+    /// </summary>
+    public StageConfig ForModel(DeemConfig model) => ModelResolution
+        ? this with { EncoderResolution = model.EncoderResolution, DecoderResolution = model.DecoderResolution }
+        : this;
 
     static readonly IDeserializer Yaml = new DeserializerBuilder()
         .WithNamingConvention(UnderscoredNamingConvention.Instance)

@@ -92,7 +92,7 @@ public sealed class TrainingRun : IDisposable
         config = WithBatch(config, o.BatchSize, o.GradAccum);
         int seed = o.Seed ?? config.Seed;
         var (m, t, report) = TrainingSetup.BuildModel(o.Preset, config, o.Init, seed, o.Tokenizer, o.Arch);
-        return Assemble(o, m, t, config, seed, null, observer, report, null);
+        return Assemble(o, m, t, config.ForModel(m.Config), seed, null, observer, report, null);
     }
 
     static TrainingRun Assemble(TrainingRunOptions o, DeemModel model, ITextTokenizer tokenizer, StageConfig stage, int seed,

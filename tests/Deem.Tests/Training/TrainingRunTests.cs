@@ -3,6 +3,7 @@ using Deem.Model;
 using Deem.Tests.Data;
 using Deem.Training;
 using Deem.World;
+using static TorchSharp.torch;
 
 namespace Deem.Tests.Training;
 
@@ -65,5 +66,30 @@ public class TrainingRunTests(TrainingWorld world)
             Assert.Equal(0.0, run.Stage.CsrWeight);
         var e = Assert.Throws<DeemConfigException>(() => TrainingRun.Open(Options(-1)));
         Assert.Contains("--csr-weight", e.Message);
+    }
+    [Fact]
+    public void AModelMadeAtAnotherResolutionTrainsAtItsOwnAndThePapersStagesKeepTheirs()
+    {
+        // The tiny recipe follows the model: an --init folder at 96 px reads and rebuilds 96-px images.
+        using var dir = new TempDir();
+        var stage = TrainingWorld.Stage(2, 1);
+        manual_seed(0);
+        using (var deem = new DeemModel(TrainingSetup.ModelConfigFor(WorldPresets.Tiny with { EncoderResolution = 96, DecoderResolution = 96 }, stage),
+                   new Generator(0)))
+            DeemCheckpoint.Save(dir.Path, deem, WorldTokenizer.Default);
+        using var run = TrainingRun.Open(new TrainingRunOptions
+        {
+            OutDir = Path.Combine(dir.Path, "run"), Data = world.Paths, Stage = 2, Steps = 1, Seed = 0, Init = dir.Path,
+            Trainer = new TrainerOptions { OutDir = "", EvalEvery = 0, TensorBoard = false },
+        });
+        Assert.Equal((64, 64), (TrainingSetup.StageConfigFor("tiny", 2).EncoderResolution, TrainingSetup.StageConfigFor("tiny", 2).DecoderResolution));
+        Assert.Equal((96, 96), (run.Stage.EncoderResolution, run.Stage.DecoderResolution));
+        using (var batch = run.Data.Next())
+            Assert.Equal((96L, 96L), (batch.ImagesEnc.shape[^1], batch.ImagesDec.shape[^1]));
+        Assert.True(double.IsFinite(run.Run().Metrics[^1].Loss));
+
+        var paper = StageConfig.Load("paper-7b", "stage2");
+        Assert.False(paper.ModelResolution);
+        Assert.Same(paper, paper.ForModel(WorldPresets.Tiny));
     }
 }

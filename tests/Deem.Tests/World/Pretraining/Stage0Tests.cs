@@ -39,6 +39,11 @@ public class Stage0Tests(Stage0Fixture world)
         Assert.True(DeemCheckpoint.Exists(world.Out));
         var (model, tokenizer) = DeemCheckpoint.Load(world.Out);
         using (model)
+        {
             Assert.Equal(world.Tokenizer.VocabSize, tokenizer.VocabSize);
+            // The model reads and rebuilds images at the side its components trained at (the fixture's 32 px, not the preset's 64).
+            Assert.Equal((32, 32), (model.Config.EncoderResolution, model.Config.DecoderResolution));
+            Assert.Equal(32 / model.Config.Vae.DownsampleFactor, model.Config.UNet.SampleSize);
+        }
     }
 }
