@@ -87,7 +87,11 @@ public static class Stage0
     {
         var tokenizer = WorldTokenizer.Create();
         // The tiny DEEM reads and denoises images at the side its components were trained at.
-        var deem = TinyConfig(tokenizer) with { EncoderResolution = options.Resolution, DecoderResolution = options.Resolution };
+        var tiny = TinyConfig(tokenizer);
+        var deem = tiny with
+        {
+            EncoderResolution = options.Resolution, DecoderResolution = options.Resolution, Vae = tiny.Vae with { SampleSize = options.Resolution },
+        };
         deem.Validate("stage 0");
         using var data = Stage0Data.Load(worldDir, tokenizer, options.Resolution);
         var results = new List<ComponentResult>();

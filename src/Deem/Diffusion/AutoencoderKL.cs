@@ -43,7 +43,7 @@ public sealed class AutoencoderKL : nn.Module<Tensor, Tensor>
         if (x.dim() != 4 || x.shape[1] != Config.InChannels || x.shape[2] % f != 0 || x.shape[3] % f != 0)
             throw new ArgumentException($"image: expected [B, {Config.InChannels}, H, W] with H, W multiples of {f}, found [{string.Join(", ", x.shape)}]");
         using var scope = NewDisposeScope();
-        var moments = quant_conv.forward(encoder.forward(x));   // [B, 2·Cz, H/f, W/f]
+        var moments = FewChannelConv.Forward(quant_conv, encoder.forward(x), padding: 0);   // [B, 2·Cz, H/f, W/f]
         var dist = new DiagonalGaussianDistribution(moments);
         dist.Mean.MoveToOuterDisposeScope();
         dist.LogVar.MoveToOuterDisposeScope();
@@ -58,7 +58,7 @@ public sealed class AutoencoderKL : nn.Module<Tensor, Tensor>
         if (z.dim() != 4 || z.shape[1] != Config.LatentChannels)
             throw new ArgumentException($"latent: expected [B, {Config.LatentChannels}, h, w], found [{string.Join(", ", z.shape)}]");
         using var scope = NewDisposeScope();
-        return decoder.forward(post_quant_conv.forward(z)).MoveToOuterDisposeScope();
+        return decoder.forward(FewChannelConv.Forward(post_quant_conv, z, padding: 0)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Reconstruction through the posterior mode: decode(mode(encode(x))).</summary>

@@ -177,7 +177,7 @@ public sealed class UNet2DConditionModel : nn.Module<UNet2DConditionInput, Tenso
         }
 
         // 6. output head.
-        h = conv_out.forward(F.silu(conv_norm_out.forward(h)));                              // [B, C_out, H, W]
+        h = FewChannelConv.Forward(conv_out, F.silu(conv_norm_out.forward(h)), padding: 1);                              // [B, C_out, H, W]
         return h.MoveToOuterDisposeScope();
     }
 

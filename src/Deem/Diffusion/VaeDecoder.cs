@@ -47,7 +47,7 @@ public sealed class VaeDecoder : nn.Module<Tensor, Tensor>
         var h = conv_in.forward(z);
         h = mid_block.forward(h);
         foreach (var block in up_blocks) h = block.forward(h);
-        h = conv_out.forward(F.silu(conv_norm_out.forward(h)));
+        h = FewChannelConv.Forward(conv_out, F.silu(conv_norm_out.forward(h)), padding: 1);
         return h.MoveToOuterDisposeScope();
     }
 }

@@ -43,7 +43,7 @@ public sealed class VaeEncoder : nn.Module<Tensor, Tensor>
         var h = conv_in.forward(x);
         foreach (var block in down_blocks) h = block.forward(h);
         h = mid_block.forward(h);
-        h = conv_out.forward(F.silu(conv_norm_out.forward(h)));
+        h = FewChannelConv.Forward(conv_out, F.silu(conv_norm_out.forward(h)), padding: 1);
         return h.MoveToOuterDisposeScope();
     }
 }

@@ -40,6 +40,8 @@ public class CommandLineErrorTests
         { ["eval", "probe", "--model", Missing, "--world", Missing, "--hidden", "0,x"], "--hidden" },
         { ["eval", "probe", "--model", Missing, "--world", Missing, "--bench", Missing], "--bench must be a folder" },
         { ["train", "--stage", "0", "--world", Missing, "--out", Missing, "--batch-size", "1"], "--batch-size" },
+        { ["train", "--stage", "0", "--world", Missing, "--out", Missing, "--resolution", "80"], "--resolution" },
+        { ["train", "--stage", "1", "--world", Missing, "--out", Missing, "--resolution", "96"], "--resolution cannot be used here" },
         { ["bench", "generate", "--images", "-1"], "--images" },
         { ["experiment", "csr", "--world", Missing, "--stage0", Missing, "--out", Missing, "--threads", "0"], "--threads" },
         { ["demo", "--out", Missing, "--threads", "0"], "--threads" },
