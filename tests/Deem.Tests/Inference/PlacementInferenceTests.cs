@@ -87,13 +87,15 @@ public class PlacementInferenceTests
         var (logits16, image16) = (FirstLogits(), Image());
 
         // Logits and images come out in fp32; bf16 keeps ~3 significant digits. Tolerances: the largest logit
-        // error below 1 % of the logits' range (measured 0.11 %), the mean pixel error on [0, 1] below 0.02
-        // (measured 0.0019).
+        // error below 1 % of the logits' range (measured 0.11 %), the mean pixel error on [0, 1] below 0.08:
+        // measured 0.0019 on an AVX2 CPU (bf16 widened to fp32 in every kernel) and 0.035–0.051 over six runs on
+        // one with AVX-512 BF16 (native bf16 kernels; the same error on every call within a process), where two
+        // guided DDIM steps of a random-weight UNet amplify the rounding.
         Assert.Equal(ScalarType.Float32, logits16.dtype);
         Assert.Equal(ScalarType.Float32, image16.dtype);
         double logitError = (logits16 - logits32).abs().max().item<float>() / logits32.abs().max().item<float>();
         double pixelError = (image16 - image32).abs().mean().item<float>();
         Assert.True(logitError < 0.01, $"max logit error {logitError:F4} of the logits' range");
-        Assert.True(pixelError < 0.02, $"mean pixel error {pixelError:F4}");
+        Assert.True(pixelError < 0.08, $"mean pixel error {pixelError:F4}");
     }
 }
