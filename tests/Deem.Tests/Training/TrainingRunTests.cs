@@ -82,7 +82,8 @@ public class TrainingRunTests(TrainingWorld world)
             OutDir = Path.Combine(dir.Path, "run"), Data = world.Paths, Stage = 2, Steps = 1, Seed = 0, Init = dir.Path,
             Trainer = new TrainerOptions { OutDir = "", EvalEvery = 0, TensorBoard = false },
         });
-        Assert.Equal((64, 64), (TrainingSetup.StageConfigFor("tiny", 2).EncoderResolution, TrainingSetup.StageConfigFor("tiny", 2).DecoderResolution));
+        var recipe = TrainingSetup.StageConfigFor("tiny", 2);
+        Assert.Equal((64, 64), (recipe.EncoderResolution, recipe.DecoderResolution));
         Assert.Equal((96, 96), (run.Stage.EncoderResolution, run.Stage.DecoderResolution));
         using (var batch = run.Data.Next())
             Assert.Equal((96L, 96L), (batch.ImagesEnc.shape[^1], batch.ImagesDec.shape[^1]));
