@@ -30,7 +30,7 @@ public static class TrainCommand
         var steps = new Option<int?>("--steps") { Description = "train this many steps (the schedule and warm-up are scaled to it)" };
         var resume = new Option<string?>("--resume")
         {
-            Description = "continue from the last complete checkpoint of this run folder or checkpoint (default: --out)",
+            Description = "continue from the last complete checkpoint of this run folder or checkpoint (default: --out); stage 0: keep the components already complete in --out and train the rest",
             Arity = ArgumentArity.ZeroOrOne,
         };
         var strict = new Option<bool>("--strict") { Description = "malformed records are errors naming file and line, not skips" };
@@ -59,7 +59,7 @@ public static class TrainCommand
             if (parse.GetValue(stage) == 0) RefuseGiven(parse, "stage 0 pretrains the tiny components on the CPU in fp32", placement.Options);
             if (parse.GetValue(stage) == 0)
                 RefuseGiven(parse, "stage 0 pretrains the components from scratch with its own loops",
-                    init, noCsr, resume, strict, saveEvery, logEvery, evalEvery, evalWorld, gradAccum, stopAt, zero1);
+                    init, noCsr, strict, saveEvery, logEvery, evalEvery, evalWorld, gradAccum, stopAt, zero1);
             else
                 RefuseGiven(parse, "--component-steps and --resolution set stage 0's component loops (later stages take the resolution of the --init model)", componentSteps, resolution);
             if (parse.GetValue(stage) != 0 && parse.GetResult(resume) is not null)
@@ -72,6 +72,10 @@ public static class TrainCommand
                 if (parse.GetValue(preset) != "tiny")
                     throw new DeemConfigException("--preset", "preset", "stage 0 pretrains the tiny components; the paper's start from the published checkpoints");
                 var s0 = new Stage0Options { Seed = parse.GetValue(seed) ?? 0 };
+                if (parse.GetResult(resume) is not null)
+                    s0 = parse.GetValue(resume) is { } from && Path.GetFullPath(from) != Path.GetFullPath(run)
+                        ? throw new DeemConfigException("--resume", "resume", $"stage 0 resumes in its --out folder ({run}), found '{from}'")
+                        : s0 with { Resume = true };
                 if (parse.GetValue(steps) is int per)
                     s0 = per <= 0 ? throw new DeemConfigException("--steps", "steps", $"must be > 0, found {per}") : s0 with { ClipSteps = per, LlmSteps = per, VaeSteps = per, UNetSteps = per };
                 if (parse.GetValue(componentSteps) is { } list)
@@ -167,6 +171,8 @@ public static class TrainCommand
                     });
                 });
 
+        if (summary.Kept is { Count: > 0 } kept)
+            AnsiConsole.MarkupLine(Markup.Escape($"resumed: {string.Join(", ", kept)} loaded from {outDir} (their losses as logged), the rest trained"));
         var table = new Table().AddColumn("component").AddColumn("steps").AddColumn("first loss (mean of first n)").AddColumn("last loss (mean of last n)").AddColumn("seconds");
         foreach (var c in summary.Components)
         {

@@ -89,8 +89,23 @@ public static class ComponentWriters
     /// <summary>The tokenizer vocabulary file name beside the LLM and in <c>sd/tokenizer</c>.</summary>
     public const string DeemTokenizerFile = "tokenizer.vocab";
 
-    /// <summary>diffusers layout: UNet, VAE, DDPM scheduler, and the text encoder (HF CLIPTextModel keys).</summary>
-    public static void WriteDiffusion(string root, UNet2DConditionModel unet, AutoencoderKL vae, SchedulerConfig scheduler,
+    /// <summary>
+    /// diffusers layout of the VAE, <c>sd/vae/</c> (its config carries the measured scaling factor). Written as
+    /// soon as the VAE is trained, so a resumed stage 0 keeps it; <see cref="WriteDiffusion"/> completes the folder.
+    /// </summary>
+    public static void WriteVae(string root, AutoencoderKL vae)
+    {
+        var sd = ComponentFolders.Under(root).SdFolder;
+        WriteDiffusersConfig(Path.Combine(sd, "vae", "config.json"), "AutoencoderKL", vae.Config);
+        StateDicts.Save(vae, Path.Combine(sd, "vae", ComponentFolders.DiffusersWeightsFile), Metadata("pt"));
+    }
+
+    /// <summary>
+    /// diffusers layout of the rest of the pipeline beside the VAE <see cref="WriteVae"/> wrote: UNet, DDPM
+    /// scheduler, the text encoder (HF CLIPTextModel keys) and its tokenizer, and <c>model_index.json</c>; the
+    /// UNet's weights last, so a folder with them is complete.
+    /// </summary>
+    public static void WriteDiffusion(string root, UNet2DConditionModel unet, SchedulerConfig scheduler,
         ClipTextEncoder textEncoder, WordPieceTextTokenizer tokenizer)
     {
         var sd = ComponentFolders.Under(root).SdFolder;
@@ -107,10 +122,6 @@ public static class ComponentWriters
         AtomicFile.WriteAllText(Path.Combine(sd, "model_index.json"), index.ToJsonString(ConfigJson.Options));
 
         WriteDiffusersConfig(Path.Combine(sd, "scheduler", "scheduler_config.json"), "DDPMScheduler", scheduler);
-        WriteDiffusersConfig(Path.Combine(sd, "unet", "config.json"), "UNet2DConditionModel", unet.Config);
-        StateDicts.Save(unet, Path.Combine(sd, "unet", ComponentFolders.DiffusersWeightsFile), Metadata("pt"));
-        WriteDiffusersConfig(Path.Combine(sd, "vae", "config.json"), "AutoencoderKL", vae.Config);
-        StateDicts.Save(vae, Path.Combine(sd, "vae", ComponentFolders.DiffusersWeightsFile), Metadata("pt"));
 
         var te = Path.Combine(sd, "text_encoder");
         var hf = HfClipTextConfig.FromOpenClip(textEncoder.Config);
@@ -123,6 +134,10 @@ public static class ComponentWriters
             SafetensorsWriter.Write(Path.Combine(te, "model.safetensors"), tensors, Metadata("pt"));
         }
         tokenizer.Save(Path.Combine(sd, "tokenizer", DeemTokenizerFile));
+
+        // The UNet's weights last: when they are there, the folder is complete.
+        WriteDiffusersConfig(Path.Combine(sd, "unet", "config.json"), "UNet2DConditionModel", unet.Config);
+        StateDicts.Save(unet, Path.Combine(sd, "unet", ComponentFolders.DiffusersWeightsFile), Metadata("pt"));
     }
 
     static void WriteDiffusersConfig<T>(string path, string className, T config)

@@ -18,7 +18,9 @@ namespace Deem.World.Pretraining;
 /// <param name="Config">The tiny DEEM config that loads these components (<c>deem_config.json</c> in the output).</param>
 /// <param name="VaeScalingFactor">1 / std of the trained VAE's latents, written to <c>sd/vae/config.json</c>.</param>
 /// <param name="OutDir">The stage-0 output folder: the components, the assembled DEEM model folder, the metrics log.</param>
-public sealed record Stage0Summary(IReadOnlyList<ComponentResult> Components, DeemConfig Config, double VaeScalingFactor, string OutDir);
+/// <param name="Kept">The components a resumed run loaded from <paramref name="OutDir"/> instead of training (their results are the logged ones).</param>
+public sealed record Stage0Summary(IReadOnlyList<ComponentResult> Components, DeemConfig Config, double VaeScalingFactor, string OutDir,
+    IReadOnlyList<string>? Kept = null);
 
 /// <summary>
 /// Stage 0: pretrains tiny stand-ins for the checkpoints DEEM starts from (paper §3.1: CLIP-ConvNeXt,
@@ -59,16 +61,23 @@ public static class Stage0
     /// Trains the four components on <paramref name="worldDir"/>, writes them in their real layouts under
     /// <paramref name="outDir"/> (plus <c>deem_config.json</c>, <c>stage0_summary.json</c> and each step in
     /// <c>stage0_metrics.jsonl</c>), then assembles them into a DEEM model folder in the same place (the
-    /// <c>--init</c> of stage 1). <paramref name="progress"/> sees every step (a progress bar).
+    /// <c>--init</c> of stage 1). <paramref name="progress"/> sees every step (a progress bar). With
+    /// <see cref="Stage0Options.Resume"/> the components already complete in <paramref name="outDir"/> are
+    /// loaded, not trained (<see cref="Stage0Resume"/>).
     /// </summary>
     public static Stage0Summary Run(string worldDir, string outDir, Stage0Options options, Action<Stage0Step>? progress = null)
     {
         options.Validate();
         Directory.CreateDirectory(outDir);
+        var resume = options.Resume ? Stage0Resume.Read(outDir, options) : Stage0Resume.Fresh;
+        Stage0Resume.WriteOptions(outDir, options);
+        var metricsPath = Path.Combine(outDir, MetricsFile);
+        // A resumed log starts with the kept components' lines; a torn last line or a half-trained component's go.
+        if (options.Resume) AtomicFile.WriteAllText(metricsPath, string.Concat(resume.KeptLines.Select(l => l + "\n")));
         Stage0Summary summary;
-        using (var metrics = new StreamWriter(Path.Combine(outDir, MetricsFile), append: false))
+        using (var metrics = new StreamWriter(metricsPath, append: options.Resume))
         {
-            summary = TrainComponents(worldDir, outDir, options, new Stage0Callbacks(progress, s => metrics.WriteLine(MetricsLine(s))));
+            summary = TrainComponents(worldDir, outDir, options, resume, new Stage0Callbacks(progress, s => metrics.WriteLine(MetricsLine(s))));
             metrics.Flush();
         }
         Stage0Model.Assemble(summary, WorldTokenizer.Default, options.Seed);
@@ -83,7 +92,7 @@ public static class Stage0
     /// Trains the four components on <paramref name="worldDir"/> and writes them under
     /// <paramref name="outDir"/> (plus <c>deem_config.json</c> and <c>stage0_summary.json</c>).
     /// </summary>
-    static Stage0Summary TrainComponents(string worldDir, string outDir, Stage0Options options, Stage0Callbacks callbacks)
+    static Stage0Summary TrainComponents(string worldDir, string outDir, Stage0Options options, Stage0Resume resume, Stage0Callbacks callbacks)
     {
         var tokenizer = WorldTokenizer.Create();
         // The tiny DEEM reads and denoises images at the side its components were trained at.
@@ -93,41 +102,80 @@ public static class Stage0
             EncoderResolution = options.Resolution, DecoderResolution = options.Resolution, Vae = tiny.Vae with { SampleSize = options.Resolution },
         };
         deem.Validate("stage 0");
+        var folders = ComponentFolders.Under(outDir);
         using var data = Stage0Data.Load(worldDir, tokenizer, options.Resolution);
         var results = new List<ComponentResult>();
         manual_seed(options.Seed);
         var generator = new Generator((ulong)options.Seed);
 
+        // Each component is built from the same seeds whether it is then trained or loaded, so the ones a
+        // resumed run trains start where an uninterrupted run's start.
         using var clip = new ClipModel(deem.Vision, ClipTextFor(deem, tokenizer), generator);
-        results.Add(ClipTrainer.Train(clip, data, options, callbacks));
-        ComponentWriters.WriteClip(outDir, clip, options.Resolution);
+        if (resume.Keeps(ClipTrainer.Name)) Keep(clip, ClipTrainer.Name);
+        else
+        {
+            results.Add(ClipTrainer.Train(clip, data, options, callbacks));
+            ComponentWriters.WriteClip(outDir, clip, options.Resolution);
+        }
 
         var llmConfig = LlmFor(deem);
         using (var llm = new LlamaForCausalLM(llmConfig, generator: generator))
         {
-            results.Add(LlmTrainer.Train(llm, data, options, callbacks));
-            ComponentWriters.WriteLlm(outDir, llm, llmConfig, tokenizer);
+            if (resume.Keeps(LlmTrainer.Name)) Keep(llm, LlmTrainer.Name);
+            else
+            {
+                results.Add(LlmTrainer.Train(llm, data, options, callbacks));
+                ComponentWriters.WriteLlm(outDir, llm, llmConfig, tokenizer);
+            }
         }
 
         using var vae = new AutoencoderKL(deem.Vae);
-        results.Add(VaeTrainer.Train(vae, data, options, callbacks));
-        vae.eval();
-        var scaling = VaeTrainer.ScalingFactor(vae, data.VaeImages, options.Seed);
+        double scaling;
+        VaePosteriors? posteriors = null;
+        if (resume.Keeps(VaeTrainer.Name))
+        {
+            Keep(vae, VaeTrainer.Name);
+            scaling = ConfigJson.Load<VaeConfig>(Path.Combine(folders.SdFolder, "vae", "config.json")).ScalingFactor;
+            vae.eval();
+        }
+        else
+        {
+            results.Add(VaeTrainer.Train(vae, data, options, callbacks));
+            vae.eval();
+            // One pass of the frozen encoder over every image: the scaling factor, and the UNet's latents below.
+            posteriors = VaeTrainer.Posteriors(vae, data.VaeImages);                             // [M, 4, h, w]
+            scaling = VaeTrainer.ScalingFactor(posteriors, options.Seed);
+        }
         using var trainedVae = WithScaling(vae, scaling);
+        if (!resume.Keeps(VaeTrainer.Name)) ComponentWriters.WriteVae(outDir, trainedVae);
 
         var scheduler = new DdpmScheduler(deem.Scheduler);
         var unetConfig = deem.UNet with { SampleSize = options.Resolution / deem.Vae.DownsampleFactor };
+        if (!resume.Keeps(UNetTrainer.Name)) posteriors ??= VaeTrainer.Posteriors(trainedVae, data.VaeImages);   // [M, 4, h, w]
+        using (posteriors)
         using (var unet = new UNet2DConditionModel(unetConfig))
         {
-            results.Add(UNetTrainer.Train(unet, trainedVae, scaling, clip.Text, scheduler, data, options, callbacks));
-            ComponentWriters.WriteDiffusion(outDir, unet, trainedVae, deem.Scheduler, clip.Text, tokenizer);
+            if (resume.Keeps(UNetTrainer.Name)) Keep(unet, UNetTrainer.Name);
+            else
+            {
+                using var pairs = posteriors!.Head(data.PairImages.shape[0]);                    // [N, 4, h, w]: the caption pairs come first
+                results.Add(UNetTrainer.Train(unet, pairs, scaling, clip.Text, scheduler, data, options, callbacks));
+                ComponentWriters.WriteDiffusion(outDir, unet, deem.Scheduler, clip.Text, tokenizer);
+            }
         }
 
-        var resolved = ComponentLoader.ResolveConfig(deem, ComponentFolders.Under(outDir));
+        var resolved = ComponentLoader.ResolveConfig(deem, folders);
         resolved.Save(Path.Combine(outDir, ConfigFile));
-        var summary = new Stage0Summary(results, resolved, scaling, outDir);
+        var summary = new Stage0Summary(results, resolved, scaling, outDir, resume.Kept);
         WriteSummary(summary);
         return summary;
+
+        // A component the folder already holds: its weights (strict) and its logged training.
+        void Keep(nn.Module module, string component)
+        {
+            StateDicts.LoadStrict(module, Stage0Resume.WeightsOf(outDir, component));
+            results.Add(resume.Result(component));
+        }
     }
 
     /// <summary>A copy of <paramref name="vae"/> whose config carries the measured scaling factor.</summary>

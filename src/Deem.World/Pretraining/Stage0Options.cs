@@ -24,6 +24,13 @@ public sealed record Stage0Options
 
     public int Seed { get; init; }
 
+    /// <summary>
+    /// Keep the components already complete in the output folder (<see cref="Stage0Resume"/>) and train the rest;
+    /// without it every component is trained and the folder's are overwritten.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool Resume { get; init; }
+
     /// <summary>Image side the components train at (the tiny DEEM's encoder and decoder resolution).</summary>
     public int Resolution { get; init; } = 64;
 

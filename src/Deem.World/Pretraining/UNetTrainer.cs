@@ -21,18 +21,30 @@ public static class UNetTrainer
     /// <summary>Captions per text-tower call when the conditions are cached.</summary>
     const int TextChunk = 1024;
 
-    public static ComponentResult Train(UNet2DConditionModel unet, AutoencoderKL vae, double scalingFactor, ClipTextEncoder text,
+    /// <summary>Trains <paramref name="unet"/> for <c>UNetSteps</c> steps and returns its losses.</summary>
+    /// <param name="unet">The UNet to train.</param>
+    /// <param name="latents">The frozen VAE's posteriors of the caption-pair images (<see cref="VaeTrainer.Posteriors"/>, row i = pair i).</param>
+    /// <param name="scalingFactor">The VAE's latent scale (<see cref="VaeTrainer.ScalingFactor(VaePosteriors, int)"/>).</param>
+    /// <param name="text">The frozen CLIP text tower whose last states condition the UNet.</param>
+    /// <param name="scheduler">The DDPM schedule the noise and targets come from.</param>
+    /// <param name="data">Captions of the pairs.</param>
+    /// <param name="options">Steps, batch size, learning rate, seed, the unconditional share.</param>
+    /// <param name="callbacks">Progress and metrics after each step.</param>
+    public static ComponentResult Train(UNet2DConditionModel unet, VaePosteriors latents, double scalingFactor, ClipTextEncoder text,
         DdpmScheduler scheduler, Stage0Data data, Stage0Options options, Stage0Callbacks callbacks)
     {
+        if (latents.Mean.shape[0] != data.CaptionIds.Count)
+            throw new ArgumentException($"{latents.Mean.shape[0]} latent posteriors for {data.CaptionIds.Count} captions", nameof(latents));
         unet.train();
-        vae.eval();
         text.eval();
-        // Frozen towers: the conditions and the latent posteriors are computed once.
+        // Frozen towers: the conditions are computed once, as the latent posteriors were.
         using var cache = NewDisposeScope();
-        Tensor states, nullState, latentMean, latentStd;
+        Tensor states, nullState;
+        var latentMean = latents.Mean;                                                            // [N, 4, h, w]
+        var latentStd = latents.Std;                                                              // [N, 4, h, w]
         using (no_grad())
         {
-            // In chunks, each freeing its activations: only the states and the posteriors stay.
+            // In chunks, each freeing its activations: only the states stay.
             var ids = ClipTextEncoder.Tokenize(data.CaptionIds, text.Config);                     // [N, ctx]
             var chunks = new List<Tensor>();
             for (long i = 0; i < ids.shape[0]; i += TextChunk)
@@ -42,18 +54,6 @@ public static class UNetTrainer
             }
             states = cat(chunks, 0);                                                              // [N, ctx, W]
             nullState = EmptyPromptStates(text);                                                  // [1, ctx, W]
-            var means = new List<Tensor>();
-            var stds = new List<Tensor>();
-            var images = data.PairImages;
-            for (long i = 0; i < images.shape[0]; i += 32)
-            {
-                using var batch = NewDisposeScope();
-                var dist = vae.Encode(images.narrow(0, i, Math.Min(32, images.shape[0] - i)) * 2.0 - 1.0);
-                means.Add(dist.Mean.MoveToOuterDisposeScope());
-                stds.Add(dist.Std.MoveToOuterDisposeScope());
-            }
-            latentMean = cat(means, 0);                                                           // [N, 4, h, w]
-            latentStd = cat(stds, 0);                                                             // [N, 4, h, w]
         }
 
         var batches = new Stage0Batches((int)states.shape[0], options.BatchSize, options.Seed * 7919 + 6);

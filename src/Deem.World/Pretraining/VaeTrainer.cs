@@ -7,7 +7,7 @@ namespace Deem.World.Pretraining;
 /// <summary>
 /// Stage 0c: the KL autoencoder standing in for SD 2.1's VAE (reference §1.9). Loss = mean |x̂ − x|
 /// (x in [−1, 1], x̂ decoded from a posterior sample) + β · KL(q(z|x) ‖ N(0, I)) per latent element,
-/// β small as in SD. <see cref="ScalingFactor"/> then measures the latent scale the way SD's 0.18215
+/// β small as in SD. <see cref="ScalingFactor(VaePosteriors, int)"/> then measures the latent scale the way SD's 0.18215
 /// was chosen: 1 / std of sampled training latents.
 /// </summary>
 public static class VaeTrainer
@@ -34,20 +34,68 @@ public static class VaeTrainer
             LossOf, callbacks);
     }
 
+    /// <summary>Images per encoder call when the posteriors are computed.</summary>
+    public const int EncodeChunk = 32;
+
+    /// <summary>
+    /// q(z|x) of every image of <paramref name="images"/> ([N, 3, R, R] in [0, 1]) in chunks of
+    /// <see cref="EncodeChunk"/>, each freeing its activations: one pass of the frozen encoder gives both the
+    /// scaling factor and the UNet's cached latents.
+    /// </summary>
+    public static VaePosteriors Posteriors(AutoencoderKL vae, Tensor images)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var means = new List<Tensor>();
+        var stds = new List<Tensor>();
+        for (long i = 0; i < images.shape[0]; i += EncodeChunk)
+        {
+            using var batch = NewDisposeScope();                                                  // only the posteriors outlive a chunk
+            var dist = vae.Encode(images.narrow(0, i, Math.Min(EncodeChunk, images.shape[0] - i)) * 2.0 - 1.0);  // x in [−1, 1]
+            means.Add(dist.Mean.MoveToOuterDisposeScope());
+            stds.Add(dist.Std.MoveToOuterDisposeScope());
+        }
+        return new VaePosteriors(cat(means, 0).MoveToOuterDisposeScope(), cat(stds, 0).MoveToOuterDisposeScope());  // [N, 4, h, w] each
+    }
+
     /// <summary>1 / std of posterior samples of <paramref name="images"/> ([N, 3, R, R] in [0, 1]), rounded to 5 digits.</summary>
     public static double ScalingFactor(AutoencoderKL vae, Tensor images, int seed)
+    {
+        using var posteriors = Posteriors(vae, images);
+        return ScalingFactor(posteriors, seed);
+    }
+
+    /// <summary>
+    /// 1 / std of one posterior sample per image, rounded to 5 digits. The noise is drawn chunk by chunk
+    /// (<see cref="EncodeChunk"/> rows), as sampling each encoder call's q(z|x) in turn draws it.
+    /// </summary>
+    public static double ScalingFactor(VaePosteriors posteriors, int seed)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var generator = new Generator((ulong)(seed * 7919 + 5));
+        var n = posteriors.Mean.shape[0];
         var parts = new List<Tensor>();
-        for (long i = 0; i < images.shape[0]; i += 32)
+        for (long i = 0; i < n; i += EncodeChunk)
         {
-            using var batch = NewDisposeScope();                                                  // only the samples outlive a batch
-            var x = images.narrow(0, i, Math.Min(32, images.shape[0] - i)) * 2.0 - 1.0;          // [b, 3, R, R]
-            parts.Add(vae.Encode(x).Sample(generator).MoveToOuterDisposeScope());                 // [b, 4, h, w]
+            var mean = posteriors.Mean.narrow(0, i, Math.Min(EncodeChunk, n - i));               // [b, 4, h, w]
+            var std = posteriors.Std.narrow(0, i, Math.Min(EncodeChunk, n - i));
+            parts.Add(mean + std * randn(mean.shape, dtype: mean.dtype, generator: generator));   // z = μ + σ·ε
         }
-        var std = cat(parts, 0).std().item<float>();
-        return Math.Round(1.0 / Math.Max(std, 1e-6), 5);
+        var sampleStd = cat(parts, 0).std().item<float>();
+        return Math.Round(1.0 / Math.Max(sampleStd, 1e-6), 5);
+    }
+}
+
+/// <summary>The frozen VAE's posterior q(z|x) of a set of images: <paramref name="Mean"/> and <paramref name="Std"/>, [N, 4, h, w] each.</summary>
+public sealed record VaePosteriors(Tensor Mean, Tensor Std) : IDisposable
+{
+    /// <summary>The first <paramref name="count"/> images' posteriors (views).</summary>
+    public VaePosteriors Head(long count) => new(Mean.narrow(0, 0, count), Std.narrow(0, 0, count));
+
+    public void Dispose()
+    {
+        Mean.Dispose();
+        Std.Dispose();
     }
 }

@@ -81,7 +81,8 @@ public class TrainerTests(Stage0Fixture world)
         using var vae = new AutoencoderKL(deem.Vae);
         using var unet = new UNet2DConditionModel(deem.UNet);
         var before = text.state_dict()["token_embedding.weight"].clone();
-        var r = UNetTrainer.Train(unet, vae, deem.Vae.ScalingFactor, text, new DdpmScheduler(deem.Scheduler), world.Data, Opts(30), Stage0Callbacks.None);
+        using var latents = VaeTrainer.Posteriors(vae, world.Data.PairImages);
+        var r = UNetTrainer.Train(unet, latents, deem.Vae.ScalingFactor, text, new DdpmScheduler(deem.Scheduler), world.Data, Opts(30), Stage0Callbacks.None);
         AssertFalls(r, 30);
         Assert.True(before.allclose(text.state_dict()["token_embedding.weight"], 0, 0));
     }
