@@ -42,6 +42,7 @@ public class CommandLineErrorTests
         { ["train", "--stage", "0", "--world", Missing, "--out", Missing, "--batch-size", "1"], "--batch-size" },
         { ["train", "--stage", "0", "--world", Missing, "--out", Missing, "--resolution", "80"], "--resolution" },
         { ["train", "--stage", "1", "--world", Missing, "--out", Missing, "--resolution", "96"], "--resolution cannot be used here" },
+        { ["train", "--stage", "0", "--world", Missing, "--out", Missing, "--resume", Missing + "-other"], "stage 0 resumes in its --out folder" },
         { ["bench", "generate", "--images", "-1"], "--images" },
         { ["experiment", "csr", "--world", Missing, "--stage0", Missing, "--out", Missing, "--threads", "0"], "--threads" },
         { ["demo", "--out", Missing, "--threads", "0"], "--threads" },
