@@ -104,8 +104,7 @@ public sealed class Stage0Resume
     {
         var path = Path.Combine(outDir, OptionsFile);
         if (!File.Exists(path)) return;                                                   // a folder from before the file existed
-        var saved = JsonNode.Parse(File.ReadAllText(path)) as JsonObject
-            ?? throw new DeemFormatException(path, "expected a JSON object of stage-0 settings");
+        var saved = ConfigJson.Load<JsonObject>(path);
         var now = (JsonObject)JsonSerializer.SerializeToNode(options)!;
         foreach (var (name, value) in now)
         {
@@ -119,21 +118,28 @@ public sealed class Stage0Resume
     static void CheckResolution(string outDir, string component, int resolution)
     {
         var folders = ComponentFolders.Under(outDir);
-        (string path, string field, JsonNode? found) = component switch
+        if (component == ClipTrainer.Name)
         {
-            ClipTrainer.Name => (Path.Combine(Path.GetDirectoryName(folders.OpenClipWeights)!, ComponentWriters.OpenClipConfig), "image_size",
-                Load(Path.Combine(Path.GetDirectoryName(folders.OpenClipWeights)!, ComponentWriters.OpenClipConfig))["model_cfg"]?["vision_cfg"]?["image_size"]),
-            VaeTrainer.Name => (Path.Combine(folders.SdFolder, "vae", "config.json"), "sample_size",
-                Load(Path.Combine(folders.SdFolder, "vae", "config.json"))["sample_size"]),
-            _ => ("", "", null),
-        };
-        if (path.Length == 0) return;
-        if (found is not JsonValue v || !v.TryGetValue(out int side) || side != resolution)
-            throw new DeemConfigException(path, field, $"--resume: the {component} was trained at {found?.ToJsonString() ?? "no"} px, this run asks for {resolution} (--resolution)");
+            var path = Path.Combine(Path.GetDirectoryName(folders.OpenClipWeights)!, ComponentWriters.OpenClipConfig);
+            Same(path, "image_size", ConfigJson.Load<OpenClipConfigFile>(path).ModelCfg?.VisionCfg?.ImageSize);
+        }
+        else if (component == VaeTrainer.Name)
+        {
+            var path = Path.Combine(folders.SdFolder, "vae", "config.json");
+            Same(path, "sample_size", ConfigJson.Load<VaeConfig>(path).SampleSize);
+        }
 
-        static JsonNode Load(string file) => File.Exists(file)
-            ? JsonNode.Parse(File.ReadAllText(file)) ?? throw new DeemFormatException(file, "empty JSON")
-            : throw new DeemFormatException(file, "missing beside the component's weights");
+        void Same(string path, string field, int? side)
+        {
+            if (side != resolution)
+                throw new DeemConfigException(path, field, $"--resume: the {component} was trained at {(side is > 0 ? side.Value.ToString(CultureInfo.InvariantCulture) : "no recorded")} px, this run asks for {resolution} (--resolution)");
+        }
+    }
+
+    /// <summary><c>open_clip_config.json</c> as <see cref="ComponentWriters.WriteClip"/> writes it; only the model config is read.</summary>
+    sealed record OpenClipConfigFile
+    {
+        [System.Text.Json.Serialization.JsonPropertyName("model_cfg")] public OpenClipModelConfig? ModelCfg { get; init; }
     }
 
     sealed record LoggedStep(string Component, int Step, double Loss, double Seconds);
@@ -154,8 +160,4 @@ public sealed class Stage0Resume
             return null;                                                                  // a line torn by a kill
         }
     }
-
-    /// <summary>A one-line account of what is kept, for the console.</summary>
-    public override string ToString() => Kept.Count == 0 ? "nothing to keep: every component is trained"
-        : string.Create(CultureInfo.InvariantCulture, $"keeping {string.Join(", ", Kept.Select(c => $"{c} ({kept[c].Steps} steps)"))}");
 }

@@ -24,7 +24,7 @@ public static class UNetTrainer
     /// <summary>Trains <paramref name="unet"/> for <c>UNetSteps</c> steps and returns its losses.</summary>
     /// <param name="unet">The UNet to train.</param>
     /// <param name="latents">The frozen VAE's posteriors of the caption-pair images (<see cref="VaeTrainer.Posteriors"/>, row i = pair i).</param>
-    /// <param name="scalingFactor">The VAE's latent scale (<see cref="VaeTrainer.ScalingFactor(VaePosteriors, int)"/>).</param>
+    /// <param name="scalingFactor">The VAE's latent scale (<see cref="VaeTrainer.ScalingFactor"/>).</param>
     /// <param name="text">The frozen CLIP text tower whose last states condition the UNet.</param>
     /// <param name="scheduler">The DDPM schedule the noise and targets come from.</param>
     /// <param name="data">Captions of the pairs.</param>

@@ -7,7 +7,7 @@ namespace Deem.World.Pretraining;
 /// <summary>
 /// Stage 0c: the KL autoencoder standing in for SD 2.1's VAE (reference §1.9). Loss = mean |x̂ − x|
 /// (x in [−1, 1], x̂ decoded from a posterior sample) + β · KL(q(z|x) ‖ N(0, I)) per latent element,
-/// β small as in SD. <see cref="ScalingFactor(VaePosteriors, int)"/> then measures the latent scale the way SD's 0.18215
+/// β small as in SD. <see cref="ScalingFactor"/> then measures the latent scale the way SD's 0.18215
 /// was chosen: 1 / std of sampled training latents.
 /// </summary>
 public static class VaeTrainer
@@ -56,13 +56,6 @@ public static class VaeTrainer
             stds.Add(dist.Std.MoveToOuterDisposeScope());
         }
         return new VaePosteriors(cat(means, 0).MoveToOuterDisposeScope(), cat(stds, 0).MoveToOuterDisposeScope());  // [N, 4, h, w] each
-    }
-
-    /// <summary>1 / std of posterior samples of <paramref name="images"/> ([N, 3, R, R] in [0, 1]), rounded to 5 digits.</summary>
-    public static double ScalingFactor(AutoencoderKL vae, Tensor images, int seed)
-    {
-        using var posteriors = Posteriors(vae, images);
-        return ScalingFactor(posteriors, seed);
     }
 
     /// <summary>

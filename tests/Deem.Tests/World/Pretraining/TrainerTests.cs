@@ -68,7 +68,8 @@ public class TrainerTests(Stage0Fixture world)
         manual_seed(0);
         using var vae = new AutoencoderKL(deem.Vae);
         AssertFalls(VaeTrainer.Train(vae, world.Data, Opts(15), Stage0Callbacks.None), 15);
-        var s = VaeTrainer.ScalingFactor(vae, world.Data.VaeImages, 0);
+        using var posteriors = VaeTrainer.Posteriors(vae, world.Data.VaeImages);
+        var s = VaeTrainer.ScalingFactor(posteriors, 0);
         Assert.True(s > 0 && double.IsFinite(s));
     }
 
