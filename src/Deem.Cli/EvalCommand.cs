@@ -69,7 +69,7 @@ public static class EvalCommand
             Console.WriteLine(result.ToMarkdown(Path.GetFileName(parse.GetValue(model)!.TrimEnd('/'))));
             return 0;
         });
-        return new Command("eval", "Build and run the RobustVQA, POPE and MMVP benchmarks; measure image reliance") { build, run, ImageUse(), Probe(), EvalOfficialCommands.VqaV2(), EvalOfficialCommands.Captions() };
+        return new Command("eval", "Build and run the RobustVQA, POPE and MMVP benchmarks; measure image reliance") { build, run, ImageUse(), GradBalance(), Probe(), EvalOfficialCommands.VqaV2(), EvalOfficialCommands.Captions() };
     }
 
     /// <summary>
@@ -105,6 +105,51 @@ public static class EvalCommand
                 table.AddRow("across-image spread, rows into the LLM", r.ImageRowSpread.ToString("P1", CultureInfo.InvariantCulture));
                 table.AddRow("images", r.Images.ToString(CultureInfo.InvariantCulture));
                 AnsiConsole.Write(table);
+            }
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>
+    /// `deem eval grad-balance --model DIR --world W --stage N`: how large a gradient each λ-weighted loss term
+    /// sends into each part of the model in that stage (<see cref="GradientBalance"/>), the cosine between NTP's
+    /// and CSR's where both reach, and the factor clipping would apply — whether CSR drowns out NTP in the
+    /// perceiver and adapters the LLM reads.
+    /// </summary>
+    static Command GradBalance()
+    {
+        var model = new Option<string>("--model") { Required = true, Description = "DEEM model folder" };
+        var world = new Option<string>("--world") { Required = true, Description = "world folder whose stage data is used" };
+        var stage = new Option<int>("--stage") { Description = "the stage whose recipe (weights, frozen parts, data) applies: 1 or 2", DefaultValueFactory = _ => 2 };
+        var noCsr = new Option<bool>("--no-csr") { Description = "the baseline's recipe of the stage (DEEM*: stage 1 with the encoder frozen and the UNet trained; λ_CSR = 0)" };
+        var batches = new Option<int>("--batches") { Description = "fixed batches averaged", DefaultValueFactory = _ => 4 };
+        var cmd = new Command("grad-balance", "Per part of the model, the gradient norm each weighted loss term (NTP, NIP, CSR) sends there in a stage")
+            { model, world, stage, noCsr, batches };
+        cmd.SetAction(parse =>
+        {
+            int n = parse.GetValue(stage);
+            if (n is not (1 or 2)) throw new DeemConfigException("--stage", "stage", $"must be 1 or 2 (stage 3 has no diffusion model), found {n}");
+            if (parse.GetValue(batches) <= 0) throw new DeemConfigException("--batches", "batches", $"must be > 0, found {parse.GetValue(batches)}");
+            string dir = parse.GetValue(model)!;
+            if (!DeemCheckpoint.Exists(dir))
+                throw new DeemFormatException(dir, $"--model needs a DEEM model folder ({DeemCheckpoint.ConfigFile} + {DeemCheckpoint.WeightsFile})");
+            var recipe = TrainingSetup.StageConfigFor("tiny", n, parse.GetValue(noCsr)) with { EvalBatches = parse.GetValue(batches) };
+            var (m, tokenizer, _) = TrainingSetup.BuildModel("tiny", recipe, dir, seed: 0, tokenizer: null);
+            using (m)
+            {
+                // The tiny recipe's batch shape at the model's own image resolutions.
+                var config = recipe with { EncoderResolution = m.Config.EncoderResolution, DecoderResolution = m.Config.DecoderResolution };
+                using var set = TrainingSetup.OpenEvalSet(config, DataPaths.FromWorld(parse.GetValue(world)!), tokenizer, m.Config.ImageTokens, parse.GetValue(world)!);
+                var r = GradientBalance.Measure(m, set, config);
+                string F(double x) => x.ToString("E2", CultureInfo.InvariantCulture);
+                var table = new Table().AddColumns("part", "trainable", "‖∇ λ·NTP‖", "‖∇ λ·NIP‖", "‖∇ λ·CSR‖", "‖∇ total‖", "cos(NTP, CSR)");
+                foreach (var row in r.Groups.Append(r.All))
+                    table.AddRow(Markup.Escape(row.Group), row.Parameters.ToString("N0", CultureInfo.InvariantCulture), F(row.Ntp), F(row.Nip), F(row.Csr), F(row.Total),
+                        row.CosNtpCsr is double c ? c.ToString("F3", CultureInfo.InvariantCulture) : "–");
+                AnsiConsole.Write(table);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{config.Name}: λ NTP {r.Weights.Ntp}, NIP {r.Weights.Nip}, CSR {r.Weights.Csr}; {r.Batches} batches; max_grad_norm {r.MaxGradNorm} → clip factor {r.ClipFactor:F3}"));
             }
             return 0;
         });

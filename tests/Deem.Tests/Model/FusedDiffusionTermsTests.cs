@@ -12,7 +12,10 @@ namespace Deem.Tests.Model;
 /// <summary>
 /// NIP and CSR in one VAE encode and one batched UNet call give the losses and gradients of the two
 /// separate calls on the same draws, term by term, so each term still reaches only its own parameters.
+/// Some layers (nn.Linear's default init) draw from torch's global generator: the model is built after
+/// seeding it, in the collection that runs alone, so every run compares the same weights.
 /// </summary>
+[Collection(GlobalTorchStateCollection.Name)]
 public class FusedDiffusionTermsTests
 {
     // Q-Former dropout draws from torch's global generator; without it every draw comes from the input's generator.
@@ -23,6 +26,7 @@ public class FusedDiffusionTermsTests
 
     static DeemModel Model()
     {
+        manual_seed(8);
         var model = new DeemModel(Config, new Generator(8));
         FreezeSchedule.DeemStage1.Apply(model);
         // The LLM and text head trainable too, so that a stray CSR gradient into them would show.
@@ -122,6 +126,9 @@ public class FusedDiffusionTermsTests
         {
             Assert.True(actual.Losses[term] > 0);
             Assert.Equal(expected.Losses[term], actual.Losses[term], 1e-6 * Math.Abs(expected.Losses[term]) + 1e-7);
+            // Float32 sums in another order differ by about 1e-6 of the term's largest gradient (measured: ≤ 1.5e-6); a
+            // parameter whose gradient is a sum with cancellation (an MMFS gate) is held to that floor, not to its own size.
+            double termScale = expected.Grads[term].Values.Where(g => g is not null).Select(g => (double)g!.abs().max().item<float>()).DefaultIfEmpty(0).Max();
             foreach (var (name, e) in expected.Grads[term])
             {
                 var a = actual.Grads[term][name];
@@ -134,7 +141,7 @@ public class FusedDiffusionTermsTests
                 }
                 double scale = e.abs().max().item<float>() + 1e-12;
                 double diff = (a - e).abs().max().item<float>();
-                Assert.True(diff <= 1e-4 * scale + 1e-9, $"term {term}: {name} differs by {diff:E2} (max |g| {scale:E2})");
+                Assert.True(diff <= 1e-4 * scale + 1e-5 * termScale + 1e-9, $"term {term}: {name} differs by {diff:E2} (max |g| {scale:E2}, term's max {termScale:E2})");
             }
         }
     }
