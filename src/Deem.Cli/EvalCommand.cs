@@ -83,7 +83,7 @@ public static class EvalCommand
         var world = new Option<string>("--world") { Required = true, Description = "world folder whose stage data is scored" };
         var stage = new Option<int>("--stage") { Description = "whose data: 1 captions/documents, 2 instruction SFT, 3 region SFT", DefaultValueFactory = _ => 2 };
         var batches = new Option<int>("--batches") { Description = "fixed batches scored", DefaultValueFactory = _ => 8 };
-        var cmd = new Command("image-use", "Does the text depend on the image? NTP with own vs shuffled images, and the across-image spread") { model, world, stage, batches };
+        var cmd = new Command("image-use", "Does the text depend on the image? NTP with own vs shuffled images, the across-image spread, and CSR with own vs another image's code") { model, world, stage, batches };
         cmd.SetAction(parse =>
         {
             var (m, tokenizer) = DeemCheckpoint.Load(parse.GetValue(model)!);
@@ -104,6 +104,12 @@ public static class EvalCommand
                 table.AddRow("across-image spread, encoder tokens", r.EncoderSpread.ToString("P1", CultureInfo.InvariantCulture));
                 table.AddRow("across-image spread, rows into the LLM", r.ImageRowSpread.ToString("P1", CultureInfo.InvariantCulture));
                 table.AddRow("images", r.Images.ToString(CultureInfo.InvariantCulture));
+                if (r.Csr is double csr && r.CsrShuffled is double csrShuffled)
+                {
+                    table.AddRow("CSR, each image's own code", csr.ToString("F5", CultureInfo.InvariantCulture));
+                    table.AddRow("CSR, another image's code", csrShuffled.ToString("F5", CultureInfo.InvariantCulture));
+                    table.AddRow("[bold]CSR condition gap (relative)[/]", r.CsrGap is double cg ? cg.ToString("P2", CultureInfo.InvariantCulture) : "–");
+                }
                 AnsiConsole.Write(table);
             }
             return 0;

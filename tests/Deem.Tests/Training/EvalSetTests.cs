@@ -138,6 +138,35 @@ public class EvalSetTests(TrainingWorld world)
     }
 
     [Fact]
+    public void TheCsrConditionGapIsZeroExactlyWhenTheDiffusionModelCannotReadTheEncodersCode()
+    {
+        var stage = TrainingWorld.Stage(1, 2);
+        using var model = TrainingWorld.Model(stage, seed: 0);
+        using var eval = DistinctImages(stage);
+        Assert.True(eval.Batches[0].ImageCount > 1);
+        // The UNet reads the code through its cross-attention (attn2) and MMFSNet, whose output convs start at zero.
+        using (no_grad())
+            foreach (var (name, p) in model.named_parameters())
+                if (name.StartsWith("visual_tokenizer.encoder.unet.", StringComparison.Ordinal) && name.Contains(".attn2.to_out.", StringComparison.Ordinal))
+                    p.zero_();
+        var closed = Deem.Training.ImageReliance.Measure(model, eval, stage);
+        Assert.True(closed.Csr > 0);
+        Assert.Equal(closed.Csr, closed.CsrShuffled);                              // same draws, a condition nobody reads
+        Assert.Equal(0.0, closed.CsrGap);
+
+        using (no_grad())
+        {
+            var g = new Generator(4);
+            foreach (var (name, p) in model.named_parameters())
+                if (name.StartsWith("visual_tokenizer.encoder.mmfs_module.", StringComparison.Ordinal) && name.EndsWith(".conv.weight", StringComparison.Ordinal))
+                    p.normal_(0.0, 0.05, g);
+        }
+        var open = Deem.Training.ImageReliance.Measure(model, eval, stage);
+        Assert.Equal(closed.Ntp, open.Ntp);                                          // MMFSNet feeds only the diffusion model
+        Assert.True(Math.Abs(open.CsrGap!.Value) > 1e-4, $"gap {open.CsrGap}");     // another image's maps, another rebuild
+    }
+
+    [Fact]
     public void ImageRelianceOfAFreshModelSeesTheImagesAtTheEncoderButNotInTheText()
     {
         var stage = TrainingWorld.Stage(1, 2);
