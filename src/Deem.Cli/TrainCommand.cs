@@ -181,6 +181,9 @@ public static class TrainCommand
                 c.TailMean(n).ToString("F4", CultureInfo.InvariantCulture), c.Seconds.ToString("F1", CultureInfo.InvariantCulture));
         }
         AnsiConsole.Write(table);
+        if (summary.UNetCondition is { } critic)
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"UNet loss on {critic.Pairs} pairs: own caption {critic.Own:F5}, another pair's {critic.Shuffled:F5} (gap {critic.Gap:P2}), empty prompt {critic.Empty:F5} — near 0 % the UNet ignores its condition, and CSR can send the encoder almost no gradient"));
         AnsiConsole.MarkupLine($"components and the assembled DEEM model folder: [bold]{Markup.Escape(outDir)}[/]");
         return summary;
     }

@@ -19,8 +19,9 @@ namespace Deem.World.Pretraining;
 /// <param name="VaeScalingFactor">1 / std of the trained VAE's latents, written to <c>sd/vae/config.json</c>.</param>
 /// <param name="OutDir">The stage-0 output folder: the components, the assembled DEEM model folder, the metrics log.</param>
 /// <param name="Kept">The components a resumed run loaded from <paramref name="OutDir"/> instead of training (their results are the logged ones).</param>
+/// <param name="UNetCondition">Whether the UNet reads its caption (<see cref="UNetTrainer.ConditionUse"/>, on the first pairs); null with fewer than two pairs.</param>
 public sealed record Stage0Summary(IReadOnlyList<ComponentResult> Components, DeemConfig Config, double VaeScalingFactor, string OutDir,
-    IReadOnlyList<string>? Kept = null);
+    IReadOnlyList<string>? Kept = null, UNetConditionUse? UNetCondition = null);
 
 /// <summary>
 /// Stage 0: pretrains tiny stand-ins for the checkpoints DEEM starts from (paper §3.1: CLIP-ConvNeXt,
@@ -34,6 +35,8 @@ public static class Stage0
     public const string ConfigFile = "deem_config.json";
     public const string SummaryFile = "stage0_summary.json";
     public const string MetricsFile = "stage0_metrics.jsonl";
+    /// <summary>Caption pairs on which the trained UNet's use of its condition is measured.</summary>
+    public const int ConditionPairs = 256;
 
     /// <summary>The tiny DEEM for the world tokenizer (its base vocabulary, bos/eos/pad and the 6 DEEM tokens at the end).</summary>
     public static DeemConfig TinyConfig(WordPieceTextTokenizer tokenizer) => DeemConfig.TinyFor(tokenizer.Specials);
@@ -150,6 +153,7 @@ public static class Stage0
         if (!resume.Keeps(VaeTrainer.Name)) ComponentWriters.WriteVae(outDir, trainedVae);
 
         var scheduler = new DdpmScheduler(deem.Scheduler);
+        UNetConditionUse? critic = null;
         var unetConfig = deem.UNet with { SampleSize = options.Resolution / deem.Vae.DownsampleFactor };
         if (!resume.Keeps(UNetTrainer.Name)) posteriors ??= VaeTrainer.Posteriors(trainedVae, data.VaeImages);   // [M, 4, h, w]
         using (posteriors)
@@ -162,11 +166,18 @@ public static class Stage0
                 results.Add(UNetTrainer.Train(unet, pairs, scaling, clip.Text, scheduler, data, options, callbacks));
                 ComponentWriters.WriteDiffusion(outDir, unet, deem.Scheduler, clip.Text, tokenizer);
             }
+            // Does the critic read its condition? (CSR's gradient into the encoder flows only through that.)
+            long measured = Math.Min(ConditionPairs, data.PairImages.shape[0]);
+            if (measured >= 2)
+            {
+                using var sample = VaeTrainer.Posteriors(trainedVae, data.PairImages.narrow(0, 0, measured));   // [n, 4, h, w]
+                critic = UNetTrainer.ConditionUse(unet, sample, scaling, clip.Text, scheduler, data.CaptionIds, options.Seed);
+            }
         }
 
         var resolved = ComponentLoader.ResolveConfig(deem, folders);
         resolved.Save(Path.Combine(outDir, ConfigFile));
-        var summary = new Stage0Summary(results, resolved, scaling, outDir, resume.Kept);
+        var summary = new Stage0Summary(results, resolved, scaling, outDir, resume.Kept, critic);
         WriteSummary(summary);
         return summary;
 
@@ -199,6 +210,9 @@ public static class Stage0
         var json = JsonSerializer.Serialize(new Dictionary<string, object>
         {
             ["components"] = rows, ["vae_scaling_factor"] = s.VaeScalingFactor,
+            ["unet_condition"] = s.UNetCondition is { } c
+                ? new Dictionary<string, object> { ["pairs"] = c.Pairs, ["own_caption"] = c.Own, ["another_caption"] = c.Shuffled, ["empty_prompt"] = c.Empty, ["gap"] = c.Gap }
+                : null!,
         }, new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals });
         AtomicFile.WriteAllText(Path.Combine(s.OutDir, SummaryFile), json);
     }

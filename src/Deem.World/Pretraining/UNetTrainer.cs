@@ -78,6 +78,59 @@ public static class UNetTrainer
             LossOf, callbacks);
     }
 
+    /// <summary>
+    /// Whether the trained UNet reads its condition: its ε-MSE (or v-MSE) on the first pairs with each pair's own
+    /// caption, with another pair's (rolled by one) and with the empty prompt, at the same latent samples, noise
+    /// and timesteps, in eval mode. A critic that rebuilds as well from another caption cannot pass a gradient
+    /// to whatever gives it its condition — in DEEM, CSR's gradient into the image encoder (reference §2.3).
+    /// </summary>
+    /// <param name="unet">The trained UNet.</param>
+    /// <param name="latents">The frozen VAE's posteriors of the first pairs' images (row i = pair i).</param>
+    /// <param name="scalingFactor">The VAE's latent scale.</param>
+    /// <param name="text">The frozen CLIP text tower that conditioned the UNet's training.</param>
+    /// <param name="scheduler">The DDPM schedule.</param>
+    /// <param name="captionIds">The pairs' caption token ids, at least as many as <paramref name="latents"/> has rows (two or more).</param>
+    /// <param name="seed">Seed of the latent samples, noise and timesteps.</param>
+    public static UNetConditionUse ConditionUse(UNet2DConditionModel unet, VaePosteriors latents, double scalingFactor, ClipTextEncoder text,
+        DdpmScheduler scheduler, IReadOnlyList<IReadOnlyList<int>> captionIds, int seed)
+    {
+        int n = (int)latents.Mean.shape[0];
+        if (n < 2 || captionIds.Count < n) throw new ArgumentException($"{n} latents for {captionIds.Count} captions: need two or more of each", nameof(latents));
+        bool wasTraining = unet.training;
+        unet.eval();
+        text.eval();
+        try
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            var states = text.forward(ClipTextEncoder.Tokenize(captionIds.Take(n).ToList(), text.Config)).LastHiddenState;  // [n, ctx, W]
+            var empty = EmptyPromptStates(text).expand(states.shape);                                          // [n, ctx, W]
+            using var g = new Generator((ulong)(seed * 7919 + 11));
+            var x0 = (latents.Mean + latents.Std * randn(latents.Mean.shape, generator: g)) * scalingFactor;  // [n, 4, h, w]
+            var noise = randn(x0.shape, generator: g);
+            var t = randint(0, scheduler.Config.NumTrainTimesteps, new[] { (long)n }, generator: g, dtype: ScalarType.Int64);   // [n]
+            var xt = scheduler.AddNoise(x0, noise, t);
+            var target = scheduler.Config.PredictionType == SchedulerConfig.VPrediction ? scheduler.GetVelocity(x0, noise, t) : noise;
+            double Loss(Tensor cond)
+            {
+                double sum = 0;
+                for (int i = 0; i < n; i += TextChunk / 16)
+                {
+                    int m = Math.Min(TextChunk / 16, n - i);
+                    using var chunk = NewDisposeScope();
+                    var pred = unet.forward(new UNet2DConditionInput(xt.narrow(0, i, m), t.narrow(0, i, m), cond.narrow(0, i, m)));   // [m, 4, h, w]
+                    sum += (pred - target.narrow(0, i, m)).pow(2).sum().item<float>();
+                }
+                return sum / target.numel();
+            }
+            return new UNetConditionUse(Loss(states), Loss(states.roll(1, 0)), Loss(empty), n);
+        }
+        finally
+        {
+            unet.train(wasTraining);
+        }
+    }
+
     /// <summary>The text tower's last states [1, ctx, W] on the empty prompt (bos, eos, padding).</summary>
     public static Tensor EmptyPromptStates(ClipTextEncoder text)
     {
@@ -86,4 +139,15 @@ public static class UNetTrainer
         var ids = ClipTextEncoder.Tokenize([Array.Empty<int>()], text.Config);                  // [1, ctx]
         return text.forward(ids).LastHiddenState.MoveToOuterDisposeScope();
     }
+}
+
+/// <summary>The trained UNet's loss with each pair's own caption, another pair's and the empty prompt (<see cref="UNetTrainer.ConditionUse"/>).</summary>
+/// <param name="Own">Loss conditioned on each pair's own caption.</param>
+/// <param name="Shuffled">Loss conditioned on another pair's caption.</param>
+/// <param name="Empty">Loss conditioned on the empty prompt.</param>
+/// <param name="Pairs">Pairs measured.</param>
+public sealed record UNetConditionUse(double Own, double Shuffled, double Empty, int Pairs)
+{
+    /// <summary>(Shuffled − Own) / Own: 0 when the UNet ignores which caption it is given.</summary>
+    public double Gap => Own > 0 ? (Shuffled - Own) / Own : 0.0;
 }

@@ -87,4 +87,40 @@ public class TrainerTests(Stage0Fixture world)
         AssertFalls(r, 30);
         Assert.True(before.allclose(text.state_dict()["token_embedding.weight"], 0, 0));
     }
+
+    [Fact]
+    public void TheUNetsConditionGapIsZeroExactlyWhenItsCrossAttentionIsClosed()
+    {
+        var deem = S0.TinyConfig(world.Tokenizer);
+        manual_seed(0);
+        using var text = new ClipTextEncoder(S0.ClipTextFor(deem, world.Tokenizer), new Generator(1));
+        using var vae = new AutoencoderKL(deem.Vae);
+        using var unet = new UNet2DConditionModel(deem.UNet);
+        var scheduler = new DdpmScheduler(deem.Scheduler);
+        using var latents = VaeTrainer.Posteriors(vae, world.Data.PairImages);
+        Assert.True(world.Data.CaptionIds.Take(2).Select(c => string.Join(',', c)).Distinct().Count() == 2, "two different captions");
+
+        var open = UNetTrainer.ConditionUse(unet, latents, deem.Vae.ScalingFactor, text, scheduler, world.Data.CaptionIds, seed: 3);
+        Assert.Equal(latents.Mean.shape[0], open.Pairs);
+        Assert.True(open.Own > 0 && Math.Abs(open.Gap) > 1e-6, $"a freshly drawn cross-attention reads its condition: gap {open.Gap}");
+        Assert.Equal(open, UNetTrainer.ConditionUse(unet, latents, deem.Vae.ScalingFactor, text, scheduler, world.Data.CaptionIds, seed: 3));   // same draws
+
+        using (no_grad())
+            foreach (var (name, p) in unet.named_parameters())
+                if (name.Contains(".attn2.to_out.", StringComparison.Ordinal)) p.zero_();
+        var closed = UNetTrainer.ConditionUse(unet, latents, deem.Vae.ScalingFactor, text, scheduler, world.Data.CaptionIds, seed: 3);
+        Assert.Equal(closed.Own, closed.Shuffled);
+        Assert.Equal(closed.Own, closed.Empty);
+        Assert.Equal(0.0, closed.Gap);
+    }
+
+    [Fact]
+    public void StageZeroRecordsWhetherItsUNetReadsTheCaption()
+    {
+        var c = Assert.IsType<UNetConditionUse>(world.Summary.UNetCondition);
+        Assert.Equal(Math.Min(S0.ConditionPairs, world.Data.PairImages.shape[0]), c.Pairs);
+        Assert.True(c.Own > 0 && c.Shuffled > 0 && c.Empty > 0);
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(world.Out, S0.SummaryFile)));
+        Assert.Equal(c.Gap, doc.RootElement.GetProperty("unet_condition").GetProperty("gap").GetDouble(), 12);
+    }
 }
