@@ -73,16 +73,28 @@ public class TrainerTests(Stage0Fixture world)
         Assert.True(s > 0 && double.IsFinite(s));
     }
 
-    [Fact]
-    public void UNetLossFallsOnFrozenTextStates()
+    sealed record Diffusion(Deem.Config.DeemConfig Deem, ClipTextEncoder Text, UNet2DConditionModel UNet, VaePosteriors Latents) : IDisposable
+    {
+        public void Dispose() { Text.Dispose(); UNet.Dispose(); Latents.Dispose(); }
+    }
+
+    /// <summary>A fresh text tower, UNet and the pairs' posteriors under a fresh VAE, from torch's seeded generator.</summary>
+    Diffusion FreshDiffusion()
     {
         var deem = S0.TinyConfig(world.Tokenizer);
         manual_seed(0);
-        using var text = new ClipTextEncoder(S0.ClipTextFor(deem, world.Tokenizer), new Generator(1));
+        var text = new ClipTextEncoder(S0.ClipTextFor(deem, world.Tokenizer), new Generator(1));
         using var vae = new AutoencoderKL(deem.Vae);
-        using var unet = new UNet2DConditionModel(deem.UNet);
+        var unet = new UNet2DConditionModel(deem.UNet);
+        return new Diffusion(deem, text, unet, VaeTrainer.Posteriors(vae, world.Data.PairImages));
+    }
+
+    [Fact]
+    public void UNetLossFallsOnFrozenTextStates()
+    {
+        using var d = FreshDiffusion();
+        var (deem, text, unet, latents) = (d.Deem, d.Text, d.UNet, d.Latents);
         var before = text.state_dict()["token_embedding.weight"].clone();
-        using var latents = VaeTrainer.Posteriors(vae, world.Data.PairImages);
         var r = UNetTrainer.Train(unet, latents, deem.Vae.ScalingFactor, text, new DdpmScheduler(deem.Scheduler), world.Data, Opts(30), Stage0Callbacks.None);
         AssertFalls(r, 30);
         Assert.True(before.allclose(text.state_dict()["token_embedding.weight"], 0, 0));
@@ -91,13 +103,9 @@ public class TrainerTests(Stage0Fixture world)
     [Fact]
     public void TheUNetsConditionGapIsZeroExactlyWhenItsCrossAttentionIsClosed()
     {
-        var deem = S0.TinyConfig(world.Tokenizer);
-        manual_seed(0);
-        using var text = new ClipTextEncoder(S0.ClipTextFor(deem, world.Tokenizer), new Generator(1));
-        using var vae = new AutoencoderKL(deem.Vae);
-        using var unet = new UNet2DConditionModel(deem.UNet);
+        using var d = FreshDiffusion();
+        var (deem, text, unet, latents) = (d.Deem, d.Text, d.UNet, d.Latents);
         var scheduler = new DdpmScheduler(deem.Scheduler);
-        using var latents = VaeTrainer.Posteriors(vae, world.Data.PairImages);
         Assert.True(world.Data.CaptionIds.Take(2).Select(c => string.Join(',', c)).Distinct().Count() == 2, "two different captions");
 
         var open = UNetTrainer.ConditionUse(unet, latents, deem.Vae.ScalingFactor, text, scheduler, world.Data.CaptionIds, seed: 3);
