@@ -56,6 +56,7 @@ public static class ImageReliance
                 if (b.ImageCount == 0) continue;
                 if (critic && b.ImagesDec is not null && b.ImageCount > 1)
                 {
+                    using var forwards = NewDisposeScope();                                                    // two full forwards' tensors
                     // The same draws for both (the evaluation's seed for this batch); only the condition's image differs.
                     using var own = new Generator(EvalSet.NoiseSeed + (ulong)i);
                     csr += model.forward(BatchInput.WithWeights(b, 1.0, 1.0, 1.0, own, device: model.Device)).Csr.item<float>();
