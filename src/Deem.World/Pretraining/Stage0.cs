@@ -170,7 +170,8 @@ public static class Stage0
             long measured = Math.Min(ConditionPairs, data.PairImages.shape[0]);
             if (measured >= 2)
             {
-                using var sample = VaeTrainer.Posteriors(trainedVae, data.PairImages.narrow(0, 0, measured));   // [n, 4, h, w]
+                // The pairs come first: a run that trained the UNet holds their posteriors already; a resumed one encodes them.
+                using var sample = posteriors?.Head(measured) ?? VaeTrainer.Posteriors(trainedVae, data.PairImages.narrow(0, 0, measured));   // [n, 4, h, w]
                 critic = UNetTrainer.ConditionUse(unet, sample, scaling, clip.Text, scheduler, data.CaptionIds, options.Seed);
             }
         }

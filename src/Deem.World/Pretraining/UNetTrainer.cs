@@ -21,6 +21,9 @@ public static class UNetTrainer
     /// <summary>Captions per text-tower call when the conditions are cached.</summary>
     const int TextChunk = 1024;
 
+    /// <summary>Samples per UNet call when <see cref="ConditionUse"/> scores the trained UNet.</summary>
+    const int ScoreChunk = 64;
+
     /// <summary>Trains <paramref name="unet"/> for <c>UNetSteps</c> steps and returns its losses.</summary>
     /// <param name="unet">The UNet to train.</param>
     /// <param name="latents">The frozen VAE's posteriors of the caption-pair images (<see cref="VaeTrainer.Posteriors"/>, row i = pair i).</param>
@@ -114,9 +117,9 @@ public static class UNetTrainer
             double Loss(Tensor cond)
             {
                 double sum = 0;
-                for (int i = 0; i < n; i += TextChunk / 16)
+                for (int i = 0; i < n; i += ScoreChunk)
                 {
-                    int m = Math.Min(TextChunk / 16, n - i);
+                    int m = Math.Min(ScoreChunk, n - i);
                     using var chunk = NewDisposeScope();
                     var pred = unet.forward(new UNet2DConditionInput(xt.narrow(0, i, m), t.narrow(0, i, m), cond.narrow(0, i, m)));   // [m, 4, h, w]
                     sum += (pred - target.narrow(0, i, m)).pow(2).sum().item<float>();

@@ -34,8 +34,8 @@ public sealed record GradientBalanceReport(IReadOnlyList<GradientBalanceRow> Gro
 /// λ-weighted term (NTP, NIP, CSR; reference §2.1–2.3) over the parameters a stage trains
 /// (<see cref="FreezeSchedule"/>), averaged over the batches, as norms per part and the cosine between
 /// the NTP and CSR gradients where both reach (the perceiver and adapters in stage 2, where CSR's
-/// gradient corrects the rows the LLM reads). Each term's gradient comes from its own forward and
-/// backward, all at the evaluation's fixed noise and in eval mode (no dropout, stochastic depth or CFG
+/// gradient corrects the rows the LLM reads). Each term's gradient comes from its own backward of one
+/// forward per batch at the evaluation's fixed noise, in eval mode (no dropout, stochastic depth or CFG
 /// swap), so every term sees the same draws and the result is reproducible.
 /// </summary>
 public static class GradientBalance
@@ -90,17 +90,18 @@ public static class GradientBalance
             {
                 var b = set.Batches[i];
                 double[] weights = [b.NtpWeight ?? stage.NtpWeight, b.NipWeight ?? stage.NipWeight, stage.CsrWeight];
-                for (int term = 0; term < 3; term++)
+                using var scope = NewDisposeScope();
+                // One forward computes every term (weight 1) at the evaluation's draws; each weighted term is then
+                // differentiated on its own, the graph kept until the last.
+                using var g = new Generator(EvalSet.NoiseSeed + (ulong)i);
+                var o = model.forward(BatchInput.WithWeights(b, ntp: 1.0, nip: 1.0, csr: 1.0, g, device: model.Device));
+                Tensor[] losses = [o.Ntp, o.Nip, o.Csr];
+                // A term of weight 0, or one that reaches no trainable parameter, adds nothing.
+                var terms = Enumerable.Range(0, 3).Where(term => weights[term] != 0 && losses[term].requires_grad).ToList();
+                foreach (int term in terms)
                 {
-                    if (weights[term] == 0) continue;
-                    using var scope = NewDisposeScope();
                     foreach (var (_, p) in trainable) p.grad = null;
-                    // Every term computed (weight 1) so that each forward makes the same draws; only this one is differentiated.
-                    using var g = new Generator(EvalSet.NoiseSeed + (ulong)i);
-                    var o = model.forward(BatchInput.WithWeights(b, ntp: 1.0, nip: 1.0, csr: 1.0, g, device: model.Device));
-                    var loss = new[] { o.Ntp, o.Nip, o.Csr }[term];
-                    if (!loss.requires_grad) continue;              // the term reaches no trainable parameter
-                    (loss * (weights[term] / set.Count)).backward();
+                    (losses[term] * (weights[term] / set.Count)).backward(retain_graph: term != terms[^1]);
                     for (int k = 0; k < trainable.Count; k++)
                         if (trainable[k].parameter.grad is { } grad)
                         {
@@ -111,9 +112,8 @@ public static class GradientBalance
                 }
             }
             using var rows = NewDisposeScope();
-            var groups = new List<GradientBalanceRow>();
-            foreach (var label in trainable.Select(p => GroupOf(p.name)).Distinct())
-                groups.Add(Row(label, trainable.Select((p, k) => (p, k)).Where(x => GroupOf(x.p.name) == label).Select(x => x.k).ToList(), trainable, sums));
+            var groups = trainable.Select((p, k) => (Part: GroupOf(p.name), Index: k)).GroupBy(x => x.Part)   // in the model's order
+                .Select(part => Row(part.Key, part.Select(x => x.Index).ToList(), trainable, sums)).ToList();
             var all = Row("all trainable", Enumerable.Range(0, trainable.Count).ToList(), trainable, sums);
             return new GradientBalanceReport(groups, all, (stage.NtpWeight, stage.NipWeight, stage.CsrWeight), stage.MaxGradNorm, set.Count);
         }
