@@ -183,7 +183,10 @@ public static class TrainCommand
         AnsiConsole.Write(table);
         if (summary.UNetCondition is { } critic)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"UNet loss on {critic.Pairs} pairs: own caption {critic.Own:F5}, another pair's {critic.Shuffled:F5} (gap {critic.Gap:P2}), empty prompt {critic.Empty:F5} — near 0 % the UNet ignores its condition, and CSR can send the encoder almost no gradient"));
+                $"UNet loss on {critic.Pairs} pairs: own caption {critic.Own:F5}, another pair's {critic.Shuffled:F5} (gap {critic.Gap:P2}), empty prompt {critic.Empty:F5}, white-noise floor {critic.WhiteNoise:F5} — near 0 % the UNet ignores its condition, and CSR can send the encoder almost no gradient; at the floor it has learnt nothing of the latents"));
+        if (summary.LatentSignalShare is { } share)
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"VAE latents: {share:P1} of their variance is the image's, the rest the posterior's noise"));
         AnsiConsole.MarkupLine($"components and the assembled DEEM model folder: [bold]{Markup.Escape(outDir)}[/]");
         return summary;
     }

@@ -20,8 +20,9 @@ namespace Deem.World.Pretraining;
 /// <param name="OutDir">The stage-0 output folder: the components, the assembled DEEM model folder, the metrics log.</param>
 /// <param name="Kept">The components a resumed run loaded from <paramref name="OutDir"/> instead of training (their results are the logged ones).</param>
 /// <param name="UNetCondition">Whether the UNet reads its caption (<see cref="UNetTrainer.ConditionUse"/>, on the first pairs); null with fewer than two pairs.</param>
+/// <param name="LatentSignalShare">The share of the VAE latents' variance that is the images' (<see cref="VaePosteriors.SignalShare"/>, on the same pairs); null with fewer than two pairs.</param>
 public sealed record Stage0Summary(IReadOnlyList<ComponentResult> Components, DeemConfig Config, double VaeScalingFactor, string OutDir,
-    IReadOnlyList<string>? Kept = null, UNetConditionUse? UNetCondition = null);
+    IReadOnlyList<string>? Kept = null, UNetConditionUse? UNetCondition = null, double? LatentSignalShare = null);
 
 /// <summary>
 /// Stage 0: pretrains tiny stand-ins for the checkpoints DEEM starts from (paper §3.1: CLIP-ConvNeXt,
@@ -154,6 +155,7 @@ public static class Stage0
 
         var scheduler = new DdpmScheduler(deem.Scheduler);
         UNetConditionUse? critic = null;
+        double? signalShare = null;
         var unetConfig = deem.UNet with { SampleSize = options.Resolution / deem.Vae.DownsampleFactor };
         if (!resume.Keeps(UNetTrainer.Name)) posteriors ??= VaeTrainer.Posteriors(trainedVae, data.VaeImages);   // [M, 4, h, w]
         using (posteriors)
@@ -173,12 +175,13 @@ public static class Stage0
                 // The pairs come first: a run that trained the UNet holds their posteriors already; a resumed one encodes them.
                 using var sample = posteriors?.Head(measured) ?? VaeTrainer.Posteriors(trainedVae, data.PairImages.narrow(0, 0, measured));   // [n, 4, h, w]
                 critic = UNetTrainer.ConditionUse(unet, sample, scaling, clip.Text, scheduler, data.CaptionIds, options.Seed);
+                signalShare = sample.SignalShare();
             }
         }
 
         var resolved = ComponentLoader.ResolveConfig(deem, folders);
         resolved.Save(Path.Combine(outDir, ConfigFile));
-        var summary = new Stage0Summary(results, resolved, scaling, outDir, resume.Kept, critic);
+        var summary = new Stage0Summary(results, resolved, scaling, outDir, resume.Kept, critic, signalShare);
         WriteSummary(summary);
         return summary;
 
@@ -212,8 +215,9 @@ public static class Stage0
         {
             ["components"] = rows, ["vae_scaling_factor"] = s.VaeScalingFactor,
             ["unet_condition"] = s.UNetCondition is { } c
-                ? new Dictionary<string, object> { ["pairs"] = c.Pairs, ["own_caption"] = c.Own, ["another_caption"] = c.Shuffled, ["empty_prompt"] = c.Empty, ["gap"] = c.Gap }
+                ? new Dictionary<string, object> { ["pairs"] = c.Pairs, ["own_caption"] = c.Own, ["another_caption"] = c.Shuffled, ["empty_prompt"] = c.Empty, ["gap"] = c.Gap, ["white_noise_floor"] = c.WhiteNoise }
                 : null!,
+            ["vae_latent_signal_share"] = s.LatentSignalShare is { } share ? share : null!,
         }, new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals });
         AtomicFile.WriteAllText(Path.Combine(s.OutDir, SummaryFile), json);
     }

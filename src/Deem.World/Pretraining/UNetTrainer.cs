@@ -126,12 +126,31 @@ public static class UNetTrainer
                 }
                 return sum / target.numel();
             }
-            return new UNetConditionUse(Loss(states), Loss(states.roll(1, 0)), Loss(empty), n);
+            return new UNetConditionUse(Loss(states), Loss(states.roll(1, 0)), Loss(empty), n, WhiteNoiseFloor(scheduler, x0, t));
         }
         finally
         {
             unet.train(wasTraining);
         }
+    }
+
+    /// <summary>
+    /// The loss of the best predictor that knows only the latents' variance v and the schedule, at the same draws:
+    /// for x₀ ~ N(0, v) element-wise, x_t = √ᾱ x₀ + √(1−ᾱ) ε and a target y = a x₀ + b ε (ε: a = 0, b = 1;
+    /// v-prediction: a = −√(1−ᾱ), b = √ᾱ), E[y | x_t] is linear in x_t and its MSE is
+    /// Var y − Cov(y, x_t)² / Var x_t, averaged over the drawn timesteps. A UNet at this floor has learnt no
+    /// structure of the latents at all — neither from the image nor from its condition.
+    /// </summary>
+    public static double WhiteNoiseFloor(DdpmScheduler scheduler, Tensor x0, Tensor t)
+    {
+        using var scope = NewDisposeScope();
+        var v = x0.var().item<float>();
+        var ab = scheduler.AlphasCumprod.to(float64).index_select(0, t);                         // [n]
+        var (a, b) = scheduler.Config.PredictionType == SchedulerConfig.VPrediction ? (-(1.0 - ab).sqrt(), ab.sqrt()) : (zeros_like(ab), ones_like(ab));
+        var varY = a * a * v + b * b;
+        var cov = a * ab.sqrt() * v + b * (1.0 - ab).sqrt();
+        var varX = ab * v + (1.0 - ab);
+        return (varY - cov * cov / varX).mean().item<double>();
     }
 
     /// <summary>The text tower's last states [1, ctx, W] on the empty prompt (bos, eos, padding).</summary>
@@ -149,7 +168,8 @@ public static class UNetTrainer
 /// <param name="Shuffled">Loss conditioned on another pair's caption.</param>
 /// <param name="Empty">Loss conditioned on the empty prompt.</param>
 /// <param name="Pairs">Pairs measured.</param>
-public sealed record UNetConditionUse(double Own, double Shuffled, double Empty, int Pairs)
+/// <param name="WhiteNoise">The loss of a predictor that knows only the latents' variance (<see cref="UNetTrainer.WhiteNoiseFloor"/>), at the same draws.</param>
+public sealed record UNetConditionUse(double Own, double Shuffled, double Empty, int Pairs, double WhiteNoise)
 {
     /// <summary>(Shuffled − Own) / Own: 0 when the UNet ignores which caption it is given.</summary>
     public double Gap => Own > 0 ? (Shuffled - Own) / Own : 0.0;

@@ -83,6 +83,19 @@ public static class VaeTrainer
 /// <summary>The frozen VAE's posterior q(z|x) of a set of images: <paramref name="Mean"/> and <paramref name="Std"/>, [N, 4, h, w] each.</summary>
 public sealed record VaePosteriors(Tensor Mean, Tensor Std) : IDisposable
 {
+    /// <summary>
+    /// Var(μ) / (Var(μ) + E[σ²]) over every latent element: the share of a sampled latent's variance that is the
+    /// image's and not the posterior's noise. Near 0 the latents are noise, and no UNet can learn them or read
+    /// a condition into them.
+    /// </summary>
+    public double SignalShare()
+    {
+        using var scope = NewDisposeScope();
+        var signal = Mean.var().item<float>();
+        var noise = Std.pow(2).mean().item<float>();
+        return signal + noise > 0 ? signal / (signal + noise) : 0.0;
+    }
+
     /// <summary>The first <paramref name="count"/> images' posteriors (views).</summary>
     public VaePosteriors Head(long count) => new(Mean.narrow(0, 0, count), Std.narrow(0, 0, count));
 

@@ -73,6 +73,44 @@ public class TrainerTests(Stage0Fixture world)
         Assert.True(s > 0 && double.IsFinite(s));
     }
 
+    [Theory]
+    [InlineData(Deem.Config.SchedulerConfig.Epsilon, 1.0)]
+    [InlineData(Deem.Config.SchedulerConfig.Epsilon, 0.3)]
+    [InlineData(Deem.Config.SchedulerConfig.VPrediction, 0.7)]
+    public void TheWhiteNoiseFloorIsTheLossOfTheBestPredictorThatKnowsOnlyTheVariance(string prediction, double variance)
+    {
+        // Gaussian latents of the given variance: E[y | x_t] = Cov(y, x_t) / Var(x_t) · x_t, whose empirical MSE is the floor.
+        var scheduler = new DdpmScheduler(S0.TinyConfig(world.Tokenizer).Scheduler with { PredictionType = prediction });
+        using var scope = NewDisposeScope();
+        using var g = new Generator(5);
+        var x0 = randn(new long[] { 4096, 4, 4, 4 }, generator: g) * Math.Sqrt(variance);   // [n, 4, h, w]
+        var noise = randn(x0.shape, generator: g);
+        var t = randint(0, scheduler.Config.NumTrainTimesteps, new long[] { x0.shape[0] }, generator: g, dtype: ScalarType.Int64);
+        var xt = scheduler.AddNoise(x0, noise, t);
+        var target = prediction == Deem.Config.SchedulerConfig.VPrediction ? scheduler.GetVelocity(x0, noise, t) : noise;
+        var ab = scheduler.AlphasCumprod.index_select(0, t).view(-1, 1, 1, 1);                  // [n, 1, 1, 1]
+        var (a, b) = prediction == Deem.Config.SchedulerConfig.VPrediction ? (-(1 - ab).sqrt(), ab.sqrt()) : (zeros_like(ab), ones_like(ab));
+        var best = (a * ab.sqrt() * variance + b * (1 - ab).sqrt()) / (ab * variance + (1 - ab)) * xt;
+        var empirical = (best - target).pow(2).mean().item<float>();
+        var floor = UNetTrainer.WhiteNoiseFloor(scheduler, x0, t);
+        Assert.InRange(floor, 0.02, 1.0);
+        Assert.True(Math.Abs(empirical - floor) < 0.02 * floor, $"{prediction}, v = {variance}: empirical {empirical:F5}, floor {floor:F5}");
+        // Any other linear gain does worse: the floor is the best a structure-blind predictor can do.
+        Assert.True(((best * 0.8) - target).pow(2).mean().item<float>() > empirical);
+    }
+
+    [Fact]
+    public void TheLatentSignalShareSplitsTheImagesVarianceFromThePosteriorsNoise()
+    {
+        using var scope = NewDisposeScope();
+        using var g = new Generator(6);
+        var mean = randn(new long[] { 512, 4, 3, 3 }, generator: g) * 2.0;                      // Var μ ≈ 4
+        Assert.Equal(0.0, new VaePosteriors(zeros_like(mean), ones_like(mean)).SignalShare());
+        Assert.Equal(1.0, new VaePosteriors(mean, zeros_like(mean)).SignalShare());
+        var share = new VaePosteriors(mean, full_like(mean, 2.0)).SignalShare();                // 4 / (4 + 4)
+        Assert.InRange(share, 0.48, 0.52);
+    }
+
     sealed record Diffusion(Deem.Config.DeemConfig Deem, ClipTextEncoder Text, UNet2DConditionModel UNet, VaePosteriors Latents) : IDisposable
     {
         public void Dispose() { Text.Dispose(); UNet.Dispose(); Latents.Dispose(); }
@@ -130,5 +168,10 @@ public class TrainerTests(Stage0Fixture world)
         Assert.True(c.Own > 0 && c.Shuffled > 0 && c.Empty > 0);
         using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(world.Out, S0.SummaryFile)));
         Assert.Equal(c.Gap, doc.RootElement.GetProperty("unet_condition").GetProperty("gap").GetDouble(), 12);
+        Assert.True(c.WhiteNoise > 0 && double.IsFinite(c.WhiteNoise));
+        Assert.Equal(c.WhiteNoise, doc.RootElement.GetProperty("unet_condition").GetProperty("white_noise_floor").GetDouble(), 12);
+        var share = Assert.IsType<double>(world.Summary.LatentSignalShare);
+        Assert.InRange(share, 0.0, 1.0);
+        Assert.Equal(share, doc.RootElement.GetProperty("vae_latent_signal_share").GetDouble(), 12);
     }
 }
