@@ -48,7 +48,7 @@ public class DemoOptionsTests
         Assert.All(sizes, s => Assert.NotEqual(s.Full, s.Here));
         Assert.Contains(("seeds per arm", "1 (0)", "3 (0, 1, 2)"), sizes);
         Assert.Contains(("stage-2 (SFT) steps", "4", "12000"), sizes);
-        Assert.Contains(("stage-0 steps", "CLIP 4, LLaMA 4, VAE 4, UNet 4", "CLIP 12000, LLaMA 400, VAE 100, UNet 500"), sizes);
+        Assert.Contains(("stage-0 steps", "CLIP 4, LLaMA 4, VAE 4, UNet 4", "CLIP 12000, LLaMA 400, VAE 1500, UNet 500"), sizes);
         Assert.Contains(("instruction (SFT) images", "38", "16384"), sizes);
         Assert.Contains(("caption pairs (stage-0 data)", "77", "65536"), sizes);
         Assert.DoesNotContain(DemoOptions.FullRun.Sizes(), s => s.Here != s.Full);
@@ -56,7 +56,7 @@ public class DemoOptionsTests
         Assert.Equal(
         [
             "deem world make --out W --scale 8 --caption-pairs 65536 --vqa-images 16384 --questions-per-image 3",
-            "deem train --stage 0 --world W --out S0 --component-steps 12000,400,100,500 --batch-size 128",
+            "deem train --stage 0 --world W --out S0 --component-steps 12000,400,1500,500 --batch-size 128",
             "deem experiment csr --world W --stage0 S0 --out X --arch deem --seeds 0,1,2 " +
             "--stage1-steps 300 --stage2-steps 12000 --pope-images 30 --mmvp-pairs 30",
         ], DemoOptions.FullRun.Commands());
@@ -75,7 +75,7 @@ public class DemoOptionsTests
     {
         var f = DemoOptions.FullRun;
         Assert.Equal((65_536, 16_384, 3), (f.World().Counts.CaptionPairs, f.World().Counts.VqaImages, f.World().QuestionsPerImage));
-        Assert.Equal((12_000, 400, 100, 500, 128), (f.Stage0().ClipSteps, f.Stage0().LlmSteps, f.Stage0().VaeSteps, f.Stage0().UNetSteps, f.Stage0().BatchSize));
+        Assert.Equal((12_000, 400, 1500, 500, 128), (f.Stage0().ClipSteps, f.Stage0().LlmSteps, f.Stage0().VaeSteps, f.Stage0().UNetSteps, f.Stage0().BatchSize));
         // Another world size leaves the other scaled counts as they were.
         Assert.Equal(new Deem.World.WorldCounts().Scaled(8).Mmc4Docs, f.World().Counts.Mmc4Docs);
         var o = new DemoOptions { VqaImages = 100 };
