@@ -135,9 +135,9 @@ public static class UNetTrainer
     }
 
     /// <summary>
-    /// The loss of the best predictor that knows only the latents' variance v and the schedule, at the same draws:
-    /// for x₀ ~ N(0, v) element-wise, x_t = √ᾱ x₀ + √(1−ᾱ) ε and a target y = a x₀ + b ε (ε: a = 0, b = 1;
-    /// v-prediction: a = −√(1−ᾱ), b = √ᾱ), E[y | x_t] is linear in x_t and its MSE is
+    /// The loss of the best predictor linear in x_t that knows only the latents' variance v and the schedule, at the
+    /// same draws (for Gaussian latents, x₀ ~ N(0, v) element-wise, the best of all): with x_t = √ᾱ x₀ + √(1−ᾱ) ε
+    /// and a target y = a x₀ + b ε (ε: a = 0, b = 1; v-prediction: a = −√(1−ᾱ), b = √ᾱ) its MSE is
     /// Var y − Cov(y, x_t)² / Var x_t, averaged over the drawn timesteps. A UNet at this floor has learnt no
     /// structure of the latents at all — neither from the image nor from its condition.
     /// </summary>
