@@ -74,7 +74,7 @@ public static class UNetTrainer
             var drop = rand(new[] { B }, generator: generator).lt(options.UNetUncondProb);       // [B]
             var cond = where(drop.view(B, 1, 1), nullState, states.index_select(0, idx));         // [B, ctx, W]
             var pred = unet.forward(new UNet2DConditionInput(xt, t, cond));                       // [B, 4, h, w]
-            var target = scheduler.Config.PredictionType == SchedulerConfig.VPrediction ? scheduler.GetVelocity(x0, noise, t) : noise;
+            var target = scheduler.TrainingTarget(x0, noise, t);
             return nn.functional.mse_loss(pred, target);
         }
         return Stage0Loop.Run(Name, unet.parameters().ToList(), Stage0LoopSettings.From(options, options.UNetSteps, options.UNetLearningRate),
@@ -113,7 +113,7 @@ public static class UNetTrainer
             var noise = randn(x0.shape, generator: g);
             var t = randint(0, scheduler.Config.NumTrainTimesteps, new[] { (long)n }, generator: g, dtype: ScalarType.Int64);   // [n]
             var xt = scheduler.AddNoise(x0, noise, t);
-            var target = scheduler.Config.PredictionType == SchedulerConfig.VPrediction ? scheduler.GetVelocity(x0, noise, t) : noise;
+            var target = scheduler.TrainingTarget(x0, noise, t);
             double Loss(Tensor cond)
             {
                 double sum = 0;

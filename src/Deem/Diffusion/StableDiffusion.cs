@@ -189,12 +189,7 @@ public sealed class StableDiffusion : nn.Module
     {
         using var scope = NewDisposeScope();
         var xt = scheduler.AddNoise(x0, noise, t);
-        var target = scheduler.Config.PredictionType switch
-        {
-            SchedulerConfig.Epsilon => noise,
-            SchedulerConfig.VPrediction => scheduler.GetVelocity(x0, noise, t),
-            var p => throw new DeemConfigException("scheduler", "prediction_type", $"training supports epsilon and v_prediction, found '{p}'"),
-        };
+        var target = scheduler.TrainingTarget(x0, noise, t);
         var pred = Predict(xt, t, condition.to_type(xt.dtype), features, featureMask);
         var err = (pred.to_type(ScalarType.Float32) - target.to_type(ScalarType.Float32)).pow(2);       // [I, 4, h, w]
         return err.MoveToOuterDisposeScope();

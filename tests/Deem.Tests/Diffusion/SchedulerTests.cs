@@ -111,6 +111,21 @@ public class SchedulerTests
     }
 
     [Fact]
+    public void TheTrainingTargetIsEpsilonOrTheVelocityAsConfiguredAndSampleIsRefused()
+    {
+        var x0 = tensor(new float[] { 0.25f, -0.5f, 1f, 0f }).reshape(1, 4, 1, 1);
+        var eps = tensor(new float[] { 1f, 0.5f, -2f, 0.1f }).reshape(1, 4, 1, 1);
+        var t = tensor(new long[] { 3 });
+        Assert.Equal(F(eps), F(new DdpmScheduler(Five).TrainingTarget(x0, eps, t)));
+        var v = new DdpmScheduler(Five with { PredictionType = SchedulerConfig.VPrediction });
+        var vs = F(v.TrainingTarget(x0, eps, t));
+        var (xs, es) = (F(x0), F(eps));
+        for (int i = 0; i < 4; i++) Close(Math.Sqrt(0.3024) * es[i] - Math.Sqrt(0.6976) * xs[i], vs[i]);   // v = √ᾱ ε − √(1−ᾱ) x₀, ᾱ_3 = 0.3024
+        var e = Assert.Throws<DeemConfigException>(() => new DdpmScheduler(Five with { PredictionType = SchedulerConfig.Sample }).TrainingTarget(x0, eps, t));
+        Assert.Contains("prediction_type", e.Message);
+    }
+
+    [Fact]
     public void SetTimestepsMatchesDiffusersForTheSdConfig()
     {
         var s = new DdpmScheduler(SchedulerConfig.Sd21Base);

@@ -81,6 +81,17 @@ public sealed class DdpmScheduler
         return (a.sqrt() * noise - (1 - a).sqrt() * x0).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// What the UNet learns to predict under the config's <c>prediction_type</c>: ε, or v (<see cref="GetVelocity"/>).
+    /// Throws <see cref="DeemConfigException"/> for "sample", which the training losses do not support.
+    /// </summary>
+    public Tensor TrainingTarget(Tensor x0, Tensor noise, Tensor t) => Config.PredictionType switch
+    {
+        SchedulerConfig.Epsilon => noise,
+        SchedulerConfig.VPrediction => GetVelocity(x0, noise, t),
+        var p => throw new DeemConfigException("scheduler", "prediction_type", $"training supports epsilon and v_prediction, found '{p}'"),
+    };
+
     /// <summary>The timestep after t in the inference sequence: t − ⌊T/n⌋ (t − 1 before SetTimesteps).</summary>
     public long PreviousTimestep(long t) => t - Config.NumTrainTimesteps / (NumInferenceSteps ?? Config.NumTrainTimesteps);
 
