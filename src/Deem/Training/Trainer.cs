@@ -303,7 +303,14 @@ public sealed class Trainer : IDisposable
             foreach (var t in shards?.Values ?? Enumerable.Empty<Tensor>()) t.Dispose();
             return folder;
         }
-        var state = TrainerState.Capture(Step, _stage, _model.Config.Name, _options.Seed, _generator, _data);
+        // The run's cadences go into the recorded recipe, so a resumed run keeps them unless told otherwise.
+        var recipe = _stage with
+        {
+            LogEvery = _options.LogEvery ?? _stage.LogEvery,
+            SaveEvery = _options.SaveEvery ?? _stage.SaveEvery,
+            EvalEvery = _options.EvalEvery ?? _stage.EvalEvery,
+        };
+        var state = TrainerState.Capture(Step, recipe, _model.Config.Name, _options.Seed, _generator, _data);
         if (shards is null) TrainingCheckpoint.Save(folder, _model, _tokenizer, _groups, _optimizer!, state);
         else
         {

@@ -135,6 +135,26 @@ public class TrainerTests(TrainingWorld world)
     }
 
     [Fact]
+    public void TheCheckpointRecordsTheRunsCadencesSoAResumedRunKeepsThem()
+    {
+        var stage = TrainingWorld.Stage(1, 4);
+        Assert.NotEqual(1, stage.SaveEvery);             // the run's value differs from the recipe's
+        Assert.NotEqual(7, stage.EvalEvery);
+        using var dir = new TempDir();
+        using (var model = TrainingWorld.Model(stage, seed: 0))
+        using (var data = world.Stream(stage))
+        using (var trainer = new Trainer(model, WorldTokenizer.Default, stage, data,
+                   new TrainerOptions { OutDir = dir.Path, Seed = 0, StopAtStep = 1, SaveEvery = 1, EvalEvery = 7 }))
+            trainer.Run();
+
+        var recorded = TrainingCheckpoint.LoadState(TrainingCheckpoint.FindLatest(dir.Path)).Stage;
+        Assert.Equal(1, recorded.SaveEvery);
+        Assert.Equal(7, recorded.EvalEvery);
+        Assert.Equal(stage.LogEvery, recorded.LogEvery);   // not given: the recipe's
+        Assert.Equal(stage.Steps, recorded.Steps);
+    }
+
+    [Fact]
     public void TrainingStepsLeaveNoLiveTensorsBehind()
     {
         var stage = TrainingWorld.Stage(1, 6);
