@@ -67,6 +67,8 @@ public static class EvalCommand
             var vqa = new DeemVqaModel(pipeline, parse.GetValue(beams) ? GenerationPresets.Vqa : GenerationOptions.Greedy(3));
             var result = BenchmarkSuite.Run(vqa, paths, parse.GetValue(outDir)!, new EvalOptions(), Path.GetFileName(parse.GetValue(model)!.TrimEnd('/')));
             Console.WriteLine(result.ToMarkdown(Path.GetFileName(parse.GetValue(model)!.TrimEnd('/'))));
+            if (parse.GetValue(bench) is not null)      // a world bench: in-distribution vs shifted, MMVP by what CLIP's captions named
+                Console.WriteLine(WorldBreakdown.Write(result, paths, parse.GetValue(outDir)!));
             return 0;
         });
         return new Command("eval", "Build and run the RobustVQA, POPE and MMVP benchmarks; measure image reliance") { build, run, ImageUse(), GradBalance(), Probe(), EvalOfficialCommands.VqaV2(), EvalOfficialCommands.Captions() };

@@ -36,6 +36,27 @@ public static class WorldBreakdown
         return m;
     }
 
+    /// <summary>The file <see cref="Write"/> puts beside the suite's scores.</summary>
+    public const string FileName = "world_breakdown.json";
+
+    /// <summary>
+    /// <see cref="Metrics"/> of a finished suite, written (atomically) to <see cref="FileName"/> in
+    /// <paramref name="outDir"/> and returned as a one-row markdown table (columns without inputs omitted).
+    /// </summary>
+    public static string Write(BenchmarkSuiteResult suite, BenchmarkPaths paths, string outDir)
+    {
+        var m = Metrics(suite, paths);
+        var json = new JsonObject();
+        foreach (var c in Columns)
+            if (m.TryGetValue(c, out double v)) json[c] = Math.Round(v, 4);
+        Directory.CreateDirectory(outDir);
+        Deem.IO.AtomicFile.WriteAllText(Path.Combine(outDir, FileName), json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+        var shown = Columns.Where(m.ContainsKey).ToList();
+        if (shown.Count == 0) return "";
+        return "| " + string.Join(" | ", shown) + " |\n|" + string.Concat(shown.Select(_ => "---|")) + "\n| " +
+               string.Join(" | ", shown.Select(c => m[c].ToString("F2", System.Globalization.CultureInfo.InvariantCulture))) + " |";
+    }
+
     /// <summary>
     /// MMVP pair accuracy (percent; a pair counts when both its questions are right) over the pairs of
     /// <paramref name="pairsPath"/> whose "clip_seen" is true, and over the others; NaN for an empty group.
