@@ -51,7 +51,47 @@ public static class ExperimentCommand
             RunWithJobs(options, ReadJobs(parse, jobs));
             return 0;
         });
-        return new Command("experiment", "Experiments that test the paper's claims") { csr };
+        return new Command("experiment", "Experiments that test the paper's claims") { csr, Report() };
+    }
+
+    /// <summary>
+    /// `deem experiment report --arm NAME=EVAL[@TRAIN],… --arm … --out DIR`: the ablation report (means, 95 % CIs,
+    /// Welch differences) of runs trained and scored one by one (<see cref="RunFolders"/>).
+    /// </summary>
+    static Command Report()
+    {
+        var arms = new Option<string[]>("--arm")
+        {
+            Required = true, Description = "NAME=EVAL[@TRAIN][,EVAL[@TRAIN]…]: an arm's runs, each the --out of `deem eval run --bench` " +
+                "and optionally @ the --out of its `deem train --stage 2` (seed, image gap); repeat per arm",
+        };
+        var compare = new Option<string?>("--compare") { Description = "WITH:WITHOUT arm names whose difference is reported (default: the first two arms)" };
+        var setup = new Option<string?>("--setup") { Description = "a line on how the runs were made, printed under the title" };
+        var outDir = new Option<string>("--out") { Required = true, Description = "folder for report.md, report.png, report.json" };
+        var cmd = new Command("report", "The ablation report of runs trained and scored one by one (mean ± 95 % CI per arm, Welch differences)")
+            { arms, compare, setup, outDir };
+        cmd.SetAction(parse =>
+        {
+            var read = parse.GetValue(arms)!.Select(RunFolders.ParseArm).ToList();
+            var names = read.Select(a => a.Name).ToList();
+            if (names.Distinct(StringComparer.Ordinal).Count() != names.Count)
+                throw new DeemConfigException("--arm", "arm", $"arm names repeat: {string.Join(", ", names)}");
+            var comparisons = new List<(string, string)>();
+            if (parse.GetValue(compare) is { } c)
+            {
+                var pair = c.Split(':', StringSplitOptions.TrimEntries);
+                if (pair.Length != 2 || !names.Contains(pair[0]) || !names.Contains(pair[1]))
+                    throw new DeemConfigException("--compare", "compare", $"'{c}' is not WITH:WITHOUT of the arms {string.Join(", ", names)}");
+                comparisons.Add((pair[0], pair[1]));
+            }
+            else if (names.Count >= 2) comparisons.Add((names[0], names[1]));
+            string text = parse.GetValue(setup) ?? "Runs trained and scored one by one, read back by `deem experiment report`.";
+            string dir = parse.GetValue(outDir)!;
+            CsrExperimentReport.Write(dir, read, comparisons, text);
+            Console.WriteLine(File.ReadAllText(Path.Combine(dir, "report.md")));
+            return 0;
+        });
+        return cmd;
     }
 
     /// <summary>The hidden option by which a <c>--jobs</c> parent tells its children how many runs train at once.</summary>

@@ -103,7 +103,8 @@ public static class CsrExperimentReport
             foreach (var r in arm.Runs)
                 sb.Append("| ").Append(arm.Name).Append(" | ").Append(r.Seed).Append(" | ")
                   .AppendJoin(" | ", seedCols.Select(c => r.Metrics.TryGetValue(c, out var x) ? F(x) : "–"))
-                  .Append(" | ").Append(r.SecondsPerStep.ToString("F3", CultureInfo.InvariantCulture)).Append(" | ").Append(r.Layout).Append(" |\n");
+                  .Append(" | ").Append(double.IsFinite(r.SecondsPerStep) ? r.SecondsPerStep.ToString("F3", CultureInfo.InvariantCulture) : "–")
+                  .Append(" | ").Append(r.Layout).Append(" |\n");
 
         sb.Append("\n## Difference with CSR − without (percentage points), Welch 95 % CI\n\n");
         sb.Append("| comparison | benchmark | ours | 95 % CI | significant | paper |\n|---|---|---|---|---|---|\n");
@@ -128,6 +129,8 @@ public static class CsrExperimentReport
             }
         }
 
+        // Runs read back from their folders (RunFolders) carry no step times: no cost section for them.
+        if (!arms.SelectMany(a => a.Runs).Any(r => double.IsFinite(r.SecondsPerStep))) return sb.ToString();
         sb.Append("\n## Training cost (paper Table 3)\n\n| arm | median s/step (mean over seeds) | train s (mean) |\n|---|---|---|\n");
         foreach (var arm in arms)
             sb.Append(CultureInfo.InvariantCulture,
@@ -193,6 +196,10 @@ public static class CsrExperimentReport
         AtomicFile.WriteAllText(Path.Combine(outDir, "report.md"), Markdown(arms, comparisons, setup));
         AtomicFile.WriteAllBytes(Path.Combine(outDir, "report.png"), ChartPng(arms));
         AtomicFile.WriteAllText(Path.Combine(outDir, "report.json"),
-            System.Text.Json.JsonSerializer.Serialize(arms, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+            System.Text.Json.JsonSerializer.Serialize(arms, new System.Text.Json.JsonSerializerOptions
+            {
+                WriteIndented = true,
+                NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,   // "NaN": runs read back carry no step times
+            }));
     }
 }

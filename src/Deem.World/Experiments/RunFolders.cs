@@ -1,0 +1,83 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Deem.Benchmarks;
+using Deem.Training;
+using Deem.World.Benchmarks;
+
+namespace Deem.World.Experiments;
+
+/// <summary>
+/// Runs trained and scored one by one (<c>deem train</c>, then <c>deem eval run --bench</c>) read back as
+/// <see cref="ArmRun"/>s, so that <see cref="CsrExperimentReport"/> can report them as it reports
+/// <c>deem experiment csr</c>'s own runs. Step times are not read: runs made by hand share the machine in
+/// unrecorded ways, so their times do not compare (<c>deem bench train-step</c> measures the ratio).
+/// </summary>
+public static class RunFolders
+{
+    /// <summary>
+    /// One run: the Table-1 columns of <paramref name="evalDir"/>'s <c>suite_scores.json</c>, the POPE
+    /// yes-ratio (mean over the splits of <c>pope_scores.json</c>) and <see cref="WorldBreakdown"/>'s columns
+    /// where <c>world_breakdown.json</c> exists; with <paramref name="trainDir"/> (the SFT run's folder) also
+    /// its seed (from its latest checkpoint) and the image gap of its last fixed-batch evaluation.
+    /// </summary>
+    /// <param name="evalDir">The <c>--out</c> of <c>deem eval run</c>.</param>
+    /// <param name="trainDir">The <c>--out</c> of the run's <c>deem train --stage 2</c>; null when not given.</param>
+    /// <param name="seed">The seed reported when <paramref name="trainDir"/> is null.</param>
+    public static ArmRun Read(string evalDir, string? trainDir, int seed)
+    {
+        var metrics = new Dictionary<string, double>(StringComparer.Ordinal);
+        string suite = Path.Combine(evalDir, "suite_scores.json");
+        var scores = ReadObject(suite);
+        foreach (var c in BenchmarkSuiteResult.Columns)
+            if (scores[c] is JsonValue v && v.TryGetValue(out double x)) metrics[c] = x;
+        if (metrics.Count == 0) throw new DeemFormatException(suite, "holds none of the benchmark columns (" + string.Join(", ", BenchmarkSuiteResult.Columns) + ")");
+
+        string pope = Path.Combine(evalDir, "pope_scores.json");
+        if (File.Exists(pope))
+        {
+            var ratios = ReadObject(pope).Select(kv => (kv.Value as JsonObject)?["yes_ratio"]).OfType<JsonValue>().Select(v => v.GetValue<double>()).ToList();
+            if (ratios.Count > 0) metrics[CsrExperimentReport.YesRatioColumn] = ratios.Average();
+        }
+        string breakdown = Path.Combine(evalDir, WorldBreakdown.FileName);
+        if (File.Exists(breakdown))
+            foreach (var (k, v) in ReadObject(breakdown))
+                if (v is JsonValue value && value.TryGetValue(out double x)) metrics[k] = x;
+
+        if (trainDir is not null)
+        {
+            seed = TrainingCheckpoint.LoadState(TrainingCheckpoint.FindLatest(trainDir)).Seed;
+            string evalLog = Path.Combine(trainDir, EvalLog.FileName);
+            if (File.Exists(evalLog) && EvalLog.Read(evalLog) is { Count: > 0 } evals)
+                metrics[CsrExperimentReport.ImageGapColumn] = evals[^1].NtpShuffled - evals[^1].Ntp;
+        }
+        return new ArmRun(seed, metrics, double.NaN, double.NaN);
+    }
+
+    /// <summary>
+    /// An arm from <c>NAME=RUN[,RUN…]</c>, each RUN an eval folder optionally followed by <c>@</c> and its
+    /// training folder (<see cref="Read"/>); runs without a training folder are numbered 0, 1, … in order.
+    /// </summary>
+    public static ExperimentArm ParseArm(string spec)
+    {
+        int eq = spec.IndexOf('=');
+        string name = eq > 0 ? spec[..eq].Trim() : throw new DeemConfigException("--arm", "arm", $"'{spec}' is not NAME=EVAL[@TRAIN][,EVAL[@TRAIN]…]");
+        var parts = spec[(eq + 1)..].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (parts.Length == 0) throw new DeemConfigException("--arm", "arm", $"'{name}' names no run");
+        var runs = parts.Select((p, i) =>
+        {
+            int at = p.IndexOf('@');
+            return at < 0 ? Read(p, null, i) : Read(p[..at], p[(at + 1)..], i);
+        }).ToList();
+        return new ExperimentArm(name, "deem", Csr: false, runs);
+    }
+
+    static JsonObject ReadObject(string path)
+    {
+        if (!File.Exists(path)) throw new DeemFormatException(path, "not found (the --out of `deem eval run --bench` holds it)");
+        try
+        {
+            return JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new DeemFormatException(path, "is not a JSON object");
+        }
+        catch (JsonException e) { throw new DeemFormatException(path, "is not valid JSON: " + e.Message.Split('\n')[0], inner: e); }
+    }
+}

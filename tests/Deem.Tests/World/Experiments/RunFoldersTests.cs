@@ -1,0 +1,69 @@
+using Deem.World.Benchmarks;
+using Deem.World.Experiments;
+
+namespace Deem.Tests.World.Experiments;
+
+public class RunFoldersTests
+{
+    /// <summary>An eval folder as <c>deem eval run --bench</c> writes it (the fields the report reads).</summary>
+    static string EvalFolder(string root, string name, double pope, double yesRandom, double yesOther, bool breakdown)
+    {
+        string dir = Path.Combine(root, name);
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "suite_scores.json"),
+            $$$"""{"model":"step-0012000","RVQA-A":50,"RVQA-R":60,"RVQA-V":70,"POPE-R":{{{pope}}},"POPE-P":{{{pope}}},"POPE-A":{{{pope}}},"MMVP":10,"AVG":55,"unit":"percent"}""");
+        File.WriteAllText(Path.Combine(dir, "pope_scores.json"),
+            $$$"""{"random":{"accuracy":{{{pope}}},"yes_ratio":{{{yesRandom}}}},"popular":{"accuracy":{{{pope}}},"yes_ratio":{{{yesOther}}}},"adversarial":{"accuracy":{{{pope}}},"yes_ratio":{{{yesOther}}}}}""");
+        if (breakdown)
+            File.WriteAllText(Path.Combine(dir, WorldBreakdown.FileName), """{"RVQA-ID":80,"RVQA-OOD":60,"MMVP seen":25,"MMVP unseen":0}""");
+        return dir;
+    }
+
+    [Fact]
+    public void AnArmIsReadFromItsEvalFoldersAndReportedWithoutACostSection()
+    {
+        using var tmp = new TempDir();
+        string a0 = EvalFolder(tmp.Path, "a0", 60, 40, 55, breakdown: true), a1 = EvalFolder(tmp.Path, "a1", 70, 50, 50, breakdown: true);
+        string b0 = EvalFolder(tmp.Path, "b0", 50, 100, 100, breakdown: false), b1 = EvalFolder(tmp.Path, "b1", 50, 0, 0, breakdown: false);
+
+        var deem = RunFolders.ParseArm($"DEEM={a0},{a1}");
+        Assert.Equal("DEEM", deem.Name);
+        Assert.Equal([0, 1], deem.Runs.Select(r => r.Seed));                    // numbered in order without training folders
+        var m = deem.Runs[0].Metrics;
+        Assert.Equal(60.0, m["POPE-R"]);
+        Assert.Equal(50.0, m[CsrExperimentReport.YesRatioColumn]);               // (40 + 55 + 55) / 3
+        Assert.Equal(80.0, m[WorldBreakdown.InDistribution]);
+        Assert.Equal(55.0, m["AVG"]);
+        Assert.False(m.ContainsKey("unit"));
+        Assert.False(m.ContainsKey(CsrExperimentReport.ImageGapColumn));
+        Assert.True(double.IsNaN(deem.Runs[0].SecondsPerStep));
+
+        var baseline = RunFolders.ParseArm($"baseline = {b0} , {b1}");
+        Assert.False(baseline.Runs[0].Metrics.ContainsKey(WorldBreakdown.InDistribution));
+
+        var md = CsrExperimentReport.Markdown([deem, baseline], [("DEEM", "baseline")], "by hand");
+        Assert.Contains("| DEEM | 2 | 50.00 ± 0.00 | 60.00 ± 0.00 | 70.00 ± 0.00 | 65.00 ± 63.53", md);   // 65 ± 12.706·7.07/√2
+        Assert.Contains("| DEEM − baseline | POPE | +15.00 |", md);
+        Assert.Contains("| DEEM | 0 | 50.00 | 60.00 | 70.00 | 60.00 | 60.00 | 60.00 | 10.00 | 55.00 | 50.00 | – | – | – |", md);
+        Assert.DoesNotContain("Training cost", md);                              // hand-made runs carry no comparable step times
+    }
+
+    [Fact]
+    public void BadArmsAndMissingFilesAreOneLineErrorsNamingThem()
+    {
+        using var tmp = new TempDir();
+        var spec = Assert.Throws<DeemConfigException>(() => RunFolders.ParseArm("DEEM"));
+        Assert.Contains("--arm", spec.Message);
+        var empty = Assert.Throws<DeemConfigException>(() => RunFolders.ParseArm("DEEM= ,"));
+        Assert.Contains("DEEM", empty.Message);
+        string missing = Path.Combine(tmp.Path, "nothing");
+        var e = Assert.Throws<DeemFormatException>(() => RunFolders.ParseArm($"DEEM={missing}"));
+        Assert.Contains(Path.Combine(missing, "suite_scores.json"), e.Message);
+        Directory.CreateDirectory(missing);
+        File.WriteAllText(Path.Combine(missing, "suite_scores.json"), "{\"model\":\"x\"}");
+        var none = Assert.Throws<DeemFormatException>(() => RunFolders.ParseArm($"DEEM={missing}"));
+        Assert.Contains("none of the benchmark columns", none.Message);
+        File.WriteAllText(Path.Combine(missing, "suite_scores.json"), "{\"model\":");
+        Assert.Throws<DeemFormatException>(() => RunFolders.ParseArm($"DEEM={missing}"));
+    }
+}
