@@ -50,7 +50,7 @@ public static class WorldBreakdown
         foreach (var c in Columns)
             if (m.TryGetValue(c, out double v)) json[c] = Math.Round(v, 4);
         Directory.CreateDirectory(outDir);
-        Deem.IO.AtomicFile.WriteAllText(Path.Combine(outDir, FileName), json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+        ScoresFile.Write(Path.Combine(outDir, FileName), json);
         var shown = Columns.Where(m.ContainsKey).ToList();
         if (shown.Count == 0) return "";
         return "| " + string.Join(" | ", shown) + " |\n|" + string.Concat(shown.Select(_ => "---|")) + "\n| " +

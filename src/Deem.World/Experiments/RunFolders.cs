@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Deem.Benchmarks;
 using Deem.Training;
@@ -26,21 +25,21 @@ public static class RunFolders
     public static ArmRun Read(string evalDir, string? trainDir, int seed)
     {
         var metrics = new Dictionary<string, double>(StringComparer.Ordinal);
-        string suite = Path.Combine(evalDir, "suite_scores.json");
-        var scores = ReadObject(suite);
+        string suite = Path.Combine(evalDir, BenchmarkSuite.ScoresFileName);
+        var scores = ScoresFile.Read(suite);
         foreach (var c in BenchmarkSuiteResult.Columns)
             if (scores[c] is JsonValue v && v.TryGetValue(out double x)) metrics[c] = x;
         if (metrics.Count == 0) throw new DeemFormatException(suite, "holds none of the benchmark columns (" + string.Join(", ", BenchmarkSuiteResult.Columns) + ")");
 
-        string pope = Path.Combine(evalDir, "pope_scores.json");
+        string pope = Path.Combine(evalDir, PopeRunner.ScoresFileName);
         if (File.Exists(pope))
         {
-            var ratios = ReadObject(pope).Select(kv => (kv.Value as JsonObject)?["yes_ratio"]).OfType<JsonValue>().Select(v => v.GetValue<double>()).ToList();
+            var ratios = ScoresFile.Read(pope).Select(kv => (kv.Value as JsonObject)?["yes_ratio"]).OfType<JsonValue>().Select(v => v.GetValue<double>()).ToList();
             if (ratios.Count > 0) metrics[CsrExperimentReport.YesRatioColumn] = ratios.Average();
         }
         string breakdown = Path.Combine(evalDir, WorldBreakdown.FileName);
         if (File.Exists(breakdown))
-            foreach (var (k, v) in ReadObject(breakdown))
+            foreach (var (k, v) in ScoresFile.Read(breakdown))
                 if (v is JsonValue value && value.TryGetValue(out double x)) metrics[k] = x;
 
         if (trainDir is not null)
@@ -69,15 +68,5 @@ public static class RunFolders
             return at < 0 ? Read(p, null, i) : Read(p[..at], p[(at + 1)..], i);
         }).ToList();
         return new ExperimentArm(name, "deem", Csr: false, runs);
-    }
-
-    static JsonObject ReadObject(string path)
-    {
-        if (!File.Exists(path)) throw new DeemFormatException(path, "not found (the --out of `deem eval run --bench` holds it)");
-        try
-        {
-            return JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new DeemFormatException(path, "is not a JSON object");
-        }
-        catch (JsonException e) { throw new DeemFormatException(path, "is not valid JSON: " + e.Message.Split('\n')[0], inner: e); }
     }
 }

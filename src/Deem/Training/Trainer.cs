@@ -75,6 +75,14 @@ public sealed class Trainer : IDisposable
     public Trainer(DeemModel model, ITextTokenizer tokenizer, StageConfig stage, IBatchStream data, TrainerOptions options,
         ITrainingObserver? observer = null, EvalSet? eval = null)
     {
+        // The run's cadences (options over the recipe's) are part of the recipe it trains with and records in every
+        // checkpoint, so a resumed run keeps them unless told otherwise.
+        stage = stage with
+        {
+            LogEvery = options.LogEvery ?? stage.LogEvery,
+            SaveEvery = options.SaveEvery ?? stage.SaveEvery,
+            EvalEvery = options.EvalEvery ?? stage.EvalEvery,
+        };
         (_model, _tokenizer, _stage, _data, _options, _eval) = (model, tokenizer, stage, data, options, eval);
         _comm = options.Collectives ?? SingleProcessCollectives.Instance;
         _observer = _comm.Rank == 0 ? observer : null;
@@ -121,8 +129,8 @@ public sealed class Trainer : IDisposable
     public TrainResult Run()
     {
         int total = _stage.Steps, stop = Math.Min(_options.StopAtStep ?? total, total);
-        int logEvery = _options.LogEvery ?? _stage.LogEvery, saveEvery = _options.SaveEvery ?? _stage.SaveEvery;
-        int evalEvery = _eval is null ? 0 : _options.EvalEvery ?? _stage.EvalEvery;
+        int logEvery = _stage.LogEvery, saveEvery = _stage.SaveEvery;
+        int evalEvery = _eval is null ? 0 : _stage.EvalEvery;
         if (Lead) Directory.CreateDirectory(_options.OutDir);
         var leftovers = Lead ? TrainingCheckpoint.CleanLeftovers(_options.OutDir) : [];
         using TextWriter log = Lead ? new StreamWriter(Path.Combine(_options.OutDir, LogFile), append: true) : TextWriter.Null;
@@ -303,14 +311,7 @@ public sealed class Trainer : IDisposable
             foreach (var t in shards?.Values ?? Enumerable.Empty<Tensor>()) t.Dispose();
             return folder;
         }
-        // The run's cadences go into the recorded recipe, so a resumed run keeps them unless told otherwise.
-        var recipe = _stage with
-        {
-            LogEvery = _options.LogEvery ?? _stage.LogEvery,
-            SaveEvery = _options.SaveEvery ?? _stage.SaveEvery,
-            EvalEvery = _options.EvalEvery ?? _stage.EvalEvery,
-        };
-        var state = TrainerState.Capture(Step, recipe, _model.Config.Name, _options.Seed, _generator, _data);
+        var state = TrainerState.Capture(Step, _stage, _model.Config.Name, _options.Seed, _generator, _data);
         if (shards is null) TrainingCheckpoint.Save(folder, _model, _tokenizer, _groups, _optimizer!, state);
         else
         {

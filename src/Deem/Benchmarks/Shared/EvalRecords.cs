@@ -159,8 +159,15 @@ public static class ScoresFile
         Write(path, obj);
     }
 
-    /// <summary>Reads a scores file back.</summary>
-    public static JsonObject Read(string path) =>
-        JsonNode.Parse(File.ReadAllText(path)) as JsonObject
-        ?? throw new DeemFormatException(path, "the scores file is not a JSON object.");
+    /// <summary>Reads a scores file back; a missing, unparsable or non-object file is a <see cref="DeemFormatException"/> naming it.</summary>
+    public static JsonObject Read(string path)
+    {
+        if (!File.Exists(path)) throw new DeemFormatException(path, "the scores file is not there.");
+        try
+        {
+            return JsonNode.Parse(File.ReadAllText(path)) as JsonObject
+                   ?? throw new DeemFormatException(path, "the scores file is not a JSON object.");
+        }
+        catch (JsonException e) { throw new DeemFormatException(path, "the scores file is not valid JSON: " + e.Message.Split('\n')[0], inner: e); }
+    }
 }
