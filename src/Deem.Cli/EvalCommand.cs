@@ -106,6 +106,12 @@ public static class EvalCommand
                 table.AddRow("across-image spread, encoder tokens", r.EncoderSpread.ToString("P1", CultureInfo.InvariantCulture));
                 table.AddRow("across-image spread, rows into the LLM", r.ImageRowSpread.ToString("P1", CultureInfo.InvariantCulture));
                 table.AddRow("images", r.Images.ToString(CultureInfo.InvariantCulture));
+                if (r.YesNo is var (acc, yesRatio, answers))
+                {
+                    table.AddRow("yes/no answers right (teacher-forced)", acc.ToString("P1", CultureInfo.InvariantCulture));
+                    table.AddRow("yes/no answers said \"yes\"", yesRatio.ToString("P1", CultureInfo.InvariantCulture));
+                    table.AddRow("yes/no answers scored", answers.ToString(CultureInfo.InvariantCulture));
+                }
                 if (r.Csr is double csr && r.CsrShuffled is double csrShuffled)
                 {
                     table.AddRow("CSR, each image's own code", csr.ToString("F5", CultureInfo.InvariantCulture));

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Serialization;
 using Deem.Config;
 using Deem.Data.Pipeline;
+using Deem.Language;
 using Deem.Model;
 using static TorchSharp.torch;
 
@@ -26,6 +27,20 @@ public sealed record EvalMetrics : IStepRecord
     /// over <see cref="Ntp"/> is how much the text predictions use the images: 0 means not at all.
     /// </summary>
     [JsonPropertyName("ntp_shuffled")] public double NtpShuffled { get; init; }
+    /// <summary>
+    /// Of the batches' "yes"/"no" answer labels, the share the model gets right teacher-forced (the larger of
+    /// the two logits; <see cref="YesNoCount"/>); null when the batches hold none or the tokenizer has no
+    /// single-token yes/no. On training batches it shows fitting; on a held-out <c>--eval-world</c>, whether the
+    /// answers generalise, which the benchmarks score.
+    /// </summary>
+    [JsonPropertyName("yes_no_accuracy"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? YesNoAccuracy { get; init; }
+    /// <summary>Of the same labels, the share where "yes" had the larger logit.</summary>
+    [JsonPropertyName("yes_no_yes_ratio"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? YesNoYesRatio { get; init; }
+    /// <summary>How many "yes"/"no" answer labels the batches hold (0 when not counted).</summary>
+    [JsonPropertyName("yes_no_answers"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public long YesNoAnswers { get; init; }
     [JsonPropertyName("batches")] public int Batches { get; init; }
     [JsonPropertyName("images")] public long Images { get; init; }
     [JsonPropertyName("seconds")] public double Seconds { get; init; }
@@ -43,8 +58,9 @@ public sealed class EvalSet : IDisposable
     public const ulong NoiseSeed = 20_240_601;
 
     readonly List<DeemBatch> _batches;
+    readonly YesNoTokens? _yesNo;
 
-    EvalSet(List<DeemBatch> batches, string source) => (_batches, Source) = (batches, source);
+    EvalSet(List<DeemBatch> batches, string source, YesNoTokens? yesNo) => (_batches, Source, _yesNo) = (batches, source, yesNo);
 
     /// <summary>Where the batches came from, for the log.</summary>
     public string Source { get; }
@@ -52,13 +68,16 @@ public sealed class EvalSet : IDisposable
     /// <summary>The fixed batches (owned by this set).</summary>
     public IReadOnlyList<DeemBatch> Batches => _batches;
 
-    /// <summary>Takes the next <paramref name="count"/> batches of <paramref name="stream"/> (which the caller still owns).</summary>
-    public static EvalSet Draw(IBatchStream stream, int count, string source)
+    /// <summary>
+    /// Takes the next <paramref name="count"/> batches of <paramref name="stream"/> (which the caller still owns);
+    /// with <paramref name="yesNo"/>, evaluations also score the batches' yes/no answers.
+    /// </summary>
+    public static EvalSet Draw(IBatchStream stream, int count, string source, YesNoTokens? yesNo = null)
     {
         if (count <= 0) throw new DeemConfigException(source, "eval_batches", $"must be > 0, found {count}");
         var batches = new List<DeemBatch>(count);
         for (int i = 0; i < count; i++) batches.Add(stream.Next());
-        return new EvalSet(batches, source);
+        return new EvalSet(batches, source, yesNo);
     }
 
     /// <summary>
@@ -73,6 +92,7 @@ public sealed class EvalSet : IDisposable
         model.eval();
         double loss = 0, ntp = 0, nip = 0, csr = 0, ntpShuffled = 0;
         long images = 0;
+        var yesNo = new YesNoCount();
         try
         {
             using var noGrad = no_grad();
@@ -88,6 +108,13 @@ public sealed class EvalSet : IDisposable
                 loss += (b.NtpWeight ?? stage.NtpWeight) * tNtp + wNip * tNip + stage.CsrWeight * tCsr;
                 (ntp, nip, csr) = (ntp + tNtp, nip + tNip, csr + tCsr);
                 images += b.ImageCount;
+                if (_yesNo is { } yn)
+                {
+                    var labels = b.GtTextIds is not null
+                        ? NextTokenLoss.ShiftGiven(b.GtTextIds)
+                        : NextTokenLoss.Labels(b.Ids, b.AttentionMask, model.Tokens, b.PromptOffsets);       // [B, L-1], as the model's NTP
+                    yesNo += YesNoCount.Of(o.Logits, labels.to(o.Logits.device), yn);
+                }
 
                 // The same texts with another sample's images (rolled by one; a lone image stays).
                 var rolled = b.ImageCount > 1 ? b.ImagesEnc.roll(1, 0) : b.ImagesEnc;                  // [I, 3, H, W]
@@ -105,6 +132,7 @@ public sealed class EvalSet : IDisposable
         return new EvalMetrics
         {
             Step = step, Loss = loss / n, Ntp = ntp / n, Nip = nip / n, Csr = csr / n, NtpShuffled = ntpShuffled / n, Batches = n, Images = images,
+            YesNoAccuracy = yesNo.Accuracy, YesNoYesRatio = yesNo.YesRatio, YesNoAnswers = yesNo.Total,
             Seconds = clock.Elapsed.TotalSeconds,
         };
     }

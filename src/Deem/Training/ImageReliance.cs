@@ -16,8 +16,10 @@ namespace Deem.Training;
 /// <param name="Csr">CSR (Eq. 5: the frozen diffusion model rebuilds each image from the encoder's code of it), at the
 /// evaluation's fixed noise; null when the model has no diffusion model or no batch holds two images.</param>
 /// <param name="CsrShuffled">The same targets, noise and timesteps, each conditioned on another sample's image (rolled by one).</param>
+/// <param name="YesNo">The batches' yes/no answers, teacher-forced (<see cref="EvalMetrics.YesNoAccuracy"/>): accuracy,
+/// yes-ratio and how many; null when the batches hold none.</param>
 public sealed record ImageRelianceReport(double Ntp, double NtpShuffled, double EncoderSpread, double ImageRowSpread, long Images,
-    double? Csr = null, double? CsrShuffled = null)
+    double? Csr = null, double? CsrShuffled = null, (double Accuracy, double YesRatio, long Answers)? YesNo = null)
 {
     /// <summary>NtpShuffled − Ntp, in nats: 0 when the text ignores the images.</summary>
     public double Gap => NtpShuffled - Ntp;
@@ -74,7 +76,8 @@ public static class ImageReliance
             if (encoder.Count == 0) throw new DeemException("the evaluation batches hold no image");
             var enc = cat(encoder.ToArray(), 0);
             return new ImageRelianceReport(e.Ntp, e.NtpShuffled, Spread(enc), Spread(cat(rows.ToArray(), 0)), enc.shape[0],
-                csrBatches > 0 ? csr / csrBatches : null, csrBatches > 0 ? csrShuffled / csrBatches : null);
+                csrBatches > 0 ? csr / csrBatches : null, csrBatches > 0 ? csrShuffled / csrBatches : null,
+                e.YesNoAccuracy is double acc && e.YesNoYesRatio is double yr ? (acc, yr, e.YesNoAnswers) : null);
         }
         finally
         {

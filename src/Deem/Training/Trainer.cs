@@ -151,10 +151,15 @@ public sealed class Trainer : IDisposable
             var e = _eval!.Evaluate(_model, _stage, Step);
             evals.Add(e);
             evalLog!.Append(e);
-            board?.AddScalars(e.Step, [("eval/loss", e.Loss), ("eval/ntp", e.Ntp), ("eval/nip", e.Nip), ("eval/csr", e.Csr),
-                ("eval/ntp_shuffled_images", e.NtpShuffled)]);
+            List<(string, double)> scalars = [("eval/loss", e.Loss), ("eval/ntp", e.Ntp), ("eval/nip", e.Nip), ("eval/csr", e.Csr),
+                ("eval/ntp_shuffled_images", e.NtpShuffled)];
+            if (e.YesNoAccuracy is double a) scalars.Add(("eval/yes_no_accuracy", a));
+            board?.AddScalars(e.Step, scalars);
+            string yesNo = e.YesNoAccuracy is double acc && e.YesNoYesRatio is double yr
+                ? string.Create(CultureInfo.InvariantCulture, $" | yes/no {acc:P1} right, {yr:P0} yes, of {e.YesNoAnswers}")
+                : "";
             Info(string.Create(CultureInfo.InvariantCulture,
-                $"eval step {e.Step}: loss {e.Loss:F4} ntp {e.Ntp:F4} nip {e.Nip:F4} csr {e.Csr:F4} | ntp with shuffled images {e.NtpShuffled:F4} ({e.Batches} fixed batches, {e.Seconds:F1} s)"));
+                $"eval step {e.Step}: loss {e.Loss:F4} ntp {e.Ntp:F4} nip {e.Nip:F4} csr {e.Csr:F4} | ntp with shuffled images {e.NtpShuffled:F4}{yesNo} ({e.Batches} fixed batches, {e.Seconds:F1} s)"));
         }
 
         Info($"{_stage.Name}: model {_model.Config.Name} on {_options.Placement}, {_trainable.Sum(p => p.numel()):N0} trainable parameters in {_groups.Count} groups, " +

@@ -115,11 +115,12 @@ public static class TrainingSetup
     /// <summary>
     /// The fixed evaluation batches of a stage (<see cref="StageConfig.EvalBatches"/> of them): the stage's
     /// stream over <paramref name="paths"/> (a held-out world, or the training world) under another
-    /// shuffle seed, so they are not the run's first training batches.
+    /// shuffle seed, so they are not the run's first training batches. Their "yes"/"no" answers are scored when the
+    /// tokenizer writes each as one token.
     /// </summary>
     public static EvalSet OpenEvalSet(StageConfig stage, DataPaths paths, ITextTokenizer tokenizer, int imageTokens, string source)
     {
         using var stream = OpenStream(stage with { Seed = stage.Seed + EvalSeedOffset }, paths, tokenizer, imageTokens, strict: false);
-        return EvalSet.Draw(stream, stage.EvalBatches, source);
+        return EvalSet.Draw(stream, stage.EvalBatches, source, YesNoTokens.Of(tokenizer));
     }
 }

@@ -179,4 +179,45 @@ public class EvalSetTests(TrainingWorld world)
         Assert.True(Math.Abs(r.Gap) < 5e-3, $"gap {r.Gap}");                       // closed image path at initialisation
         Assert.True(model.training);
     }
+
+    [Fact]
+    public void AnSftEvaluationScoresItsYesNoAnswersAndNotTheQuestionsWordsYesAndNo()
+    {
+        var sft = TrainingWorld.Stage(2, 2) with { BatchSize = 8, MaxLength = 96 };
+        using var model = TrainingWorld.Model(sft, seed: 0);
+        using var data = world.Stream(sft with { Seed = 5 });
+        var yn = YesNoTokens.Of(WorldTokenizer.Default)!.Value;
+        using var eval = EvalSet.Draw(data, 3, "test world", yn);
+
+        // The answers, counted from the ids: "yes"/"no" at or after each row's prompt offset. POPE's questions end
+        // "Please anwser yes or no", whose words lie in the prompt and are not answers.
+        long answers = 0, questionWords = 0;
+        foreach (var b in eval.Batches)
+            for (int r = 0; r < b.Ids.shape[0]; r++)
+                for (long j = 1; j < b.Ids.shape[1]; j++)
+                {
+                    long id = b.Ids[r, j].item<long>();
+                    if (id != yn.Yes && id != yn.No || b.AttentionMask[r, j].item<long>() == 0) continue;
+                    if (j >= b.PromptOffsets![r]) answers++; else questionWords++;
+                }
+        Assert.True(answers > 0 && questionWords > 0, $"answers {answers}, question words {questionWords}");
+
+        var e = eval.Evaluate(model, sft, step: 0);
+        Assert.Equal(answers, e.YesNoAnswers);
+        Assert.InRange(e.YesNoAccuracy!.Value, 0.0, 1.0);
+        Assert.InRange(e.YesNoYesRatio!.Value, 0.0, 1.0);
+        // A model that always says "yes" (the text head's bias for "yes" dominates).
+        using (no_grad())
+            model.named_parameters().Single(p => p.name == "text_decoder.head.bias").parameter[yn.Yes].add_(100.0);
+        var allYes = eval.Evaluate(model, sft, step: 0);
+        Assert.Equal(1.0, allYes.YesNoYesRatio);
+
+        // Without the tokens nothing is scored, and eval.jsonl leaves the fields out.
+        using var plainData = world.Stream(sft with { Seed = 5 });
+        using var plain = EvalSet.Draw(plainData, 1, "test world");
+        var p = plain.Evaluate(model, sft, step: 0);
+        Assert.Null(p.YesNoAccuracy);
+        Assert.Equal(0, p.YesNoAnswers);
+        Assert.DoesNotContain("yes_no", System.Text.Json.JsonSerializer.Serialize(p));
+    }
 }
