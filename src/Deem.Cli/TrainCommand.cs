@@ -38,6 +38,7 @@ public static class TrainCommand
         var saveEvery = new Option<int?>("--save-every") { Description = "steps between checkpoints (default: the stage's)" };
         var logEvery = new Option<int?>("--log-every") { Description = "steps between plain log lines (default: the stage's)" };
         var evalEvery = new Option<int?>("--eval-every") { Description = "steps between fixed-batch, fixed-noise evaluations, eval.jsonl (default: the stage's; 0 = none)" };
+        var evalBatches = new Option<int?>("--eval-batches") { Description = "fixed batches each evaluation scores (default: the stage's eval_batches)" };
         var evalWorld = new Option<string?>("--eval-world") { Description = "world folder the evaluation batches come from, e.g. one made with another --seed (default: --world, another shuffle)" };
         var batchSize = new Option<int?>("--batch-size") { Description = "rows per micro-batch on each rank (default: the stage's); stage 0: pairs per CLIP batch and latents per UNet batch (default 32)" };
         var gradAccum = new Option<int?>("--grad-accum") { Description = "micro-batches per optimiser step on each rank (default: the stage's)" };
@@ -50,7 +51,7 @@ public static class TrainCommand
             Description = "stage 0: image side in pixels the components train at, a multiple of 32 (default 64); later stages read and denoise images at it",
         };
         var cmd = new Command("train", "Train one DEEM stage (data parallel under `mpirun -np N`)")
-            { preset, stage, world, outDir, init, noCsr, steps, resume, strict, seed, saveEvery, logEvery, evalEvery, evalWorld, batchSize, gradAccum, stopAt, threads, zero1, componentSteps, resolution };
+            { preset, stage, world, outDir, init, noCsr, steps, resume, strict, seed, saveEvery, logEvery, evalEvery, evalWorld, evalBatches, batchSize, gradAccum, stopAt, threads, zero1, componentSteps, resolution };
         var placement = PlacementOptions.ForTraining(cmd);
         cmd.SetAction(parse =>
         {
@@ -59,7 +60,7 @@ public static class TrainCommand
             if (parse.GetValue(stage) == 0) RefuseGiven(parse, "stage 0 pretrains the tiny components on the CPU in fp32", placement.Options);
             if (parse.GetValue(stage) == 0)
                 RefuseGiven(parse, "stage 0 pretrains the components from scratch with its own loops",
-                    init, noCsr, strict, saveEvery, logEvery, evalEvery, evalWorld, gradAccum, stopAt, zero1);
+                    init, noCsr, strict, saveEvery, logEvery, evalEvery, evalWorld, evalBatches, gradAccum, stopAt, zero1);
             else
                 RefuseGiven(parse, "--component-steps and --resolution set stage 0's component loops (later stages take the resolution of the --init model)", componentSteps, resolution);
             if (parse.GetValue(stage) != 0 && parse.GetResult(resume) is not null)
@@ -113,7 +114,7 @@ public static class TrainCommand
                 Preset = parse.GetValue(preset)!, NoCsr = parse.GetValue(noCsr), Steps = parse.GetValue(steps), Seed = parse.GetValue(seed),
                 Init = parse.GetValue(init), Tokenizer = WorldTokenizer.Default, Resume = resuming ? parse.GetValue(resume) ?? run : null,
                 BatchSize = parse.GetValue(batchSize), GradAccum = parse.GetValue(gradAccum),
-                EvalData = DataPaths.FromWorld(evalSource), EvalSource = evalSource,
+                EvalData = DataPaths.FromWorld(evalSource), EvalSource = evalSource, EvalBatches = parse.GetValue(evalBatches),
                 Trainer = new TrainerOptions
                 {
                     OutDir = run, SaveEvery = parse.GetValue(saveEvery), LogEvery = parse.GetValue(logEvery), EvalEvery = parse.GetValue(evalEvery),

@@ -47,6 +47,8 @@ public sealed record TrainingRunOptions
     public DataPaths? EvalData { get; init; }
     /// <summary>The name of the evaluation data in the logs.</summary>
     public string EvalSource { get; init; } = "";
+    /// <summary>Fixed evaluation batches instead of the recipe's eval_batches (recorded, so a resumed run keeps them); null: the recipe's.</summary>
+    public int? EvalBatches { get; init; }
     /// <summary>Cadences, stop step, ZeRO-1 and collectives, passed to the trainer as they are (its out dir and seed are set here).</summary>
     public TrainerOptions Trainer { get; init; } = new() { OutDir = "" };
 }
@@ -79,7 +81,7 @@ public sealed class TrainingRun : IDisposable
             if (state.Stage.Stage != o.Stage)
                 throw new DeemException($"--stage {o.Stage}: the checkpoint {checkpoint} is of stage {state.Stage.Stage}");
             // Resuming on another number of ranks: the batch split may change, the global batch should not.
-            var stage = WithBatch(state.Stage, o.BatchSize, o.GradAccum);
+            var stage = WithEvalBatches(WithBatch(state.Stage, o.BatchSize, o.GradAccum), o.EvalBatches);
             var (model, tokenizer) = DeemCheckpoint.Load(checkpoint);
             var run = Assemble(o, model, tokenizer, stage, state.Seed, state.Data, observer, null, (checkpoint, state.Step));
             run.Trainer.Restore(checkpoint);
@@ -89,7 +91,7 @@ public sealed class TrainingRun : IDisposable
         if (o.Steps is int n) config = TrainingSetup.WithSteps(config, n);
         if (o.CsrWeight is double csr)
             config = config with { CsrWeight = csr >= 0 ? csr : throw new DeemConfigException("--csr-weight", "csr_weight", $"must be >= 0, found {csr}") };
-        config = WithBatch(config, o.BatchSize, o.GradAccum);
+        config = WithEvalBatches(WithBatch(config, o.BatchSize, o.GradAccum), o.EvalBatches);
         int seed = o.Seed ?? config.Seed;
         var (m, t, report) = TrainingSetup.BuildModel(o.Preset, config, o.Init, seed, o.Tokenizer, o.Arch);
         return Assemble(o, m, t, config.ForModel(m.Config), seed, null, observer, report, null);
@@ -120,6 +122,14 @@ public sealed class TrainingRun : IDisposable
             throw;
         }
     }
+
+    /// <summary>The recipe with <paramref name="batches"/> fixed evaluation batches (null: as it is); must be positive.</summary>
+    static StageConfig WithEvalBatches(StageConfig config, int? batches) => batches switch
+    {
+        null => config,
+        > 0 => config with { EvalBatches = batches.Value },
+        _ => throw new DeemConfigException("--eval-batches", "eval_batches", $"must be > 0, found {batches}"),
+    };
 
     /// <summary>The recipe with the given batch split; each must be positive.</summary>
     public static StageConfig WithBatch(StageConfig config, int? batch, int? accum)

@@ -67,6 +67,28 @@ public class TrainingRunTests(TrainingWorld world)
         var e = Assert.Throws<DeemConfigException>(() => TrainingRun.Open(Options(-1)));
         Assert.Contains("--csr-weight", e.Message);
     }
+
+    [Fact]
+    public void EvalBatchesReplaceTheRecipesAndAreDrawnWithTheirYesNoTokens()
+    {
+        using var dir = new TempDir();
+        TrainingRunOptions Options(int? batches) => new()
+        {
+            OutDir = dir.Path, Data = world.Paths, Stage = 2, Steps = 1, Seed = 0, EvalBatches = batches, Tokenizer = WorldTokenizer.Default,
+            Trainer = new TrainerOptions { OutDir = "", EvalEvery = 1, TensorBoard = false },
+        };
+        int recipe = TrainingSetup.StageConfigFor("tiny", 2).EvalBatches;
+        using (var run = TrainingRun.Open(Options(null)))
+            Assert.Equal(recipe, run.Eval!.Count);
+        using (var run = TrainingRun.Open(Options(recipe + 3)))
+        {
+            Assert.Equal(recipe + 3, run.Stage.EvalBatches);
+            Assert.Equal(recipe + 3, run.Eval!.Count);
+            Assert.True(run.Eval.Evaluate(run.Model, run.Stage, 0).YesNoAnswers > 0);
+        }
+        var e = Assert.Throws<DeemConfigException>(() => TrainingRun.Open(Options(0)));
+        Assert.Contains("--eval-batches", e.Message);
+    }
     [Fact]
     public void AModelMadeAtAnotherResolutionTrainsAtItsOwnAndThePapersStagesKeepTheirs()
     {
