@@ -65,6 +65,12 @@ public sealed record StageConfig
     /// <summary>Probability of drawing the image block before its text (reference §5.1).</summary>
     public double ImageFirstProbability { get; init; } = 0.5;
     public bool RandomFlip { get; init; }
+    /// <summary>
+    /// Stage 2: whether the data's caption shards (<see cref="Data.Pipeline.DataPaths.CaptionQaShards"/>) join the
+    /// instruction items as caption-as-QA items (the authors' mix has COCO-caption-as-QA); off, the SFT is the
+    /// instruction file alone.
+    /// </summary>
+    public bool CaptionQa { get; init; } = true;
     public int Seed { get; init; } = 32;
     public int SaveEvery { get; init; }
     public int LogEvery { get; init; } = 10;

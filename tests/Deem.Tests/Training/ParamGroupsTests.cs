@@ -70,7 +70,7 @@ public class ParamGroupsTests
         var rms = byName.Where(kv => kv.Key.StartsWith("mm_decoder.") && kv.Key.EndsWith("layernorm.weight")).ToList();
         Assert.NotEmpty(rms);
         Assert.All(rms, kv => Assert.Equal((stage.GroupFor(kv.Key).Lr, 0.05), (kv.Value.Lr, kv.Value.WeightDecay)));
-        Assert.All(rms, kv => Assert.Equal(5e-4, kv.Value.Lr));                  // the tiny stage-2 "mm_decoder" group
+        Assert.All(rms, kv => Assert.Equal(1.5e-4, kv.Value.Lr));                // the tiny stage-2 "mm_decoder" group
         Assert.DoesNotContain(rms, kv => noDecay.Contains(kv.Key));
         Assert.Equal(0.05, byName["mm_decoder.norm.weight"].WeightDecay);
     }

@@ -12,7 +12,7 @@ public sealed record SftItem(ImageRef Image, string Question, string Answer, str
 /// Stage-2 image-text SFT batches (reference §5.2; paper §2.3): LLaVA-style items split into single
 /// (human, gpt) turns with <c>&lt;image&gt;</c> stripped, plus caption-as-QA items (a short-caption
 /// question drawn from <see cref="PromptTemplates.CaptionQuestions"/>, the caption as answer), all
-/// concatenated and shuffled each epoch. Each sample is
+/// concatenated and shuffled each epoch (caption-as-QA only when the stage's caption_qa is on). Each sample is
 /// <c>PromptTemplates.WithAnswer(PromptTemplates.VqaTrain(question, N), answer)</c> tokenised with BOS;
 /// its prompt offset is the tokenised prompt's length (BOS included), so NTP learns the answer and
 /// <c>&lt;/s&gt;</c> only. Images: plain resize to the encoder and decoder resolutions, flipped only when
@@ -36,7 +36,7 @@ public sealed class SftStream : IBatchStream
     int[] _order;
 
     /// <param name="paths">LLaVA json + image root; optional caption-as-QA webdataset shards.</param>
-    /// <param name="config">Stage fields used: batch_size, max_length, encoder/decoder_resolution, random_flip, seed.</param>
+    /// <param name="config">Stage fields used: batch_size, max_length, encoder/decoder_resolution, random_flip, caption_qa, seed.</param>
     /// <param name="tokenizer">Text tokenizer.</param>
     /// <param name="imageTokens">N, placeholders per image block.</param>
     /// <param name="skips">Counter for malformed items and unreadable images.</param>
@@ -47,7 +47,7 @@ public sealed class SftStream : IBatchStream
         (_config, _tok, _imageTokens, Skips) = (config, tokenizer, imageTokens, skips);
         _transform = new DualTransform(config.EncoderResolution, config.DecoderResolution, CenterCrop: false);
         _skipBaseline = new Dictionary<string, int>(resume?.SkipCounts ?? [], StringComparer.Ordinal);
-        _items = LoadItems(paths, config.Seed, skips);
+        _items = LoadItems(config.CaptionQa ? paths : paths with { CaptionQaShards = null }, config.Seed, skips);
         if (_items.Count == 0) throw new DeemFormatException(paths.LlavaJson ?? "data paths", "no usable SFT item");
         var at = resume?.Source("sft", "data position");
         (_epoch, _index, _batches) = (at?.Epoch ?? 0, (int)(at?.Record ?? 0), resume?.Batches ?? 0);

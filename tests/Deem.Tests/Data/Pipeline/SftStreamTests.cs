@@ -1,3 +1,4 @@
+using Deem.Config;
 using Deem.Data.Formats;
 using Deem.Data.Pipeline;
 using Deem.Language;
@@ -11,9 +12,24 @@ public class SftStreamTests(PipelineWorld world)
     static readonly WordPieceTextTokenizer Tok = PipelineWorld.Tok;
 
     [Fact]
+    public void TheTinyRecipeTrainsOnTheInstructionItemsAloneAndCaptionQaAddsTheCaptionShards()
+    {
+        var tiny = PipelineWorld.Stage(2);
+        Assert.False(tiny.CaptionQa);                                    // the tiny SFT recipe: instruction items only
+        Assert.True(StageConfig.Load("paper-7b", "stage2").CaptionQa);   // the authors' mix keeps caption-as-QA
+        using var alone = new SftStream(world.Paths, tiny, Tok, PipelineWorld.ImageTokens, new SkipCounter(strict: true));
+        using var mixed = new SftStream(world.Paths, tiny with { CaptionQa = true }, Tok, PipelineWorld.ImageTokens, new SkipCounter(strict: true));
+        Assert.All(alone.Items, i => Assert.Equal(SftStream.LlavaSource, i.Source));
+        int captions = mixed.Items.Count(i => i.Source == SftStream.CaptionQaSource);
+        Assert.True(captions > 0);
+        Assert.Equal(alone.Items.Count + captions, mixed.Items.Count);
+        Assert.Equal(alone.Items, mixed.Items.Where(i => i.Source == SftStream.LlavaSource));
+    }
+
+    [Fact]
     public void PromptOffsetsPointAtTheAnswersFirstToken()
     {
-        var cfg = PipelineWorld.Stage(2);
+        var cfg = PipelineWorld.Stage(2) with { CaptionQa = true };
         using var stream = new SftStream(world.Paths, cfg, Tok, PipelineWorld.ImageTokens, new SkipCounter(strict: true));
         Assert.Contains(stream.Items, i => i.Source == SftStream.CaptionQaSource);
         Assert.Contains(stream.Items, i => i.Source == SftStream.LlavaSource);
@@ -57,7 +73,7 @@ public class SftStreamTests(PipelineWorld world)
     [Fact]
     public void SftResumeContinuesExactly()
     {
-        var cfg = PipelineWorld.Stage(2) with { BatchSize = 3 };
+        var cfg = PipelineWorld.Stage(2) with { BatchSize = 3, CaptionQa = true };
         using var a = new SftStream(world.Paths, cfg, Tok, PipelineWorld.ImageTokens, new SkipCounter(strict: true));
         for (int n = 0; n < 5; n++) a.Next().Dispose(); // past an epoch (3 × 3 + 10 items)
         var pos = DataPosition.Parse(a.Position.ToJson(), "test");
