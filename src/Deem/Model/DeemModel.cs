@@ -98,6 +98,14 @@ public sealed class DeemModel : nn.Module<DeemInput, DeemOutput>
 
     public DeemConfig Config => config;
     public SpecialTokens Tokens => tokens;
+
+    /// <summary>
+    /// NTP's labels [B, L−1] of an input: the collator's targets where it gives them (referring/mask SFT), else the
+    /// DEEM rules over the ids (<see cref="NextTokenLoss.Labels"/>).
+    /// </summary>
+    public Tensor TextLabels(DeemInput input) => input.GtTextIds is not null
+        ? NextTokenLoss.ShiftGiven(input.GtTextIds)
+        : NextTokenLoss.Labels(input.Ids, input.AttentionMask, tokens, input.PromptOffsets);
     public VisualTokenizer VisualTokenizer => visual_tokenizer;
     public LlamaModel Llm => mm_decoder;
     public TextHead TextHead => text_decoder;
@@ -183,10 +191,7 @@ public sealed class DeemModel : nn.Module<DeemInput, DeemOutput>
             hidden = mm_decoder.forward(new LlamaModelInput(InputsEmbeds: embeds, AttentionMask: input.AttentionMask,
                 Vision: vision));                                                                         // [B, L, D]
             logits = text_decoder.forward(hidden);                                                        // [B, L, V]
-            var labels = input.GtTextIds is not null
-                ? NextTokenLoss.ShiftGiven(input.GtTextIds)
-                : NextTokenLoss.Labels(ids, input.AttentionMask, tokens, input.PromptOffsets);           // [B, L-1]
-            ntp = wNtp > 0 ? NextTokenLoss.Compute(logits, labels) : zero;
+            ntp = wNtp > 0 ? NextTokenLoss.Compute(logits, TextLabels(input)) : zero;
         }
 
         var sd = visual_tokenizer.Diffusion;

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Text.Json.Serialization;
 using Deem.Config;
 using Deem.Data.Pipeline;
-using Deem.Language;
 using Deem.Model;
 using static TorchSharp.torch;
 
@@ -102,19 +101,14 @@ public sealed class EvalSet : IDisposable
                 using var g = new Generator(NoiseSeed + (ulong)i);
                 var b = _batches[i];
                 // Weight 1 on every term: each is measured; the stage's weights make the total below.
-                var o = model.forward(BatchInput.WithWeights(b, ntp: 1.0, nip: 1.0, csr: 1.0, g, device: model.Device));
+                var input = BatchInput.WithWeights(b, ntp: 1.0, nip: 1.0, csr: 1.0, g, device: model.Device);
+                var o = model.forward(input);
                 double tNtp = o.Ntp.item<float>(), tNip = o.Nip.item<float>(), tCsr = o.Csr.item<float>();
                 double wNip = b.NipWeight ?? stage.NipWeight;
                 loss += (b.NtpWeight ?? stage.NtpWeight) * tNtp + wNip * tNip + stage.CsrWeight * tCsr;
                 (ntp, nip, csr) = (ntp + tNtp, nip + tNip, csr + tCsr);
                 images += b.ImageCount;
-                if (_yesNo is { } yn)
-                {
-                    var labels = b.GtTextIds is not null
-                        ? NextTokenLoss.ShiftGiven(b.GtTextIds)
-                        : NextTokenLoss.Labels(b.Ids, b.AttentionMask, model.Tokens, b.PromptOffsets);       // [B, L-1], as the model's NTP
-                    yesNo += YesNoCount.Of(o.Logits, labels.to(o.Logits.device), yn);
-                }
+                if (_yesNo is { } yn) yesNo += YesNoCount.Of(o.Logits, model.TextLabels(input), yn);   // NTP's own labels [B, L-1]
 
                 // The same texts with another sample's images (rolled by one; a lone image stays).
                 var rolled = b.ImageCount > 1 ? b.ImagesEnc.roll(1, 0) : b.ImagesEnc;                  // [I, 3, H, W]
