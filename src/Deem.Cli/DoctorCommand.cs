@@ -24,6 +24,7 @@ public static class DoctorCommand
             table.AddRow("threads", r.Threads.ToString());
             table.AddRow("OpenMP wait", Markup.Escape(Deem.Diagnostics.ThreadSettings.InForce ?? "not set by this process"));
             table.AddRow("malloc", Markup.Escape(Deem.Diagnostics.AllocatorSettings.InForce ?? "not set by this process"));
+            table.AddRow("NNPACK", Markup.Escape(Deem.Diagnostics.NnpackSettings.InForce ?? "not set by this process"));
             table.AddRow("native library", Markup.Escape(r.NativeLibrary ?? "?"));
             table.AddRow("libstdc++ patch", Markup.Escape(r.LibStdCxxPatch));
             table.AddRow($"fp32 matmul {r.MatmulSize}x{r.MatmulSize}", $"{r.MatmulGflops:F1} GFLOP/s");

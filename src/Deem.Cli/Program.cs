@@ -8,6 +8,8 @@ using Spectre.Console;
 Deem.Diagnostics.ThreadSettings.UsePassiveOpenMpWait();
 // glibc keeps the pages a step frees for the next step instead of trimming and re-faulting them.
 Deem.Diagnostics.AllocatorSettings.KeepFreedPages();
+// No NNPACK: on CPUs it does not know, libtorch logs a warning at every large convolution.
+Deem.Diagnostics.NnpackSettings.TurnOff();
 // Redirected output (logs, CI) gets wide tables instead of 80 columns.
 if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 160;
 
