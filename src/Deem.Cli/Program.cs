@@ -8,8 +8,6 @@ using Spectre.Console;
 Deem.Diagnostics.ThreadSettings.UsePassiveOpenMpWait();
 // glibc keeps the pages a step frees for the next step instead of trimming and re-faulting them.
 Deem.Diagnostics.AllocatorSettings.KeepFreedPages();
-// No NNPACK: on CPUs it does not know, libtorch logs a warning at every large convolution.
-Deem.Diagnostics.NnpackSettings.TurnOff();
 // Redirected output (logs, CI) gets wide tables instead of 80 columns.
 if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 160;
 
@@ -60,6 +58,9 @@ try
         Console.Error.WriteLine("Run 'deem --help' (or 'deem VERB --help') for usage.");
         return 2;
     }
+    // No NNPACK: on CPUs it does not know, libtorch logs a warning at every large convolution. This loads
+    // libtorch (0.7 s), so help, which needs no torch, is left without it.
+    if (parsed.Action is not System.CommandLine.Help.HelpAction) Deem.Diagnostics.NnpackSettings.TurnOff();
     return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
 catch (DeemException e)
