@@ -34,10 +34,8 @@ public static class NnpackSettings
     public static string TurnOff() => InForce = Apply();
 
     /// <summary>libtorch's switch as it stands; null where this libtorch does not export it.</summary>
-    public static bool? Enabled()
-    {
-        return Context() is { } context && Export<GetFn>(GetEnabled) is { } get ? get(context) : null;
-    }
+    public static bool? Enabled() =>
+        Context() is { } context && Export<GetFn>(GetEnabled) is { } get ? get(context) : null;
 
     static string Apply()
     {
@@ -50,13 +48,16 @@ public static class NnpackSettings
     static IntPtr? Context() =>
         Export<ContextFn>(GlobalContext) is { } get && get() is var pointer && pointer != IntPtr.Zero ? pointer : null;
 
-    static T? Export<T>(string symbol) where T : Delegate
+    /// <summary>The process's libtorch_cpu, found once (loading libtorch first if nothing has yet); null off Linux or if absent.</summary>
+    static readonly Lazy<IntPtr?> Handle = new(() =>
     {
         if (!OperatingSystem.IsLinux()) return null;
         torch.InitializeDeviceType(DeviceType.CPU);                                 // libtorch_cpu is loaded by now
-        if (!NativeLibrary.TryLoad(Library, out var handle)) return null;           // the loaded copy, by its soname
-        return NativeLibrary.TryGetExport(handle, symbol, out var address)
+        return NativeLibrary.TryLoad(Library, out var handle) ? handle : null;      // the loaded copy, by its soname
+    });
+
+    static T? Export<T>(string symbol) where T : Delegate =>
+        Handle.Value is { } handle && NativeLibrary.TryGetExport(handle, symbol, out var address)
             ? Marshal.GetDelegateForFunctionPointer<T>(address)
             : null;
-    }
 }

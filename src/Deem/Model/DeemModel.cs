@@ -106,6 +106,7 @@ public sealed class DeemModel : nn.Module<DeemInput, DeemOutput>
     public Tensor TextLabels(DeemInput input) => input.GtTextIds is not null
         ? NextTokenLoss.ShiftGiven(input.GtTextIds)
         : NextTokenLoss.Labels(input.Ids, input.AttentionMask, tokens, input.PromptOffsets);
+
     public VisualTokenizer VisualTokenizer => visual_tokenizer;
     public LlamaModel Llm => mm_decoder;
     public TextHead TextHead => text_decoder;
