@@ -30,15 +30,19 @@ public static class BenchTrainCommand
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 0 };
         var matmul = new Option<int>("--matmul-size") { Description = "side of the fp32 GEMM that sets the MFU's peak", DefaultValueFactory = _ => 512 };
         var threads = new Option<int?>("--threads") { Description = "torch intra-op threads (default: torch's)" };
+        var vaeCache = new Option<bool>("--vae-cache")
+        {
+            Description = "each variant keeps the frozen VAE's posteriors as training does (images seen before are not encoded again); default: every image encoded, a first epoch's step",
+        };
         var cmd = new Command("train-step", "Stage-1 step time with and without CSR, interleaved; per-module time, FLOPs and MFU")
-            { preset, world, pairs, warmup, variants, batchSize, maxLength, seed, matmul, threads };
+            { preset, world, pairs, warmup, variants, batchSize, maxLength, seed, matmul, threads, vaeCache };
         var placement = PlacementOptions.ForTraining(cmd);
         cmd.SetAction(parse => CliErrors.Run(parse, () =>
         {
             var options = new TrainStepBenchmarkOptions(parse.GetValue(preset)!, parse.GetValue(pairs), parse.GetValue(warmup),
                 parse.GetValue(variants)!.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries)).ToArray(),
                 parse.GetValue(world), parse.GetValue(batchSize), parse.GetValue(maxLength), parse.GetValue(seed), parse.GetValue(matmul),
-                parse.GetValue(threads), placement.Read(parse));
+                parse.GetValue(threads), placement.Read(parse), parse.GetValue(vaeCache));
             var r = TrainStepBenchmark.Run(options, line => Console.Error.Write($"\r{line}   "));
             Console.Error.WriteLine();
             Print(r);
@@ -49,7 +53,8 @@ public static class BenchTrainCommand
 
     static void Print(TrainStepBenchmarkResult r)
     {
-        var steps = new Table().Title($"stage-1 steps, preset {r.Options.Preset}")
+        var steps = new Table().Title($"stage-1 steps, preset {r.Options.Preset}, " +
+                                      (r.Options.VaeCache ? "VAE posteriors kept per variant (a later epoch's step)" : "every image encoded (a first epoch's step)"))
             .AddColumn("variant").AddColumn(new TableColumn("trainable").RightAligned())
             .AddColumn(new TableColumn("median step (s)").RightAligned()).AddColumn(new TableColumn("min / max (s)").RightAligned())
             .AddColumn(new TableColumn("GFLOP/step").RightAligned()).AddColumn(new TableColumn("GFLOP/s").RightAligned())

@@ -3,6 +3,7 @@ using System.CommandLine;
 using System.Globalization;
 using Deem.Data.Pipeline;
 using Deem.Distributed;
+using Deem.Diffusion;
 using Deem.Model;
 using Deem.Training;
 using Deem.World.Pretraining;
@@ -50,8 +51,13 @@ public static class TrainCommand
         {
             Description = "stage 0: image side in pixels the components train at, a multiple of 32 (default 64); later stages read and denoise images at it",
         };
+        var vaeCache = new Option<int>("--vae-cache-mib")
+        {
+            Description = "MiB of the frozen VAE's posteriors kept per run, so an image of a later epoch is not encoded again for NIP and CSR (CPU images; 0 = encode every time)",
+            DefaultValueFactory = _ => (int)(VaePosteriorCache.DefaultCapacityBytes >> 20),
+        };
         var cmd = new Command("train", "Train one DEEM stage (data parallel under `mpirun -np N`)")
-            { preset, stage, world, outDir, init, noCsr, steps, resume, strict, seed, saveEvery, logEvery, evalEvery, evalWorld, evalBatches, batchSize, gradAccum, stopAt, threads, zero1, componentSteps, resolution };
+            { preset, stage, world, outDir, init, noCsr, steps, resume, strict, seed, saveEvery, logEvery, evalEvery, evalWorld, evalBatches, batchSize, gradAccum, stopAt, threads, zero1, componentSteps, resolution, vaeCache };
         var placement = PlacementOptions.ForTraining(cmd);
         cmd.SetAction(parse =>
         {
@@ -60,7 +66,8 @@ public static class TrainCommand
             if (parse.GetValue(stage) == 0) RefuseGiven(parse, "stage 0 pretrains the tiny components on the CPU in fp32", placement.Options);
             if (parse.GetValue(stage) == 0)
                 RefuseGiven(parse, "stage 0 pretrains the components from scratch with its own loops",
-                    init, noCsr, strict, saveEvery, logEvery, evalEvery, evalWorld, evalBatches, gradAccum, stopAt, zero1);
+                    init, noCsr, strict, saveEvery, logEvery, evalEvery, evalWorld, evalBatches, gradAccum, stopAt, zero1, vaeCache);
+            if (parse.GetValue(vaeCache) < 0) throw new DeemConfigException("--vae-cache-mib", "vae-cache-mib", $"must be ≥ 0, found {parse.GetValue(vaeCache)}");
             else
                 RefuseGiven(parse, "--component-steps and --resolution set stage 0's component loops (later stages take the resolution of the --init model)", componentSteps, resolution);
             if (parse.GetValue(stage) != 0 && parse.GetResult(resume) is not null)
@@ -119,7 +126,7 @@ public static class TrainCommand
                 {
                     OutDir = run, SaveEvery = parse.GetValue(saveEvery), LogEvery = parse.GetValue(logEvery), EvalEvery = parse.GetValue(evalEvery),
                     StopAtStep = parse.GetValue(stopAt), Zero1 = parse.GetValue(zero1), Collectives = launch.Launcher == "none" ? null : comm,
-                    Placement = where,
+                    Placement = where, VaePosteriorCacheBytes = (long)parse.GetValue(vaeCache) << 20,
                 },
             }, observer);
             if (comm.Rank == 0 && training.InitReport is { } report)

@@ -3,6 +3,7 @@ using Deem.Config;
 using Deem.Data.Pipeline;
 using Deem.World;
 using Deem.Diagnostics;
+using Deem.Diffusion;
 using Deem.Model;
 using Deem.Text;
 using static TorchSharp.torch;
@@ -21,9 +22,14 @@ namespace Deem.World.Experiments;
 /// <param name="MatmulSize">Side of the fp32 GEMM whose rate is the MFU's peak.</param>
 /// <param name="Threads">torch intra-op threads for the run (null: as set).</param>
 /// <param name="Placement">Device, and dtype of the frozen towers (null: CPU fp32).</param>
+/// <param name="VaeCache">
+/// Each variant keeps the frozen VAE's posteriors (<see cref="Deem.Diffusion.VaePosteriorCache"/>, its own per variant), as
+/// training does: images the variant has stepped on before are not encoded again, and the VAE's FLOPs count only the
+/// images encoded in the timed rounds. Off by default: every image is encoded, a first epoch's step.
+/// </param>
 public sealed record TrainStepBenchmarkOptions(string Preset = "tiny", int Pairs = 40, int Warmup = 3, IReadOnlyList<string>? Variants = null,
     string? World = null, int? BatchSize = null, int? MaxLength = null, int Seed = 0, int MatmulSize = 512, int? Threads = null,
-    Placement? Placement = null);
+    Placement? Placement = null, bool VaeCache = false);
 
 /// <summary>One variant's figures over the timed rounds.</summary>
 /// <param name="Name">Variant name.</param>
@@ -157,11 +163,15 @@ public static class TrainStepBenchmark
                 string dir = Path.Combine(Path.GetTempPath(), "deem-bench-run-" + Guid.NewGuid().ToString("N"));
                 runs.Add(dir);
                 var trainer = new Trainer(m, WorldTokenizer.Default, stage, new ReplayStream(batches),
-                    new TrainerOptions { OutDir = dir, Seed = options.Seed, TensorBoard = false, Placement = options.Placement ?? Placement.Default });
+                    new TrainerOptions { OutDir = dir, Seed = options.Seed, TensorBoard = false, Placement = options.Placement ?? Placement.Default,
+                        VaePosteriorCacheBytes = options.VaeCache ? VaePosteriorCache.DefaultCapacityBytes : 0 });
                 m.train();
                 variants.Add((name, m, trainer, new StepProfiler(), new List<double>()));
             }
 
+            // (hits, misses) of a variant's posterior cache, read when the timed rounds start and end.
+            static (long Hits, long Misses) Encodes(DeemModel m) => m.Diffusion?.PosteriorCache is { } c ? (c.Hits, c.Misses) : (0, 0);
+            var cacheAtStart = variants.ToDictionary(v => v.Name, v => Encodes(v.Model));
             int defaultThreads = get_num_threads();
             // The report's before/after GEMM line is at the default count, also when every variant names its own.
             var threadCounts = variants.Select(v => ThreadsOf(v.Name) ?? defaultThreads).Prepend(defaultThreads).Distinct().ToList();
@@ -192,7 +202,12 @@ public static class TrainStepBenchmark
                         set_num_threads(threadsBefore);
                     }
                 }
-                if (round == options.Warmup - 1) foreach (var v in variants) v.Profiler.Reset();
+                if (round == options.Warmup - 1)
+                    foreach (var v in variants)
+                    {
+                        v.Profiler.Reset();
+                        cacheAtStart[v.Name] = Encodes(v.Model);
+                    }
                 progress?.Invoke(timed ? $"round {round - options.Warmup + 1}/{options.Pairs}" : $"warm-up {round + 1}/{options.Warmup}");
             }
             var gemmAfter = Gemm();
@@ -213,6 +228,10 @@ public static class TrainStepBenchmark
                         vaeEncodes: Kind(v.Name) == Separate ? 2 : 1);
                     foreach (var (k, f) in StepFlops.Training(forward)) flops[k] = flops.GetValueOrDefault(k) + f / timedBatches.Count;
                 }
+                // With the cache, the VAE encoded only the timed rounds' misses.
+                var (end, start) = (Encodes(v.Model), cacheAtStart[v.Name]);
+                long looked = end.Hits - start.Hits + end.Misses - start.Misses;
+                if (looked > 0 && flops.ContainsKey(StepProfiler.Vae)) flops[StepProfiler.Vae] *= (double)(end.Misses - start.Misses) / looked;
                 long trainable = v.Trainer.Groups.Sum(g => g.Parameters.Sum(p => p.Parameter.numel()));
                 return new TrainStepVariantResult(v.Name, trainable, v.Times, seconds, flops, ThreadsOf(v.Name) ?? defaultThreads);
             }).ToList();

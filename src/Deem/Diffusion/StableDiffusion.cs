@@ -76,15 +76,33 @@ public sealed class StableDiffusion : nn.Module
         using var scope = NewDisposeScope();
         using var noGrad = torch.no_grad();
         using var section = StepProfiler.Time(StepProfiler.Vae);
-        var x = images.to_type(ScalarType.Float32) * 2.0 - 1.0;                 // [I, 3, H, W] in [−1, 1]
-        using var dist = vae.Encode(x.AsInputOf(vae));                          // the VAE may be held low
-        var (mean, std) = (dist.Mean.Fp32(), dist.Std.Fp32());                  // latents in fp32
+        var pixels = images.to_type(ScalarType.Float32);                        // [I, 3, H, W] in [0, 1]
+        var (mean, std) = PosteriorCache is { } cache && pixels.device_type == DeviceType.CPU
+            ? cache.Posterior(pixels, LatentShape(pixels)[1..], Posterior)      // a held image is not encoded again
+            : Posterior(pixels);                                                // each [I, 4, h, w] fp32
         return latentNoises.Select(n =>
         {
             var (m, s) = n.Rows is { } rows ? (mean.index_select(0, rows), std.index_select(0, rows)) : (mean, std);  // [I', 4, h, w]
             return ((m + s * n.Noise) * vae.ScalingFactor).MoveToOuterDisposeScope();                            // [I', 4, H/8, W/8]
         }).ToArray();
     }
+
+    /// <summary>(μ, σ) in fp32, each [I, Cz, h, w], of the VAE's posterior for [I, 3, H, W] images in [0, 1] (no gradient).</summary>
+    (Tensor Mean, Tensor Std) Posterior(Tensor images)
+    {
+        using var scope = NewDisposeScope();
+        var x = images * 2.0 - 1.0;                                             // [I, 3, H, W] in [−1, 1]
+        using var dist = vae.Encode(x.AsInputOf(vae));                          // the VAE may be held low
+        var (mean, std) = (dist.Mean.Fp32().alias(), dist.Std.Fp32().alias());  // latents in fp32, handles that outlive dist
+        return (mean.MoveToOuterDisposeScope(), std.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// Posteriors of images already encoded, reused by <c>EncodeLatents</c>
+    /// (and so by NIP and CSR) for images on the CPU; null encodes every image every time. The trainer sets one per
+    /// run; the VAE is frozen, so a held posterior stays the VAE's.
+    /// </summary>
+    public VaePosteriorCache? PosteriorCache { get; set; }
 
     /// <summary>[I, Cz, H/f, W/f]: the latent shape of [I, 3, H, W] images.</summary>
     public long[] LatentShape(Tensor images)

@@ -20,6 +20,7 @@ using System.Text.Json;
 using Deem.Config;
 using Deem.Data.Pipeline;
 using Deem.Diagnostics;
+using Deem.Diffusion;
 using Deem.Distributed;
 using Deem.IO;
 using Deem.Model;
@@ -64,6 +65,7 @@ public sealed class Trainer : IDisposable
     readonly Generator _generator;
     readonly List<Parameter> _trainable;
     readonly EvalSet? _eval;
+    readonly VaePosteriorCache? _posteriors;
 
     /// <param name="model">The model to train; the stage's freeze schedule is applied to it.</param>
     /// <param name="tokenizer">The model's tokenizer, saved with every checkpoint.</param>
@@ -97,6 +99,8 @@ public sealed class Trainer : IDisposable
         else _optimizer = ParamGroups.AdamW(_groups, stage);
         _generator = new Generator((ulong)options.Seed);
         manual_seed(options.Seed);
+        // The frozen VAE's posteriors, kept for the run: an image of a later epoch is not encoded again.
+        if (model.Diffusion is { } sd && options.VaePosteriorCacheBytes > 0) sd.PosteriorCache = _posteriors = new VaePosteriorCache(options.VaePosteriorCacheBytes);
         // Stochastic depth draws from the trainer's generator too, so its state is in every checkpoint.
         foreach (var module in model.modules())
             if (module is DropPath dropPath) dropPath.Generator = _generator;
@@ -187,6 +191,8 @@ public sealed class Trainer : IDisposable
             if (evalEvery > 0 && (Step % evalEvery == 0 || Step == stop)) Evaluate();
             if (saveEvery > 0 && Step % saveEvery == 0 && Step < stop) { (last, lastStep) = (SaveCheckpoint(), Step); Info($"checkpoint {last}"); }
         }
+        if (_posteriors is { Hits: > 0 } or { Misses: > 0 })
+            Info(string.Create(CultureInfo.InvariantCulture, $"VAE posterior cache: {_posteriors.Hits:N0} of {_posteriors.Hits + _posteriors.Misses:N0} images answered without an encode, {_posteriors.Count:N0} held ({_posteriors.Bytes / 1048576.0:F1} MiB)"));
         if (_comm.WorldSize > 1 && Step > step0)
             Info($"collectives: {(_comm.BytesCommunicated - bytes0) / (Step - step0):N0} bytes per step handed over by rank {_comm.Rank} ({_comm.Backend})");
         if (last is null || lastStep != Step) { (last, lastStep) = (SaveCheckpoint(), Step); Info($"checkpoint {last}"); }
@@ -329,6 +335,7 @@ public sealed class Trainer : IDisposable
 
     public void Dispose()
     {
+        if (_posteriors is not null && _model.Diffusion is { } sd && ReferenceEquals(sd.PosteriorCache, _posteriors)) sd.PosteriorCache = null;
         _optimizer?.Dispose();
         _zero?.Dispose();
         _generator.Dispose();

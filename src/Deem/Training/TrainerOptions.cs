@@ -26,6 +26,11 @@ public sealed record TrainerOptions
     public bool Zero1 { get; init; }
     /// <summary>The device, and the dtype of the frozen towers (<see cref="PlacementPolicy.ApplyForTraining"/>); trainable weights stay fp32.</summary>
     public Placement Placement { get; init; } = Placement.Default;
+    /// <summary>
+    /// Capacity of the run's <see cref="Diffusion.VaePosteriorCache"/> (the frozen VAE's posterior of every image seen,
+    /// reused in later epochs by NIP and CSR; CPU images only); 0 encodes every image at every step.
+    /// </summary>
+    public long VaePosteriorCacheBytes { get; init; } = Diffusion.VaePosteriorCache.DefaultCapacityBytes;
 }
 
 /// <summary>What a finished <see cref="Trainer.Run"/> reports.</summary>
