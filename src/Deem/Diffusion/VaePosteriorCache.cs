@@ -37,11 +37,11 @@ public sealed class VaePosteriorCache(long capacityBytes)
     public long Misses { get; private set; }
 
     /// <summary>
-    /// (μ, σ), each [I, Cz, h, w] fp32: the held rows, and the encoder called once on the rows not held, which are then kept.
+    /// (μ, σ), each [I, Cz, h, w] fp32: the held rows, and the encoder called on each row not held, which is then kept.
     /// </summary>
     /// <param name="images">[I, 3, H, W] fp32 on the CPU.</param>
     /// <param name="latentShape">[Cz, h, w]: one image's posterior mean.</param>
-    /// <param name="encode">Images → (μ, σ) in fp32, each [I', Cz, h, w].</param>
+    /// <param name="encode">One image [1, 3, H, W] → (μ, σ) in fp32, each [1, Cz, h, w].</param>
     public (Tensor Mean, Tensor Std) Posterior(Tensor images, long[] latentShape, Func<Tensor, (Tensor Mean, Tensor Std)> encode)
     {
         if (images.device_type != DeviceType.CPU || images.dtype != ScalarType.Float32 || images.dim() != 4)
@@ -62,18 +62,19 @@ public sealed class VaePosteriorCache(long capacityBytes)
         Misses += missing.Count;
 
         long per = latentShape.Aggregate(1L, (a, b) => a * b);                      // Cz·h·w
-        float[] encoded = [];                                                        // μ and σ of the missing rows, [M, 2, Cz, h, w]
-        if (missing.Count > 0)
+        // Each missing image is encoded on its own: its posterior is then the same whichever batch (a training step,
+        // an evaluation, a resumed run) first brought it, so a run's numbers do not depend on which one that was.
+        var encoded = new float[missing.Count * 2 * per];                           // μ and σ of the missing rows, [M, 2, Cz, h, w]
+        for (int m = 0; m < missing.Count; m++)
         {
-            using var rows = tensor(missing.ToArray(), device: pixels.device);
-            using var subset = missing.Count == count ? pixels.alias() : pixels.index_select(0, rows);  // [M, 3, H, W]
-            var (mean, std) = encode(subset);                                       // each [M, Cz, h, w]
+            using var one = pixels.narrow(0, missing[m], 1);                        // [1, 3, H, W]
+            var (mean, std) = encode(one);                                          // each [1, Cz, h, w]
             using (mean) using (std)
             {
                 if (!mean.shape.Skip(1).SequenceEqual(latentShape))
-                    throw new ArgumentException($"the encoder gave [{string.Join(", ", mean.shape)}], not [{missing.Count}, {string.Join(", ", latentShape)}]", nameof(latentShape));
-                using var both = stack([mean.to_type(ScalarType.Float32), std.to_type(ScalarType.Float32)], 1).contiguous();  // [M, 2, Cz, h, w]
-                encoded = both.data<float>().ToArray();
+                    throw new ArgumentException($"the encoder gave [{string.Join(", ", mean.shape)}], not [1, {string.Join(", ", latentShape)}]", nameof(latentShape));
+                using var both = stack([mean.to_type(ScalarType.Float32), std.to_type(ScalarType.Float32)], 1).contiguous();  // [1, 2, Cz, h, w]
+                both.data<float>().CopyTo(encoded, (int)(m * 2 * per));
             }
         }
         var output = new float[count * 2 * per];                                     // [I, 2, Cz, h, w]
