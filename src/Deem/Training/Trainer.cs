@@ -65,7 +65,7 @@ public sealed class Trainer : IDisposable
     readonly Generator _generator;
     readonly List<Parameter> _trainable;
     readonly EvalSet? _eval;
-    readonly VaePosteriorCache? _posteriors;
+    readonly VaePosteriorCache? _posteriors, _evalPosteriors;
 
     /// <param name="model">The model to train; the stage's freeze schedule is applied to it.</param>
     /// <param name="tokenizer">The model's tokenizer, saved with every checkpoint.</param>
@@ -100,7 +100,12 @@ public sealed class Trainer : IDisposable
         _generator = new Generator((ulong)options.Seed);
         manual_seed(options.Seed);
         // The frozen VAE's posteriors, kept for the run: an image of a later epoch is not encoded again.
-        if (model.Diffusion is { } sd && options.VaePosteriorCacheBytes > 0) sd.PosteriorCache = _posteriors = new VaePosteriorCache(options.VaePosteriorCacheBytes);
+        // The evaluation keeps its own, so that evaluating does not change which batch first encodes a training image.
+        if (model.Diffusion is { } sd && options.VaePosteriorCacheBytes > 0)
+        {
+            sd.PosteriorCache = _posteriors = new VaePosteriorCache(options.VaePosteriorCacheBytes);
+            if (eval is not null) _evalPosteriors = new VaePosteriorCache(options.VaePosteriorCacheBytes);
+        }
         // Stochastic depth draws from the trainer's generator too, so its state is in every checkpoint.
         foreach (var module in model.modules())
             if (module is DropPath dropPath) dropPath.Generator = _generator;
@@ -152,7 +157,11 @@ public sealed class Trainer : IDisposable
         var evals = new List<EvalMetrics>();
         void Evaluate()
         {
-            var e = _eval!.Evaluate(_model, _stage, Step);
+            EvalMetrics e;
+            var sd = _model.Diffusion;
+            if (sd is not null) sd.PosteriorCache = _evalPosteriors;
+            try { e = _eval!.Evaluate(_model, _stage, Step); }
+            finally { if (sd is not null) sd.PosteriorCache = _posteriors; }
             evals.Add(e);
             evalLog!.Append(e);
             List<(string, double)> scalars = [("eval/loss", e.Loss), ("eval/ntp", e.Ntp), ("eval/nip", e.Nip), ("eval/csr", e.Csr),
