@@ -67,9 +67,9 @@ public static class TrainCommand
             if (parse.GetValue(stage) == 0)
                 RefuseGiven(parse, "stage 0 pretrains the components from scratch with its own loops",
                     init, noCsr, strict, saveEvery, logEvery, evalEvery, evalWorld, evalBatches, gradAccum, stopAt, zero1, vaeCache);
-            if (parse.GetValue(vaeCache) < 0) throw new DeemConfigException("--vae-cache-mib", "vae-cache-mib", $"must be ≥ 0, found {parse.GetValue(vaeCache)}");
             else
                 RefuseGiven(parse, "--component-steps and --resolution set stage 0's component loops (later stages take the resolution of the --init model)", componentSteps, resolution);
+            if (parse.GetValue(vaeCache) < 0) throw new DeemConfigException("--vae-cache-mib", "vae-cache-mib", $"must be ≥ 0, found {parse.GetValue(vaeCache)}");
             if (parse.GetValue(stage) != 0 && parse.GetResult(resume) is not null)
                 RefuseGiven(parse, "--resume continues with the stage, steps, seed and weights recorded in the run's checkpoint", steps, seed, preset, init, noCsr);
             // A resumed run's preset is in its checkpoint (--preset is refused with --resume): torch's threads unless asked.
