@@ -22,7 +22,7 @@ namespace Deem.Diffusion;
 /// </summary>
 public sealed class VaePosteriorCache(long capacityBytes)
 {
-    /// <summary>The default capacity: 1 GiB holds 16 384 posteriors of 256-px images (4 × 32 × 32 μ and σ in fp32).</summary>
+    /// <summary>The default capacity: 1 GiB holds 32 768 posteriors of 256-px images (μ and σ, each 4 × 32 × 32 fp32: 32 KiB), 8 192 of 512-px ones.</summary>
     public const long DefaultCapacityBytes = 1L << 30;
 
     readonly Dictionary<UInt128, float[]> entries = [];   // μ then σ of one image, each Cz·h·w
