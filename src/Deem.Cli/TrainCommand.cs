@@ -56,8 +56,12 @@ public static class TrainCommand
             Description = "MiB of the frozen VAE's posteriors kept per run, so an image of a later epoch is not encoded again for NIP and CSR (CPU images; 0 = encode every time)",
             DefaultValueFactory = _ => (int)(VaePosteriorCache.DefaultCapacityBytes >> 20),
         };
+        var arch = new Option<string?>("--arch")
+        {
+            Description = "build the --init folder's model as deem (perceiver + MMFS) or llava (MLP projector; paper Table 5), e.g. a stage 0 folder as the LLaVA-style arm (default: the folder's)",
+        };
         var cmd = new Command("train", "Train one DEEM stage (data parallel under `mpirun -np N`)")
-            { preset, stage, world, outDir, init, noCsr, steps, resume, strict, seed, saveEvery, logEvery, evalEvery, evalWorld, evalBatches, batchSize, gradAccum, stopAt, threads, zero1, componentSteps, resolution, vaeCache };
+            { preset, stage, world, outDir, init, arch, noCsr, steps, resume, strict, seed, saveEvery, logEvery, evalEvery, evalWorld, evalBatches, batchSize, gradAccum, stopAt, threads, zero1, componentSteps, resolution, vaeCache };
         var placement = PlacementOptions.ForTraining(cmd);
         cmd.SetAction(parse =>
         {
@@ -66,12 +70,18 @@ public static class TrainCommand
             if (parse.GetValue(stage) == 0) RefuseGiven(parse, "stage 0 pretrains the tiny components on the CPU in fp32", placement.Options);
             if (parse.GetValue(stage) == 0)
                 RefuseGiven(parse, "stage 0 pretrains the components from scratch with its own loops",
-                    init, noCsr, strict, saveEvery, logEvery, evalEvery, evalWorld, evalBatches, gradAccum, stopAt, zero1, vaeCache);
+                    init, arch, noCsr, strict, saveEvery, logEvery, evalEvery, evalWorld, evalBatches, gradAccum, stopAt, zero1, vaeCache);
             else
                 RefuseGiven(parse, "--component-steps and --resolution set stage 0's component loops (later stages take the resolution of the --init model)", componentSteps, resolution);
             if (parse.GetValue(vaeCache) < 0) throw new DeemConfigException("--vae-cache-mib", "vae-cache-mib", $"must be ≥ 0, found {parse.GetValue(vaeCache)}");
             if (parse.GetValue(stage) != 0 && parse.GetResult(resume) is not null)
-                RefuseGiven(parse, "--resume continues with the stage, steps, seed and weights recorded in the run's checkpoint", steps, seed, preset, init, noCsr);
+                RefuseGiven(parse, "--resume continues with the stage, steps, seed and weights recorded in the run's checkpoint", steps, seed, preset, init, arch, noCsr);
+            if (parse.GetValue(stage) != 0 && parse.GetValue(arch) is { } a)
+            {
+                if (a is not ("deem" or "llava")) throw new DeemConfigException("--arch", "arch", $"must be deem or llava, found '{a}'");
+                if (parse.GetResult(init) is null)
+                    throw new DeemConfigException("--arch", "arch", "builds the --init folder's model as that architecture; a fresh model takes it from --preset (tiny-llava, paper-7b-llava)");
+            }
             // A resumed run's preset is in its checkpoint (--preset is refused with --resume): torch's threads unless asked.
             bool tiny = parse.GetValue(preset) == "tiny" && parse.GetResult(resume) is null;
             ThreadsOption.Apply(parse, threads, whenUnset: tiny ? ThreadsOption.TinyTraining : null);
@@ -119,7 +129,7 @@ public static class TrainCommand
             {
                 OutDir = run, Data = paths, Strict = isStrict, Stage = parse.GetValue(stage),
                 Preset = parse.GetValue(preset)!, NoCsr = parse.GetValue(noCsr), Steps = parse.GetValue(steps), Seed = parse.GetValue(seed),
-                Init = parse.GetValue(init), Tokenizer = WorldTokenizer.Default, Resume = resuming ? parse.GetValue(resume) ?? run : null,
+                Init = parse.GetValue(init), Arch = parse.GetValue(arch), Tokenizer = WorldTokenizer.Default, Resume = resuming ? parse.GetValue(resume) ?? run : null,
                 BatchSize = parse.GetValue(batchSize), GradAccum = parse.GetValue(gradAccum),
                 EvalData = DataPaths.FromWorld(evalSource), EvalSource = evalSource, EvalBatches = parse.GetValue(evalBatches),
                 Trainer = new TrainerOptions
