@@ -65,7 +65,7 @@ public static class ExperimentCommand
             Required = true, Description = "NAME=EVAL[@TRAIN][,EVAL[@TRAIN]…]: an arm's runs, each the --out of `deem eval run --bench` " +
                 "and optionally @ the --out of its `deem train --stage 2` (seed, image gap); repeat per arm",
         };
-        var compare = new Option<string?>("--compare") { Description = "WITH:WITHOUT arm names whose difference is reported (default: the first two arms)" };
+        var compare = new Option<string[]>("--compare") { Description = "WITH:WITHOUT arm names whose difference is reported; repeat for more pairs, e.g. DEEM:baseline and LLaVA+CSR:LLaVA (default: the first two arms)" };
         var setup = new Option<string?>("--setup") { Description = "a line on how the runs were made, printed under the title" };
         var outDir = new Option<string>("--out") { Required = true, Description = "folder for report.md, report.png, report.json" };
         var cmd = new Command("report", "The ablation report of runs trained and scored one by one (mean ± 95 % CI per arm, Welch differences)")
@@ -77,14 +77,16 @@ public static class ExperimentCommand
             if (names.Distinct(StringComparer.Ordinal).Count() != names.Count)
                 throw new DeemConfigException("--arm", "arm", $"arm names repeat: {string.Join(", ", names)}");
             var comparisons = new List<(string, string)>();
-            if (parse.GetValue(compare) is { } c)
+            foreach (var c in parse.GetValue(compare) ?? [])
             {
                 var pair = c.Split(':', StringSplitOptions.TrimEntries);
-                if (pair.Length != 2 || !names.Contains(pair[0]) || !names.Contains(pair[1]))
-                    throw new DeemConfigException("--compare", "compare", $"'{c}' is not WITH:WITHOUT of the arms {string.Join(", ", names)}");
+                if (pair.Length != 2 || !names.Contains(pair[0]) || !names.Contains(pair[1]) || pair[0] == pair[1])
+                    throw new DeemConfigException("--compare", "compare", $"'{c}' is not WITH:WITHOUT of two of the arms {string.Join(", ", names)}");
+                if (comparisons.Contains((pair[0], pair[1])))
+                    throw new DeemConfigException("--compare", "compare", $"'{c}' is given twice");
                 comparisons.Add((pair[0], pair[1]));
             }
-            else if (names.Count >= 2) comparisons.Add((names[0], names[1]));
+            if (comparisons.Count == 0 && names.Count >= 2) comparisons.Add((names[0], names[1]));
             string text = parse.GetValue(setup) ?? "Runs trained and scored one by one, read back by `deem experiment report`.";
             string dir = parse.GetValue(outDir)!;
             CsrExperimentReport.Write(dir, read, comparisons, text);
