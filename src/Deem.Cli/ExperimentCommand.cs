@@ -76,17 +76,7 @@ public static class ExperimentCommand
             var names = read.Select(a => a.Name).ToList();
             if (names.Distinct(StringComparer.Ordinal).Count() != names.Count)
                 throw new DeemConfigException("--arm", "arm", $"arm names repeat: {string.Join(", ", names)}");
-            var comparisons = new List<(string, string)>();
-            foreach (var c in parse.GetValue(compare) ?? [])
-            {
-                var pair = c.Split(':', StringSplitOptions.TrimEntries);
-                if (pair.Length != 2 || !names.Contains(pair[0]) || !names.Contains(pair[1]) || pair[0] == pair[1])
-                    throw new DeemConfigException("--compare", "compare", $"'{c}' is not WITH:WITHOUT of two of the arms {string.Join(", ", names)}");
-                if (comparisons.Contains((pair[0], pair[1])))
-                    throw new DeemConfigException("--compare", "compare", $"'{c}' is given twice");
-                comparisons.Add((pair[0], pair[1]));
-            }
-            if (comparisons.Count == 0 && names.Count >= 2) comparisons.Add((names[0], names[1]));
+            var comparisons = RunFolders.ParseComparisons(parse.GetValue(compare) ?? [], names);
             string text = parse.GetValue(setup) ?? "Runs trained and scored one by one, read back by `deem experiment report`.";
             string dir = parse.GetValue(outDir)!;
             CsrExperimentReport.Write(dir, read, comparisons, text);

@@ -69,4 +69,24 @@ public static class RunFolders
         }).ToList();
         return new ExperimentArm(name, "deem", Csr: false, runs);
     }
+
+    /// <summary>
+    /// The differences a report gives, from <c>WITH:WITHOUT</c> specs (<c>--compare</c>, repeatable) over the
+    /// arms <paramref name="names"/>; none given: the first two arms, as <c>deem experiment csr</c> orders them.
+    /// </summary>
+    public static IReadOnlyList<(string With, string Without)> ParseComparisons(IEnumerable<string> specs, IReadOnlyList<string> names)
+    {
+        var comparisons = new List<(string, string)>();
+        foreach (var c in specs)
+        {
+            var pair = c.Split(':', StringSplitOptions.TrimEntries);
+            if (pair.Length != 2 || !names.Contains(pair[0]) || !names.Contains(pair[1]) || pair[0] == pair[1])
+                throw new DeemConfigException("--compare", "compare", $"'{c}' is not WITH:WITHOUT of two of the arms {string.Join(", ", names)}");
+            if (comparisons.Contains((pair[0], pair[1])))
+                throw new DeemConfigException("--compare", "compare", $"'{c}' is given twice");
+            comparisons.Add((pair[0], pair[1]));
+        }
+        if (comparisons.Count == 0 && names.Count >= 2) comparisons.Add((names[0], names[1]));
+        return comparisons;
+    }
 }

@@ -49,6 +49,19 @@ public class RunFoldersTests
     }
 
     [Fact]
+    public void ComparisonsAreTheGivenPairsInOrderOrElseTheFirstTwoArms()
+    {
+        string[] names = ["DEEM", "baseline", "LLaVA+CSR", "LLaVA"];
+        Assert.Equal([("DEEM", "baseline"), ("LLaVA+CSR", "LLaVA")], RunFolders.ParseComparisons(["DEEM:baseline", " LLaVA+CSR : LLaVA "], names));
+        Assert.Equal([("LLaVA+CSR", "LLaVA")], RunFolders.ParseComparisons(["LLaVA+CSR:LLaVA"], names));
+        Assert.Equal([("DEEM", "baseline")], RunFolders.ParseComparisons([], names));
+        Assert.Empty(RunFolders.ParseComparisons([], ["DEEM"]));
+        foreach (var bad in new[] { "DEEM", "DEEM:LLaVA:baseline", "DEEM:other", "DEEM:DEEM" })
+            Assert.Contains($"'{bad}' is not WITH:WITHOUT", Assert.Throws<DeemConfigException>(() => RunFolders.ParseComparisons([bad], names)).Message);
+        Assert.Contains("given twice", Assert.Throws<DeemConfigException>(() => RunFolders.ParseComparisons(["DEEM:baseline", "DEEM:baseline"], names)).Message);
+    }
+
+    [Fact]
     public void BadArmsAndMissingFilesAreOneLineErrorsNamingThem()
     {
         using var tmp = new TempDir();
