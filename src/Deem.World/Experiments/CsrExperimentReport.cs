@@ -120,7 +120,8 @@ public static class CsrExperimentReport
                 if (!va.All(double.IsFinite) || !vb.All(double.IsFinite) || va.Count == 0 || vb.Count == 0) continue;
                 if (va.Count < 2 || vb.Count < 2)
                 {
-                    sb.Append(CultureInfo.InvariantCulture, $"| {with} − {without} | {name} | {F(va.Average() - vb.Average())} | (needs ≥ 2 seeds) | – | +{paper:F1} |\n");
+                    var diff = va.Average() - vb.Average();
+                    sb.Append(CultureInfo.InvariantCulture, $"| {with} − {without} | {name} | {(diff >= 0 ? "+" : "")}{F(diff)} | (needs ≥ 2 seeds) | – | +{paper:F1} |\n");
                     continue;
                 }
                 var d = Stats.WelchDifference(va, vb);

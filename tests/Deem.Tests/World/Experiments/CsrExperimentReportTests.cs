@@ -33,6 +33,16 @@ public class CsrExperimentReportTests
     }
 
     [Fact]
+    public void ADifferenceOfOneSeedPerArmIsSignedAndHasNoInterval()
+    {
+        var (baseline, deem) = ThreeSeeds();
+        var md = CsrExperimentReport.Markdown([deem with { Runs = [deem.Runs[0]] }, baseline with { Runs = [baseline.Runs[2]] }],
+            [("DEEM", "baseline")], "one seed each");
+        Assert.Contains("| DEEM − baseline | RobustVQA | +6.00 | (needs ≥ 2 seeds) | – | +4.0 |", md);       // 60 − 54
+        Assert.Contains("| DEEM − baseline | POPE | -4.00 | (needs ≥ 2 seeds) | – | +12.8 |", md);         // 60 − 64
+    }
+
+    [Fact]
     public void StepTimesOfRunsTrainedInOtherLayoutsAreNotCompared()
     {
         // Seed 0 alone on two threads, seeds 1 and 2 side by side on one: their s/step are not one measure.
