@@ -76,12 +76,7 @@ public static class TrainCommand
             if (parse.GetValue(vaeCache) < 0) throw new DeemConfigException("--vae-cache-mib", "vae-cache-mib", $"must be ≥ 0, found {parse.GetValue(vaeCache)}");
             if (parse.GetValue(stage) != 0 && parse.GetResult(resume) is not null)
                 RefuseGiven(parse, "--resume continues with the stage, steps, seed and weights recorded in the run's checkpoint", steps, seed, preset, init, arch, noCsr);
-            if (parse.GetValue(stage) != 0 && parse.GetValue(arch) is { } a)
-            {
-                if (a is not ("deem" or "llava")) throw new DeemConfigException("--arch", "arch", $"must be deem or llava, found '{a}'");
-                if (parse.GetResult(init) is null)
-                    throw new DeemConfigException("--arch", "arch", "builds the --init folder's model as that architecture; a fresh model takes it from --preset (tiny-llava, paper-7b-llava)");
-            }
+            if (parse.GetValue(stage) != 0) TrainingSetup.CheckArch(parse.GetValue(arch), parse.GetValue(init));   // before any file is read
             // A resumed run's preset is in its checkpoint (--preset is refused with --resume): torch's threads unless asked.
             bool tiny = parse.GetValue(preset) == "tiny" && parse.GetResult(resume) is null;
             ThreadsOption.Apply(parse, threads, whenUnset: tiny ? ThreadsOption.TinyTraining : null);

@@ -60,13 +60,13 @@ public static class TrainingSetup
     public static (DeemModel Model, ITextTokenizer Tokenizer, LoadReport? Report) BuildModel(string preset, StageConfig stage, string? init, int seed,
         ITextTokenizer? tokenizer, string? arch = null)
     {
+        CheckArch(arch, init);
         // Some layers (e.g. nn.Linear's default init) draw from torch's global generator, not the one passed in.
         torch.manual_seed(seed);
         // Not disposed: modules such as DropPath keep the generator they were built with (the trainer replaces it).
         var g = new torch.Generator((ulong)seed);
         if (init is null)
         {
-            if (arch is not null) throw new DeemConfigException("--preset", "arch", "a fresh model takes its architecture from the preset (tiny-llava, paper-7b-llava)");
             if (tokenizer is null) throw new DeemConfigException("--preset", "tokenizer", "a fresh model needs the tokenizer it is sized to");
             return (new DeemModel(ModelConfigFor(DeemConfig.Preset(preset, tokenizer.Specials), stage), g), tokenizer, null);
         }
@@ -80,6 +80,18 @@ public static class TrainingSetup
             Config = c => ModelConfigFor(arch is null ? c : WithArch(c, arch), stage),
         });
         return (loaded.Model, loaded.Tokenizer, loaded.Report);
+    }
+
+    /// <summary>
+    /// Refuses an architecture other than "deem" or "llava", and one given without an <paramref name="init"/> folder
+    /// (a fresh model takes its architecture from the preset). Reads no file, so a command can call it before any work.
+    /// </summary>
+    public static void CheckArch(string? arch, string? init)
+    {
+        if (arch is null) return;
+        if (arch is not ("deem" or "llava")) throw new DeemConfigException("--arch", "arch", $"must be deem or llava, found '{arch}'");
+        if (init is null)
+            throw new DeemConfigException("--arch", "arch", "builds the --init folder's model as that architecture; a fresh model takes its architecture from the preset (tiny-llava, paper-7b-llava)");
     }
 
     /// <summary>

@@ -49,7 +49,7 @@ public class CommandLineErrorTests
         { ["train", "--stage", "2", "--world", Missing, "--out", Missing, "--vae-cache-mib", "-1"], "--vae-cache-mib" },
         { ["train", "--stage", "1", "--world", Missing, "--out", Missing, "--resolution", "96"], "--resolution cannot be used here" },
         { ["train", "--stage", "2", "--world", Missing, "--out", Missing, "--init", Missing, "--arch", "gpt"], "must be deem or llava, found 'gpt'" },
-        { ["train", "--stage", "1", "--world", Missing, "--out", Missing, "--arch", "llava"], "a fresh model takes it from --preset" },
+        { ["train", "--stage", "1", "--world", Missing, "--out", Missing, "--arch", "llava"], "a fresh model takes its architecture from the preset" },
         { ["train", "--stage", "0", "--world", Missing, "--out", Missing, "--arch", "llava"], "--arch cannot be used here" },
         { ["train", "--stage", "2", "--world", Missing, "--out", Missing, "--resume", "--arch", "llava"], "--arch cannot be used here" },
         { ["train", "--stage", "0", "--world", Missing, "--out", Missing, "--resume", Missing + "-other"], "stage 0 resumes in its --out folder" },

@@ -53,6 +53,18 @@ public class TrainingRunTests(TrainingWorld world)
     }
 
     [Fact]
+    public void AnArchitectureIsCheckedBeforeAnyFileIsRead()
+    {
+        TrainingSetup.CheckArch(null, null);
+        TrainingSetup.CheckArch("llava", "no-such-folder");                      // the folder is read later, by BuildModel
+        Assert.Contains("must be deem or llava, found 'gpt'", Assert.Throws<DeemConfigException>(() => TrainingSetup.CheckArch("gpt", "f")).Message);
+        Assert.Contains("a fresh model takes its architecture from the preset",
+            Assert.Throws<DeemConfigException>(() => TrainingSetup.CheckArch("llava", null)).Message);
+        Assert.Contains("a fresh model takes its architecture from the preset",
+            Assert.Throws<DeemConfigException>(() => TrainingSetup.BuildModel("tiny", StageConfig.Load("tiny", "stage1"), null, 0, null, arch: "deem")).Message);
+    }
+
+    [Fact]
     public void ACsrWeightReplacesTheRecipesAndANegativeOneIsRefused()
     {
         using var dir = new TempDir();
