@@ -42,12 +42,12 @@ public static class CsrExperimentReport
     /// </summary>
     public const string ImageGapColumn = "image gap (nats)";
 
-    /// <summary>Benchmark groups compared with the paper's headline deltas (paper §1/§4: +4 % RobustVQA, +12.8 % POPE, +6.5 % MMVP).</summary>
-    public static readonly (string Name, string[] Columns, double PaperDelta)[] Groups =
+    /// <summary>Benchmark groups compared with the paper's deltas (<see cref="PaperDeltas"/>).</summary>
+    public static readonly (string Name, string[] Columns)[] Groups =
     [
-        ("RobustVQA", ["RVQA-A", "RVQA-R", "RVQA-V"], 4.0),
-        ("POPE", ["POPE-R", "POPE-P", "POPE-A"], 12.8),
-        ("MMVP", ["MMVP"], 6.5),
+        ("RobustVQA", ["RVQA-A", "RVQA-R", "RVQA-V"]),
+        ("POPE", ["POPE-R", "POPE-P", "POPE-A"]),
+        ("MMVP", ["MMVP"]),
     ];
 
     /// <summary>The group average of one run (NaN if a column is missing).</summary>
@@ -113,22 +113,24 @@ public static class CsrExperimentReport
             var a = arms.FirstOrDefault(x => x.Name == with);
             var b = arms.FirstOrDefault(x => x.Name == without);
             if (a is null || b is null) continue;
-            foreach (var (name, columns, paper) in Groups)
+            foreach (var (name, columns) in Groups)
             {
+                string paper = PaperDeltas.Cell(a.Arch, name);
                 var va = a.Runs.Select(r => GroupValue(r, columns)).ToList();
                 var vb = b.Runs.Select(r => GroupValue(r, columns)).ToList();
                 if (!va.All(double.IsFinite) || !vb.All(double.IsFinite) || va.Count == 0 || vb.Count == 0) continue;
                 if (va.Count < 2 || vb.Count < 2)
                 {
                     var diff = va.Average() - vb.Average();
-                    sb.Append(CultureInfo.InvariantCulture, $"| {with} − {without} | {name} | {(diff >= 0 ? "+" : "")}{F(diff)} | (needs ≥ 2 seeds) | – | +{paper:F1} |\n");
+                    sb.Append(CultureInfo.InvariantCulture, $"| {with} − {without} | {name} | {(diff >= 0 ? "+" : "")}{F(diff)} | (needs ≥ 2 seeds) | – | {paper} |\n");
                     continue;
                 }
                 var d = Stats.WelchDifference(va, vb);
                 sb.Append(CultureInfo.InvariantCulture,
-                    $"| {with} − {without} | {name} | {(d.Difference >= 0 ? "+" : "")}{F(d.Difference)} | [{F(d.Lower)}, {F(d.Upper)}] | {(d.Significant ? "yes" : "no")} | +{paper:F1} |\n");
+                    $"| {with} − {without} | {name} | {(d.Difference >= 0 ? "+" : "")}{F(d.Difference)} | [{F(d.Lower)}, {F(d.Upper)}] | {(d.Significant ? "yes" : "no")} | {paper} |\n");
             }
         }
+        if (comparisons.Count > 0) sb.Append('\n').Append(PaperDeltas.Legend).Append('\n');
 
         // Runs read back from their folders (RunFolders) carry no step times: no cost section for them.
         if (!arms.SelectMany(a => a.Runs).Any(r => double.IsFinite(r.SecondsPerStep))) return sb.ToString();

@@ -1,5 +1,7 @@
 using System.Text.Json.Nodes;
 using Deem.Benchmarks;
+using Deem.Config;
+using Deem.Model;
 using Deem.Training;
 using Deem.World.Benchmarks;
 
@@ -55,6 +57,8 @@ public static class RunFolders
     /// <summary>
     /// An arm from <c>NAME=RUN[,RUN…]</c>, each RUN an eval folder optionally followed by <c>@</c> and its
     /// training folder (<see cref="Read"/>); runs without a training folder are numbered 0, 1, … in order.
+    /// The arm's architecture is its training folders' (<c>deem_config.json</c>'s "arch"; "deem" when no run
+    /// names one); runs of two architectures in one arm are refused.
     /// </summary>
     public static ExperimentArm ParseArm(string spec)
     {
@@ -67,7 +71,11 @@ public static class RunFolders
             int at = p.IndexOf('@');
             return at < 0 ? Read(p, null, i) : Read(p[..at], p[(at + 1)..], i);
         }).ToList();
-        return new ExperimentArm(name, "deem", Csr: false, runs);
+        var archs = parts.Where(p => p.Contains('@'))
+            .Select(p => DeemConfig.Load(Path.Combine(p[(p.IndexOf('@') + 1)..], DeemCheckpoint.ConfigFile)).Arch).Distinct().ToList();
+        if (archs.Count > 1)
+            throw new DeemConfigException("--arm", "arm", $"'{name}' mixes runs of the architectures {string.Join(" and ", archs)}");
+        return new ExperimentArm(name, archs.Count == 1 ? archs[0] : "deem", Csr: false, runs);
     }
 
     /// <summary>

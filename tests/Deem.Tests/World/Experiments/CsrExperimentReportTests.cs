@@ -27,8 +27,9 @@ public class CsrExperimentReportTests
         // Mean ± t(0.975, 2)·s/√3 with s = 2: 52 ± 4.303·2/√3 = 52 ± 4.97.
         Assert.Contains("| baseline | 3 | 52.00 ± 4.97", md);
         // RobustVQA: +10 points; Welch SE = √(4/3 + 4/3) = 1.633, df = 4, t = 2.776 → ±4.53.
-        Assert.Contains("| DEEM − baseline | RobustVQA | +10.00 | [5.47, 14.53] | yes | +4.0 |", md);
-        Assert.Contains("| DEEM − baseline | POPE | +0.00 | [-4.53, 4.53] | no | +12.8 |", md);
+        Assert.Contains("| DEEM − baseline | RobustVQA | +10.00 | [5.47, 14.53] | yes | +4.0 (text) · +8.2 (T1) · +1.3 (T3 SFT) |", md);
+        Assert.Contains("| DEEM − baseline | POPE | +0.00 | [-4.53, 4.53] | no | +12.8 (text) · +18.2 (T1) · +0.6 (T3 SFT) |", md);
+        Assert.Contains("T1 = Table 1, DEEM − DEEM* after pre-training", md);
         Assert.Contains("**1.50×** (paper Table 3: 1.14× for stage 1), every run at 1 thr × 2.", md);
     }
 
@@ -38,8 +39,8 @@ public class CsrExperimentReportTests
         var (baseline, deem) = ThreeSeeds();
         var md = CsrExperimentReport.Markdown([deem with { Runs = [deem.Runs[0]] }, baseline with { Runs = [baseline.Runs[2]] }],
             [("DEEM", "baseline")], "one seed each");
-        Assert.Contains("| DEEM − baseline | RobustVQA | +6.00 | (needs ≥ 2 seeds) | – | +4.0 |", md);       // 60 − 54
-        Assert.Contains("| DEEM − baseline | POPE | -4.00 | (needs ≥ 2 seeds) | – | +12.8 |", md);         // 60 − 64
+        Assert.Contains("| DEEM − baseline | RobustVQA | +6.00 | (needs ≥ 2 seeds) | – | +4.0 (text) · +8.2 (T1) · +1.3 (T3 SFT) |", md);       // 60 − 54
+        Assert.Contains("| DEEM − baseline | POPE | -4.00 | (needs ≥ 2 seeds) | – | +12.8 (text) · +18.2 (T1) · +0.6 (T3 SFT) |", md);         // 60 − 64
     }
 
     [Fact]

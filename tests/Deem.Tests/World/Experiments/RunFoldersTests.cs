@@ -1,3 +1,7 @@
+using Deem.Config;
+using Deem.Data.Pipeline;
+using Deem.Model;
+using Deem.Training;
 using Deem.World.Benchmarks;
 using Deem.World.Experiments;
 
@@ -78,5 +82,40 @@ public class RunFoldersTests
         Assert.Contains("none of the benchmark columns", none.Message);
         File.WriteAllText(Path.Combine(missing, "suite_scores.json"), "{\"model\":");
         Assert.Throws<DeemFormatException>(() => RunFolders.ParseArm($"DEEM={missing}"));
+    }
+
+    /// <summary>A training folder as <c>deem train</c> leaves it (the files the report reads): a model config and a checkpoint's state.</summary>
+    static string TrainFolder(string root, string name, string arch, int seed)
+    {
+        string dir = Path.Combine(root, name), step = Path.Combine(dir, TrainingCheckpoint.Folder, "step-0000010");
+        Directory.CreateDirectory(step);
+        var config = arch == "llava" ? DeemConfig.TinyLlavaFor(Deem.Text.SpecialTokens.Tiny) : DeemConfig.TinyFor(Deem.Text.SpecialTokens.Tiny);
+        config.Save(Path.Combine(dir, DeemCheckpoint.ConfigFile));
+        var state = new TrainerState { Step = 10, Seed = seed, Stage = StageConfig.Load("tiny", "stage2"), Data = new DataPosition() };
+        File.WriteAllText(Path.Combine(step, TrainingCheckpoint.StateFile), state.ToJson());
+        return dir;
+    }
+
+    [Fact]
+    public void AnArmTakesItsArchitectureFromItsTrainingFoldersAndTheReportThePaperDeltasOfThatArchitecture()
+    {
+        using var tmp = new TempDir();
+        string e0 = EvalFolder(tmp.Path, "e0", 60, 50, 50, breakdown: false), e1 = EvalFolder(tmp.Path, "e1", 70, 50, 50, breakdown: false);
+        string l0 = TrainFolder(tmp.Path, "l0", "llava", 3), l1 = TrainFolder(tmp.Path, "l1", "llava", 4), d0 = TrainFolder(tmp.Path, "d0", "deem", 5);
+
+        var llava = RunFolders.ParseArm($"LLaVA+CSR={e0}@{l0},{e1}@{l1}");
+        Assert.Equal("llava", llava.Arch);
+        Assert.Equal([3, 4], llava.Runs.Select(r => r.Seed));                    // seeds from the checkpoints
+        Assert.Equal("deem", RunFolders.ParseArm($"DEEM={e0}@{d0}").Arch);
+        Assert.Equal("deem", RunFolders.ParseArm($"DEEM={e0}").Arch);           // no training folder: DEEM's
+        var mixed = Assert.Throws<DeemConfigException>(() => RunFolders.ParseArm($"X={e0}@{l0},{e1}@{d0}"));
+        Assert.Contains("'X' mixes runs of the architectures llava and deem", mixed.Message);
+
+        var baseline = RunFolders.ParseArm($"LLaVA={e1},{e0}");
+        var md = CsrExperimentReport.Markdown([llava, baseline with { Arch = "llava" }], [("LLaVA+CSR", "LLaVA")], "by hand");
+        // Equal runs in another order: Welch SE = √(50/2 + 50/2) = 7.07, df = 2, t = 4.303 → ±30.43.
+        Assert.Contains("| LLaVA+CSR − LLaVA | POPE | +0.00 | [-30.43, 30.43] | no | +12.9 (T5) |", md);
+        Assert.Contains("| LLaVA+CSR − LLaVA | MMVP | +0.00 | [0.00, 0.00] | no | +6.5 (T5) |", md);
+        Assert.Contains("T5 = Table 5", md);
     }
 }
