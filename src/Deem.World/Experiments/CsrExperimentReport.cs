@@ -83,10 +83,13 @@ public static class CsrExperimentReport
         var extra = Deem.World.Benchmarks.WorldBreakdown.Columns;
         if (arms.Any(a => a.Runs.Any(r => extra.Any(r.Metrics.ContainsKey))))
         {
-            sb.Append("\n## In-distribution vs shifted, and by what the CLIP captions named (%), mean ± 95 % CI over seeds\n\n");
+            sb.Append("\n## In-distribution vs shifted, by what the CLIP captions named, and by object size (%), mean ± 95 % CI over seeds\n\n");
             sb.Append("RVQA-ID: main-object questions on held-out in-distribution images; RVQA-OOD: the mean of A, R and V. ")
               .Append("MMVP seen / unseen: pair accuracy on pairs asking about an attribute the stage-0 CLIP's captions named ")
-              .Append("(colour, shape) or never named (orientation, count, position). Chance: 50 (RobustVQA), 25 (MMVP pairs).\n\n");
+              .Append("(colour, shape) or never named (orientation, count, position). POPE recall small / large: the share of ")
+              .Append("POPE-R's present objects answered \"yes\", for objects whose box's longer side is at most a fifth of the image's ")
+              .Append("and for the others (a model that always says \"yes\" gets 100; read it beside the yes-ratio). ")
+              .Append("Chance: 50 (RobustVQA), 25 (MMVP pairs).\n\n");
             sb.Append("| arm | ").AppendJoin(" | ", extra).Append(" |\n|---|").Append(string.Concat(extra.Select(_ => "---|"))).Append('\n');
             foreach (var arm in arms)
                 sb.Append("| ").Append(arm.Name).Append(" | ").AppendJoin(" | ", extra.Select(c =>
