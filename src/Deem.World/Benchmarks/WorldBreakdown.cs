@@ -70,10 +70,7 @@ public static class WorldBreakdown
             double s = Math.Max(a.Bbox[2] / im.Width, a.Bbox[3] / im.Height);
             side[key] = Math.Max(side.GetValueOrDefault(key), s);
         }
-        var correct = new Dictionary<string, bool>(StringComparer.Ordinal);
-        foreach (var line in File.ReadLines(predictionsPath))
-            if (!string.IsNullOrWhiteSpace(line) && JsonNode.Parse(line) is JsonObject o && o["correct"] is JsonValue c)
-                correct[o["id"]!.ToString()] = c.GetValue<bool>();
+        var correct = CorrectById(predictionsPath);
         int[] right = new int[2], total = new int[2];
         foreach (var q in Pope.Load(questionsPath).Where(q => q.Label == "yes"))
         {
@@ -115,10 +112,7 @@ public static class WorldBreakdown
     /// </summary>
     public static (double Seen, double Unseen) MmvpBySeen(string pairsPath, string predictionsPath)
     {
-        var correct = new Dictionary<string, bool>(StringComparer.Ordinal);
-        foreach (var line in File.ReadLines(predictionsPath))
-            if (!string.IsNullOrWhiteSpace(line) && JsonNode.Parse(line) is JsonObject o && o["correct"] is JsonValue c)
-                correct[o["id"]!.ToString()] = c.GetValue<bool>();
+        var correct = CorrectById(predictionsPath);
         int[] right = new int[2], total = new int[2];
         foreach (var line in File.ReadLines(pairsPath))
         {
@@ -131,5 +125,15 @@ public static class WorldBreakdown
         }
         double Pct(int g) => total[g] == 0 ? double.NaN : 100.0 * right[g] / total[g];
         return (Pct(0), Pct(1));
+    }
+
+    /// <summary>The "correct" field of each record of a predictions file (<c>PredictionRunner</c>'s JSONL), by its "id".</summary>
+    static Dictionary<string, bool> CorrectById(string predictionsPath)
+    {
+        var correct = new Dictionary<string, bool>(StringComparer.Ordinal);
+        foreach (var line in File.ReadLines(predictionsPath))
+            if (!string.IsNullOrWhiteSpace(line) && JsonNode.Parse(line) is JsonObject o && o["correct"] is JsonValue c)
+                correct[o["id"]!.ToString()] = c.GetValue<bool>();
+        return correct;
     }
 }

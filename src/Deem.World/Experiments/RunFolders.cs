@@ -66,13 +66,10 @@ public static class RunFolders
         string name = eq > 0 ? spec[..eq].Trim() : throw new DeemConfigException("--arm", "arm", $"'{spec}' is not NAME=EVAL[@TRAIN][,EVAL[@TRAIN]…]");
         var parts = spec[(eq + 1)..].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (parts.Length == 0) throw new DeemConfigException("--arm", "arm", $"'{name}' names no run");
-        var runs = parts.Select((p, i) =>
-        {
-            int at = p.IndexOf('@');
-            return at < 0 ? Read(p, null, i) : Read(p[..at], p[(at + 1)..], i);
-        }).ToList();
-        var archs = parts.Where(p => p.Contains('@'))
-            .Select(p => DeemConfig.Load(Path.Combine(p[(p.IndexOf('@') + 1)..], DeemCheckpoint.ConfigFile)).Arch).Distinct().ToList();
+        var folders = parts.Select(p => p.IndexOf('@') is var at && at < 0 ? (Eval: p, Train: (string?)null) : (Eval: p[..at], Train: p[(at + 1)..])).ToList();
+        var runs = folders.Select((f, i) => Read(f.Eval, f.Train, i)).ToList();
+        var archs = folders.Where(f => f.Train is not null)
+            .Select(f => DeemConfig.Load(Path.Combine(f.Train!, DeemCheckpoint.ConfigFile)).Arch).Distinct().ToList();
         if (archs.Count > 1)
             throw new DeemConfigException("--arm", "arm", $"'{name}' mixes runs of the architectures {string.Join(" and ", archs)}");
         return new ExperimentArm(name, archs.Count == 1 ? archs[0] : "deem", Csr: false, runs);
