@@ -27,6 +27,7 @@ public static class DoctorCommand
             table.AddRow("NNPACK", Markup.Escape(Deem.Diagnostics.NnpackSettings.InForce ?? "not set by this process"));
             table.AddRow("native library", Markup.Escape(r.NativeLibrary ?? "?"));
             table.AddRow("libstdc++ patch", Markup.Escape(r.LibStdCxxPatch));
+            table.AddRow("Scalar lifetime patch", Markup.Escape(r.ScalarLifetimePatch));
             table.AddRow($"fp32 matmul {r.MatmulSize}x{r.MatmulSize}", $"{r.MatmulGflops:F1} GFLOP/s");
             AnsiConsole.Write(table);
             return 0;

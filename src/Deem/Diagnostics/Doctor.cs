@@ -16,6 +16,7 @@ public sealed record DoctorReport(
     int Threads,
     string? NativeLibrary,
     string LibStdCxxPatch,
+    string ScalarLifetimePatch,
     int MatmulSize,
     double MatmulGflops);
 
@@ -44,6 +45,7 @@ public static class Doctor
             Threads: torch.get_num_threads(),
             NativeLibrary: native,
             LibStdCxxPatch: patch,
+            ScalarLifetimePatch: DescribeScalarLifetimes(typeof(torch).Assembly.Location),
             MatmulSize: matmulSize,
             MatmulGflops: gflops);
     }
@@ -94,5 +96,14 @@ public static class Doctor
             if (r.File == ElfVersionNeeds.LibStdCxx && r.Version == ElfVersionNeeds.Glibcxx3432)
                 return r.IsWeak ? "applied (GLIBCXX_3.4.32 requirement is weak)" : "NOT applied (GLIBCXX_3.4.32 requirement is strong)";
         return "not needed (library does not require GLIBCXX_3.4.32)";
+    }
+
+    /// <summary>States how many of the TorchSharp.dll's Scalar-handling methods keep their Scalars alive.</summary>
+    public static string DescribeScalarLifetimes(string path)
+    {
+        var scan = ScalarLifetimes.Scan(path);
+        return scan.Kept == scan.Methods.Count
+            ? $"applied (all {scan.Methods.Count} Scalar-handling methods unoptimized)"
+            : $"NOT applied ({scan.Kept} of {scan.Methods.Count} Scalar-handling methods unoptimized)";
     }
 }
