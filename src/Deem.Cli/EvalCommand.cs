@@ -45,10 +45,12 @@ public static class EvalCommand
         var mmvp = new Option<string?>("--mmvp") { Description = "folder with Questions.csv and MMVP Images/" };
         var outDir = new Option<string>("--out") { Required = true, Description = "predictions and scores folder (rerun to resume)" };
         var beams = new Option<bool>("--beams") { Description = "the reference's decoding (3 beams, 10 tokens) instead of greedy 3 tokens" };
-        var run = new Command("run", "Score a model on RobustVQA, POPE and MMVP") { model, bench, robustWorld, robust, robustRoot, pope, popeImagesDir, mmvp, outDir, beams };
+        var threads = ThreadsOption.Create();
+        var run = new Command("run", "Score a model on RobustVQA, POPE and MMVP") { model, bench, robustWorld, robust, robustRoot, pope, popeImagesDir, mmvp, outDir, beams, threads };
         var placement = PlacementOptions.ForInference(run);
         run.SetAction(parse =>
         {
+            ThreadsOption.Apply(parse, threads);
             var where = placement.Read(parse);                           // a device this build lacks is refused first
             var paths = new BenchmarkPaths(parse.GetValue(robust), parse.GetValue(robustRoot), parse.GetValue(pope), parse.GetValue(popeImagesDir), parse.GetValue(mmvp));
             if (parse.GetValue(bench) is { } b)
@@ -85,9 +87,11 @@ public static class EvalCommand
         var world = new Option<string>("--world") { Required = true, Description = "world folder whose stage data is scored" };
         var stage = new Option<int>("--stage") { Description = "whose data: 1 captions/documents, 2 instruction SFT, 3 region SFT", DefaultValueFactory = _ => 2 };
         var batches = new Option<int>("--batches") { Description = "fixed batches scored", DefaultValueFactory = _ => 8 };
-        var cmd = new Command("image-use", "Does the text depend on the image? NTP with own vs shuffled images, the across-image spread, and CSR with own vs another image's code") { model, world, stage, batches };
+        var threads = ThreadsOption.Create();
+        var cmd = new Command("image-use", "Does the text depend on the image? NTP with own vs shuffled images, the across-image spread, and CSR with own vs another image's code") { model, world, stage, batches, threads };
         cmd.SetAction(parse =>
         {
+            ThreadsOption.Apply(parse, threads);
             var (m, tokenizer) = DeemCheckpoint.Load(parse.GetValue(model)!);
             using (m)
             {
@@ -138,10 +142,12 @@ public static class EvalCommand
         var stage = new Option<int>("--stage") { Description = "the stage whose recipe (weights, frozen parts, data) applies: 1 or 2", DefaultValueFactory = _ => 2 };
         var noCsr = new Option<bool>("--no-csr") { Description = "the baseline's recipe of the stage (DEEM*: stage 1 with the encoder frozen and the UNet trained; λ_CSR = 0)" };
         var batches = new Option<int>("--batches") { Description = "fixed batches averaged", DefaultValueFactory = _ => 4 };
+        var threads = ThreadsOption.Create();
         var cmd = new Command("grad-balance", "Per part of the model, the gradient norm each weighted loss term (NTP, NIP, CSR) sends there in a stage")
-            { model, world, stage, noCsr, batches };
+            { model, world, stage, noCsr, batches, threads };
         cmd.SetAction(parse =>
         {
+            ThreadsOption.Apply(parse, threads);
             int n = parse.GetValue(stage);
             if (n is not (1 or 2)) throw new DeemConfigException("--stage", "stage", $"must be 1 or 2 (stage 3 has no diffusion model), found {n}");
             if (parse.GetValue(batches) <= 0) throw new DeemConfigException("--batches", "batches", $"must be > 0, found {parse.GetValue(batches)}");
@@ -186,10 +192,12 @@ public static class EvalCommand
         var steps = new Option<int>("--steps") { Description = "full-batch AdamW steps per probe", DefaultValueFactory = _ => 600 };
         var seed = new Option<int>("--seed") { Description = "seed of the probes' initial weights", DefaultValueFactory = _ => 0 };
         var hidden = new Option<string>("--hidden") { Description = "probe heads: comma-separated hidden widths, 0 = linear", DefaultValueFactory = _ => "0,256" };
+        var threads = ThreadsOption.Create();
         var cmd = new Command("probe", "What the frozen image features hold: linear and one-layer probes per question family (the LLM's ceiling)")
-            { model, world, bench, trainImages, testImages, steps, seed, hidden };
+            { model, world, bench, trainImages, testImages, steps, seed, hidden, threads };
         cmd.SetAction(parse =>
         {
+            ThreadsOption.Apply(parse, threads);
             var widths = parse.GetValue(hidden)!.Split(',').Select(x => int.TryParse(x, out int w) ? w
                 : throw new DeemConfigException("--hidden", "hidden", $"must be comma-separated integer widths, found '{parse.GetValue(hidden)}'")).ToList();
             var options = new Deem.Diagnostics.EncoderProbeOptions(parse.GetValue(trainImages), parse.GetValue(testImages), parse.GetValue(steps),

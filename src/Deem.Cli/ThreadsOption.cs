@@ -4,7 +4,7 @@ using TorchSharp;
 namespace Deem.Cli;
 
 /// <summary>
-/// <c>--threads</c> of the verbs that train: torch's intra-op CPU threads for the whole process, set
+/// <c>--threads</c> of the verbs that train or evaluate: torch's intra-op CPU threads for the whole process, set
 /// before any work (a value below 1 is a one-line error naming the option, exit 2).
 /// </summary>
 static class ThreadsOption

@@ -59,6 +59,8 @@ public class CommandLineErrorTests
         { ["demo", "--out", Missing, "--jobs", "0"], "--jobs" },
         { ["experiment", "csr", "--world", Missing, "--stage0", Missing, "--out", Missing, "--jobs", "-1"], "--jobs" },
         { ["train", "--stage", "2", "--world", Missing, "--out", Missing, "--threads", "-2"], "--threads" },
+        { ["eval", "probe", "--model", Missing, "--world", Missing, "--threads", "0"], "--threads" },
+        { ["eval", "run", "--model", Missing, "--out", Missing, "--threads", "0"], "--threads" },
         { ["model", "--preset", "tiny-llava", "--step-flops"], "--step-flops needs a DEEM preset" },
         { ["world", "make", "--out", Missing, "--yes-no", "both"], "--yes-no" },
     };
