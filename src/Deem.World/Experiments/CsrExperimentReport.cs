@@ -109,8 +109,7 @@ public static class CsrExperimentReport
                   .Append(" | ").Append(double.IsFinite(r.SecondsPerStep) ? r.SecondsPerStep.ToString("F3", CultureInfo.InvariantCulture) : "–")
                   .Append(" | ").Append(r.Layout).Append(" |\n");
 
-        sb.Append("\n## Difference with CSR − without (percentage points), Welch 95 % CI\n\n");
-        sb.Append("| comparison | benchmark | ours | 95 % CI | significant | paper |\n|---|---|---|---|---|---|\n");
+        var rows = new StringBuilder();
         foreach (var (with, without) in comparisons)
         {
             var a = arms.FirstOrDefault(x => x.Name == with);
@@ -125,15 +124,20 @@ public static class CsrExperimentReport
                 if (va.Count < 2 || vb.Count < 2)
                 {
                     var diff = va.Average() - vb.Average();
-                    sb.Append(CultureInfo.InvariantCulture, $"| {with} − {without} | {name} | {(diff >= 0 ? "+" : "")}{F(diff)} | (needs ≥ 2 seeds) | – | {paper} |\n");
+                    rows.Append(CultureInfo.InvariantCulture, $"| {with} − {without} | {name} | {(diff >= 0 ? "+" : "")}{F(diff)} | (needs ≥ 2 seeds) | – | {paper} |\n");
                     continue;
                 }
                 var d = Stats.WelchDifference(va, vb);
-                sb.Append(CultureInfo.InvariantCulture,
+                rows.Append(CultureInfo.InvariantCulture,
                     $"| {with} − {without} | {name} | {(d.Difference >= 0 ? "+" : "")}{F(d.Difference)} | [{F(d.Lower)}, {F(d.Upper)}] | {(d.Significant ? "yes" : "no")} | {paper} |\n");
             }
         }
-        if (comparisons.Count > 0) sb.Append('\n').Append(PaperDeltas.Legend).Append('\n');
+        sb.Append("\n## Difference with CSR − without (percentage points), Welch 95 % CI\n\n");
+        if (rows.Length == 0)
+            sb.Append("No pair of arms with and without CSR in this report.\n");
+        else
+            sb.Append("| comparison | benchmark | ours | 95 % CI | significant | paper |\n|---|---|---|---|---|---|\n")
+              .Append(rows).Append('\n').Append(PaperDeltas.Legend).Append('\n');
 
         // Runs read back from their folders (RunFolders) carry no step times: no cost section for them.
         if (!arms.SelectMany(a => a.Runs).Any(r => double.IsFinite(r.SecondsPerStep))) return sb.ToString();

@@ -44,6 +44,19 @@ public class CsrExperimentReportTests
     }
 
     [Fact]
+    public void AReportWithoutAPairSaysSoAndHasNoDifferenceTable()
+    {
+        var (_, deem) = ThreeSeeds();
+        var md = CsrExperimentReport.Markdown([deem], [], "one arm");
+        Assert.Contains("## Difference with CSR − without", md);
+        Assert.Contains("No pair of arms with and without CSR in this report.", md);
+        Assert.DoesNotContain("| comparison | benchmark |", md);
+        Assert.DoesNotContain("T1 = Table 1", md);
+        // A pair named but absent from the arms is no pair either.
+        Assert.Contains("No pair of arms", CsrExperimentReport.Markdown([deem], [("DEEM", "baseline")], "one arm"));
+    }
+
+    [Fact]
     public void StepTimesOfRunsTrainedInOtherLayoutsAreNotCompared()
     {
         // Seed 0 alone on two threads, seeds 1 and 2 side by side on one: their s/step are not one measure.
