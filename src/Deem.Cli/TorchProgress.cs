@@ -11,7 +11,9 @@ namespace Deem.Cli;
 /// native handle of a <c>Scalar</c> it creates itself (every <c>x * 0.5</c>, the default <c>alpha = 1</c>
 /// of each <c>add</c>/<c>sub</c>) without keeping the object alive, so such a collection can finalize and
 /// free the Scalar while libtorch still reads it: a rare <c>ExternalException</c> ("Expected false to be
-/// true") in long runs. With one managed thread doing the work, no collection can start during a native call.
+/// true") in long runs. The build's Scalar-lifetime patch (build/ScalarLifetimes) removes that cause; one
+/// managed thread doing the work still keeps collections out of every native call, so nothing else that
+/// TorchSharp leaves to the finalizer (a tensor made outside a dispose scope) can be freed mid-call either.
 /// </para>
 /// </summary>
 static class TorchProgress
