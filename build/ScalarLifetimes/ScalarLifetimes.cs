@@ -71,6 +71,15 @@ namespace Deem.Build
 
         public static ScalarLifetimeScan Scan(byte[] image, string path)
         {
+            try { return ScanImage(image, path); }
+            catch (BadImageFormatException e) when (!e.Message.StartsWith(path, StringComparison.Ordinal))
+            {
+                throw new BadImageFormatException(path + ": " + e.Message, e);
+            }
+        }
+
+        static ScalarLifetimeScan ScanImage(byte[] image, string path)
+        {
             using var pe = new PEReader(ImmutableArray.Create(image));
             if (!pe.HasMetadata) throw new BadImageFormatException(path + ": not a .NET assembly (no metadata)");
             if (pe.PEHeaders.CorHeader!.ManagedNativeHeaderDirectory.Size != 0)

@@ -71,8 +71,9 @@ public class ScalarLifetimesTests : IDisposable
     {
         var notPe = Path.Combine(dir, "TorchSharp.dll");
         File.WriteAllText(notPe, "not an assembly");
-        var e = Assert.ThrowsAny<Exception>(() => ScalarLifetimes.KeepAlive(notPe));
-        Assert.Contains("TorchSharp.dll", e.Message + notPe);
+        var e = Assert.Throws<BadImageFormatException>(() => ScalarLifetimes.KeepAlive(notPe));
+        Assert.StartsWith(notPe + ": ", e.Message);
+        Assert.Equal("not an assembly", File.ReadAllText(notPe));
 
         // A real .NET assembly without TorchSharp.Scalar.
         var other = typeof(ScalarLifetimesTests).Assembly.Location;
