@@ -65,7 +65,7 @@ public static class ExperimentCommand
             Required = true, Description = "NAME=EVAL[@TRAIN][,EVAL[@TRAIN]…]: an arm's runs, each the --out of `deem eval run --bench` " +
                 "and optionally @ the --out of its `deem train --stage 2` (seed, image gap); repeat per arm",
         };
-        var compare = new Option<string[]>("--compare") { Description = "WITH:WITHOUT arm names whose difference is reported; repeat for more pairs, e.g. DEEM:baseline and LLaVA+CSR:LLaVA (default: the first two arms)" };
+        var compare = new Option<string[]>("--compare") { Description = "WITH:WITHOUT arm names whose difference is reported; repeat for more pairs, e.g. DEEM:baseline and LLaVA+CSR:LLaVA, each within one architecture (default: the first two arms if they share one)" };
         var setup = new Option<string?>("--setup") { Description = "a line on how the runs were made, printed under the title" };
         var outDir = new Option<string>("--out") { Required = true, Description = "folder for report.md, report.png, report.json" };
         var cmd = new Command("report", "The ablation report of runs trained and scored one by one (mean ± 95 % CI per arm, Welch differences)")
@@ -76,7 +76,7 @@ public static class ExperimentCommand
             var names = read.Select(a => a.Name).ToList();
             if (names.Distinct(StringComparer.Ordinal).Count() != names.Count)
                 throw new DeemConfigException("--arm", "arm", $"arm names repeat: {string.Join(", ", names)}");
-            var comparisons = RunFolders.ParseComparisons(parse.GetValue(compare) ?? [], names);
+            var comparisons = RunFolders.ParseComparisons(parse.GetValue(compare) ?? [], read);
             string text = parse.GetValue(setup) ?? "Runs trained and scored one by one, read back by `deem experiment report`.";
             string dir = parse.GetValue(outDir)!;
             CsrExperimentReport.Write(dir, read, comparisons, text);

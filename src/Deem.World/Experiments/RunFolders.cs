@@ -76,11 +76,15 @@ public static class RunFolders
     }
 
     /// <summary>
-    /// The differences a report gives, from <c>WITH:WITHOUT</c> specs (<c>--compare</c>, repeatable) over the
-    /// arms <paramref name="names"/>; none given: the first two arms, as <c>deem experiment csr</c> orders them.
+    /// The differences a report gives, from <c>WITH:WITHOUT</c> specs (<c>--compare</c>, repeatable) over
+    /// <paramref name="arms"/>; none given: the first two arms, as <c>deem experiment csr</c> orders them, when
+    /// they share an architecture (else none). CSR's effect is measured within one architecture, and the
+    /// paper figure printed beside a pair is its architecture's, so a pair across two is refused.
     /// </summary>
-    public static IReadOnlyList<(string With, string Without)> ParseComparisons(IEnumerable<string> specs, IReadOnlyList<string> names)
+    public static IReadOnlyList<(string With, string Without)> ParseComparisons(IEnumerable<string> specs, IReadOnlyList<ExperimentArm> arms)
     {
+        var names = arms.Select(a => a.Name).ToList();
+        string ArchOf(string name) => arms.First(a => a.Name == name).Arch;
         var comparisons = new List<(string, string)>();
         foreach (var c in specs)
         {
@@ -89,9 +93,12 @@ public static class RunFolders
                 throw new DeemConfigException("--compare", "compare", $"'{c}' is not WITH:WITHOUT of two of the arms {string.Join(", ", names)}");
             if (comparisons.Contains((pair[0], pair[1])))
                 throw new DeemConfigException("--compare", "compare", $"'{c}' is given twice");
+            if (ArchOf(pair[0]) != ArchOf(pair[1]))
+                throw new DeemConfigException("--compare", "compare",
+                    $"'{c}' pairs arms of two architectures ({ArchOf(pair[0])} and {ArchOf(pair[1])}); CSR's effect is measured within one");
             comparisons.Add((pair[0], pair[1]));
         }
-        if (comparisons.Count == 0 && names.Count >= 2) comparisons.Add((names[0], names[1]));
+        if (comparisons.Count == 0 && arms.Count >= 2 && arms[0].Arch == arms[1].Arch) comparisons.Add((names[0], names[1]));
         return comparisons;
     }
 }

@@ -52,17 +52,30 @@ public class RunFoldersTests
         Assert.DoesNotContain("Training cost", md);                              // hand-made runs carry no comparable step times
     }
 
+    static ExperimentArm Arm(string name, string arch) => new(name, arch, false, []);
+
     [Fact]
     public void ComparisonsAreTheGivenPairsInOrderOrElseTheFirstTwoArms()
     {
-        string[] names = ["DEEM", "baseline", "LLaVA+CSR", "LLaVA"];
-        Assert.Equal([("DEEM", "baseline"), ("LLaVA+CSR", "LLaVA")], RunFolders.ParseComparisons(["DEEM:baseline", " LLaVA+CSR : LLaVA "], names));
-        Assert.Equal([("LLaVA+CSR", "LLaVA")], RunFolders.ParseComparisons(["LLaVA+CSR:LLaVA"], names));
-        Assert.Equal([("DEEM", "baseline")], RunFolders.ParseComparisons([], names));
-        Assert.Empty(RunFolders.ParseComparisons([], ["DEEM"]));
+        ExperimentArm[] arms = [Arm("DEEM", "deem"), Arm("baseline", "deem"), Arm("LLaVA+CSR", "llava"), Arm("LLaVA", "llava")];
+        Assert.Equal([("DEEM", "baseline"), ("LLaVA+CSR", "LLaVA")], RunFolders.ParseComparisons(["DEEM:baseline", " LLaVA+CSR : LLaVA "], arms));
+        Assert.Equal([("LLaVA+CSR", "LLaVA")], RunFolders.ParseComparisons(["LLaVA+CSR:LLaVA"], arms));
+        Assert.Equal([("DEEM", "baseline")], RunFolders.ParseComparisons([], arms));
+        Assert.Empty(RunFolders.ParseComparisons([], [Arm("DEEM", "deem")]));
         foreach (var bad in new[] { "DEEM", "DEEM:LLaVA:baseline", "DEEM:other", "DEEM:DEEM" })
-            Assert.Contains($"'{bad}' is not WITH:WITHOUT", Assert.Throws<DeemConfigException>(() => RunFolders.ParseComparisons([bad], names)).Message);
-        Assert.Contains("given twice", Assert.Throws<DeemConfigException>(() => RunFolders.ParseComparisons(["DEEM:baseline", "DEEM:baseline"], names)).Message);
+            Assert.Contains($"'{bad}' is not WITH:WITHOUT", Assert.Throws<DeemConfigException>(() => RunFolders.ParseComparisons([bad], arms)).Message);
+        Assert.Contains("given twice", Assert.Throws<DeemConfigException>(() => RunFolders.ParseComparisons(["DEEM:baseline", "DEEM:baseline"], arms)).Message);
+    }
+
+    [Fact]
+    public void ArmsOfTwoArchitecturesAreNoPair()
+    {
+        // By default the first two arms are compared only when they share an architecture ...
+        ExperimentArm[] mixed = [Arm("baseline", "deem"), Arm("LLaVA", "llava")];
+        Assert.Empty(RunFolders.ParseComparisons([], mixed));
+        // ... and a pair asked across two is refused, naming both.
+        var e = Assert.Throws<DeemConfigException>(() => RunFolders.ParseComparisons(["baseline:LLaVA"], mixed));
+        Assert.Contains("'baseline:LLaVA' pairs arms of two architectures (deem and llava)", e.Message);
     }
 
     [Fact]
