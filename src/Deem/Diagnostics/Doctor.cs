@@ -101,7 +101,9 @@ public static class Doctor
     /// <summary>States how many of the TorchSharp.dll's Scalar-handling methods keep their Scalars alive.</summary>
     public static string DescribeScalarLifetimes(string path)
     {
-        var scan = ScalarLifetimes.Scan(path);
+        ScalarLifetimeScan scan;
+        try { scan = ScalarLifetimes.Scan(path); }
+        catch (Exception e) when (e is BadImageFormatException or IOException) { return "cannot tell: " + e.Message; }
         return scan.Kept == scan.Methods.Count
             ? $"applied (all {scan.Methods.Count} Scalar-handling methods unoptimized)"
             : $"NOT applied ({scan.Kept} of {scan.Methods.Count} Scalar-handling methods unoptimized)";
