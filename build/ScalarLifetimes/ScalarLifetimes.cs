@@ -53,7 +53,7 @@ namespace Deem.Build
             get
             {
                 int n = 0;
-                foreach (var f in Flags) if ((f & ScalarLifetimes.KeepAliveFlags) == ScalarLifetimes.KeepAliveFlags) n++;
+                foreach (var f in Flags) if (ScalarLifetimes.KeepsAlive(f)) n++;
                 return n;
             }
         }
@@ -64,6 +64,9 @@ namespace Deem.Build
     {
         /// <summary>MethodImplAttributes.NoOptimization (0x40) | NoInlining (0x08).</summary>
         public const ushort KeepAliveFlags = 0x48;
+
+        /// <summary>Whether a method's ImplFlags carry both <see cref="KeepAliveFlags"/>.</summary>
+        public static bool KeepsAlive(ushort implFlags) => (implFlags & KeepAliveFlags) == KeepAliveFlags;
         const string ScalarNamespace = "TorchSharp";
         const string ScalarName = "Scalar";
 
@@ -153,27 +156,28 @@ namespace Deem.Build
         /// </summary>
         public static string KeepAlive(string path)
         {
-            var image = File.ReadAllBytes(path);
-            var scan = Scan(image, path);
+            var scan = Scan(path);
             if (scan.Methods.Count == 0) throw new BadImageFormatException(path + ": no method handles a TorchSharp.Scalar");
-            int patched = 0;
+            var changes = new List<(long Offset, ushort Flags)>();
             for (int i = 0; i < scan.Methods.Count; i++)
-            {
-                var f = (ushort)(scan.Flags[i] | KeepAliveFlags);
-                if (f == scan.Flags[i]) continue;
-                image[scan.FlagOffsets[i]] = (byte)(f & 0xff);
-                image[scan.FlagOffsets[i] + 1] = (byte)(f >> 8);
-                patched++;
-            }
-            if (patched == 0) return "already";
+                if (!KeepsAlive(scan.Flags[i]))
+                    changes.Add((scan.FlagOffsets[i], (ushort)(scan.Flags[i] | KeepAliveFlags)));
+            if (changes.Count == 0) return "already";
+
             var mtime = File.GetLastWriteTimeUtc(path);
             string tmp = path + ".scalar-tmp";
-            File.Copy(path, tmp, overwrite: true);   // a new inode with the same permissions
+            // As ElfVersionNeeds.MakeWeak: File.Copy makes a new inode with the same permissions; only the flag bytes change.
+            File.Copy(path, tmp, overwrite: true);
             using (var fs = new FileStream(tmp, FileMode.Open, FileAccess.Write))
-                fs.Write(image, 0, image.Length);
+                foreach (var (offset, flags) in changes)
+                {
+                    fs.Seek(offset, SeekOrigin.Begin);
+                    fs.WriteByte((byte)(flags & 0xff));
+                    fs.WriteByte((byte)(flags >> 8));
+                }
             File.SetLastWriteTimeUtc(tmp, mtime);
             File.Replace(tmp, path, null);
-            return "patched " + patched + " methods";
+            return "patched " + changes.Count + " methods";
         }
 
         /// <summary>Decodes a signature to "does this type mention the given type definition".</summary>
