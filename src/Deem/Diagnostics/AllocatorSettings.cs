@@ -10,21 +10,25 @@ namespace Deem.Diagnostics;
 /// zeroed ones back in (a profile of the tiny stage-1 step: 10.5 % of its samples in the kernel, mostly
 /// page faults and unmapping, 6 % in malloc and free). Fixing the threshold at 32 MiB (glibc's ceiling),
 /// trimming only above 1 GiB free and growing the heap 64 MiB at a time keeps the pages of one step for the
-/// next; measured in docs/experiments.md §7. Set unless the user chose any malloc setting.
+/// next; measured in docs/experiments.md §7. A tensor above that ceiling (one 32-image chunk of the VAE's
+/// activations at 96 px is 38 MB) would still be mapped afresh and faulted in page by page at every call,
+/// so no block is mapped on its own (M_MMAP_MAX 0): the 96-px stage 0 spent two thirds of its time outside
+/// the training loops in page faults (§7). Set unless the user chose any malloc setting.
 /// </summary>
 public static class AllocatorSettings
 {
-    /// <summary>The values set: (mallopt parameter, value). glibc: M_TRIM_THRESHOLD −1, M_TOP_PAD −2, M_MMAP_THRESHOLD −3.</summary>
+    /// <summary>The values set: (mallopt parameter, value). glibc: M_TRIM_THRESHOLD −1, M_TOP_PAD −2, M_MMAP_THRESHOLD −3, M_MMAP_MAX −4.</summary>
     public static IReadOnlyList<(int Parameter, int Value)> Values { get; } =
     [
         (-3, 32 << 20),            // M_MMAP_THRESHOLD: fixed (no longer dynamic), glibc's 64-bit maximum
         (-1, 1 << 30),             // M_TRIM_THRESHOLD
         (-2, 64 << 20),            // M_TOP_PAD
+        (-4, 0),                   // M_MMAP_MAX: no block mapped on its own (glibc still maps when the heap cannot grow)
     ];
 
     /// <summary>Environment variables by which a user sets malloc's behaviour (any one of them: nothing is changed).</summary>
     public static IReadOnlyList<string> UserSettings { get; } =
-        ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_ARENA_MAX", "GLIBC_TUNABLES", "LD_PRELOAD"];
+        ["MALLOC_MMAP_THRESHOLD_", "MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_ARENA_MAX", "GLIBC_TUNABLES", "LD_PRELOAD"];
 
     /// <summary>
     /// Applies <see cref="Values"/> through glibc's <c>mallopt</c> on Linux when no <see cref="UserSettings"/>
@@ -49,8 +53,11 @@ public static class AllocatorSettings
         {
             return "platform default (no glibc mallopt)";
         }
-        return "mmap threshold 32 MiB, trim above 1 GiB, top pad 64 MiB";
+        return InForceText;
     }
+
+    /// <summary>What <see cref="KeepFreedPages"/> reports when it set <see cref="Values"/>.</summary>
+    public const string InForceText = "heap only (no mmap), trim above 1 GiB, top pad 64 MiB";
 
     [DllImport("libc")]
     private static extern int mallopt(int parameter, int value);
