@@ -27,12 +27,13 @@ public static class DemoCommand
     static readonly Option<int?> Threads = ExperimentCommand.RunThreadsOption();
     // The demo's small runs go one process per core: on 2 cores two 1-thread runs side by side train ~1.8× the steps of one (docs/experiments.md §6).
     static readonly Option<int> Jobs = ExperimentCommand.JobsOption(defaultJobs: Environment.ProcessorCount);
+    static readonly Option<int> ImageSize = new("--image-size") { Description = "side of the world's images and of the encoder, a multiple of 32", DefaultValueFactory = _ => Defaults.ImageSize };
     static readonly Option<int> Mmvp = new("--mmvp-pairs") { Description = "MMVP pairs (mined as CLIP-blind)", DefaultValueFactory = _ => Defaults.MmvpPairs };
 
     public static Command Create()
     {
         var cmd = new Command("demo", "Make the world, pretrain components, run the CSR experiment, print the table")
-            { OutDir, Seeds, Arch, Stage1, Stage2, Stage0Steps, WorldScale, CaptionPairs, VqaImages, Pope, Mmvp, Threads, Jobs };
+            { OutDir, Seeds, Arch, Stage1, Stage2, Stage0Steps, WorldScale, CaptionPairs, VqaImages, ImageSize, Pope, Mmvp, Threads, Jobs };
         cmd.SetAction(parse =>
         {
             var options = ToOptions(parse);
@@ -56,6 +57,7 @@ public static class DemoCommand
             OutDir = parse.GetValue(OutDir)!, Seeds = ExperimentCommand.ParseSeeds(parse.GetValue(Seeds)!, "--seeds"),
             Stage0Steps = parse.GetValue(Stage0Steps), Stage1Steps = parse.GetValue(Stage1), Stage2Steps = parse.GetValue(Stage2),
             WorldScale = parse.GetValue(WorldScale), CaptionPairs = parse.GetValue(CaptionPairs), VqaImages = parse.GetValue(VqaImages), PopeImages = parse.GetValue(Pope), MmvpPairs = parse.GetValue(Mmvp),
+            ImageSize = parse.GetValue(ImageSize),
             Arches = parse.GetValue(Arch)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
         };
         options.Validate();

@@ -33,17 +33,20 @@ public sealed record DemoOptions
     public int MmvpPairs { get; init; } = 30;
     /// <summary>Questions per instruction image of the world (the SFT stage is where yes/no answering is learned).</summary>
     public int QuestionsPerImage { get; init; } = 6;
+    /// <summary>Side in pixels of the world's images and of the image encoder (stage 0's resolution; later stages keep it).</summary>
+    public int ImageSize { get; init; } = 64;
 
     /// <summary>
-    /// The full ablation, the recipe at which the trained models see (docs/experiments.md §5): baseline vs DEEM,
-    /// three seeds, a CLIP on 65,536 caption pairs (12,000 steps at batch 128), 300 + 12,000 steps on 16,384
-    /// instruction images with the world's 3 open questions per image. Its VAE trains 1500 steps: at 100 its latents
+    /// The full ablation, the recipe at which the trained models see best (docs/experiments.md §2.16–2.19): three seeds
+    /// per arm, 96-px images (a 64-px encoder caps what the LLM can read, §2.10), a CLIP on 65,536 caption pairs
+    /// (6,000 steps at batch 128), 300 + 24,000 steps on 16,384 instruction images with the world's 3 open questions
+    /// per image (the targets are reached in the second 12,000, §2.19). Its VAE trains 1500 steps: at 100 its latents
     /// were 90 % posterior noise and the UNet trained on them — CSR's critic — read no condition (§2.12–2.13).
     /// </summary>
     public static DemoOptions FullRun { get; } = new()
     {
-        Stage1Steps = 300, Stage2Steps = 12_000, WorldScale = 8, CaptionPairs = 65_536, VqaImages = 16_384, QuestionsPerImage = 3,
-        Stage0Recipe = new Stage0Options { ClipSteps = 12_000, LlmSteps = 400, VaeSteps = 1500, UNetSteps = 500, BatchSize = 128 },
+        Stage1Steps = 300, Stage2Steps = 24_000, WorldScale = 8, CaptionPairs = 65_536, VqaImages = 16_384, QuestionsPerImage = 3, ImageSize = 96,
+        Stage0Recipe = new Stage0Options { ClipSteps = 6_000, LlmSteps = 400, VaeSteps = 1500, UNetSteps = 500, BatchSize = 128 },
     };
 
     /// <summary>Throws a <see cref="DeemConfigException"/> naming the first option out of range.</summary>
@@ -67,6 +70,8 @@ public sealed record DemoOptions
         Positive("--pope-images", PopeImages);
         Positive("--mmvp-pairs", MmvpPairs);
         Positive("questions per image", QuestionsPerImage);
+        if (ImageSize < 32 || ImageSize % 32 != 0)
+            throw new DeemConfigException("--image-size", "image-size", $"must be a positive multiple of 32 (the encoder's stride), found {ImageSize}");
     }
 
     /// <summary>
@@ -78,16 +83,16 @@ public sealed record DemoOptions
         var scaled = new WorldCounts().Scaled(WorldScale);
         return new WorldOptions
         {
-            QuestionsPerImage = QuestionsPerImage,
+            QuestionsPerImage = QuestionsPerImage, ImageSize = ImageSize,
             Counts = scaled with { CaptionPairs = CaptionPairs ?? scaled.CaptionPairs, VqaImages = VqaImages ?? scaled.VqaImages },
             // Unscaled: the in-distribution split adds RobustVQA questions to every run's evaluation.
             TestImagesInDistribution = new WorldOptions().TestImagesInDistribution,
         };
     }
 
-    /// <summary>The stage-0 options: <see cref="Stage0Recipe"/>, with <see cref="Stage0Steps"/> steps for every component when given.</summary>
+    /// <summary>The stage-0 options: <see cref="Stage0Recipe"/> at <see cref="ImageSize"/>, with <see cref="Stage0Steps"/> steps for every component when given.</summary>
     public Stage0Options Stage0() =>
-        Stage0Steps is int n ? Stage0Recipe with { ClipSteps = n, LlmSteps = n, VaeSteps = n, UNetSteps = n } : Stage0Recipe;
+        (Stage0Steps is int n ? Stage0Recipe with { ClipSteps = n, LlmSteps = n, VaeSteps = n, UNetSteps = n } : Stage0Recipe) with { Resolution = ImageSize };
 
     /// <summary>The experiment's options, with the folders under <see cref="OutDir"/>.</summary>
     public CsrExperimentOptions Experiment(string world, string stage0, string outDir) => new()
@@ -105,13 +110,15 @@ public sealed record DemoOptions
         string steps = (s0.ClipSteps, s0.LlmSteps, s0.VaeSteps, s0.UNetSteps) == (defaults.ClipSteps, defaults.LlmSteps, defaults.VaeSteps, defaults.UNetSteps)
             ? "" : string.Create(inv, $" --component-steps {s0.ClipSteps},{s0.LlmSteps},{s0.VaeSteps},{s0.UNetSteps}");
         string batch = s0.BatchSize == defaults.BatchSize ? "" : string.Create(inv, $" --batch-size {s0.BatchSize}");
+        string resolution = s0.Resolution == defaults.Resolution ? "" : string.Create(inv, $" --resolution {s0.Resolution}");
+        string imageSize = ImageSize == new WorldOptions().ImageSize ? "" : string.Create(inv, $" --image-size {ImageSize}");
         return
         [
             string.Create(inv, $"deem world make --out W --scale {WorldScale}") +
             (CaptionPairs is int pairs ? string.Create(inv, $" --caption-pairs {pairs}") : "") +
             (VqaImages is int vqa ? string.Create(inv, $" --vqa-images {vqa}") : "") +
-            string.Create(inv, $" --questions-per-image {QuestionsPerImage}"),
-            "deem train --stage 0 --world W --out S0" + steps + batch,
+            string.Create(inv, $" --questions-per-image {QuestionsPerImage}") + imageSize,
+            "deem train --stage 0 --world W --out S0" + steps + batch + resolution,
             string.Create(inv, $"deem experiment csr --world W --stage0 S0 --out X --arch {string.Join(",", Arches)} --seeds {string.Join(",", Seeds)} ") +
             string.Create(inv, $"--stage1-steps {Stage1Steps} --stage2-steps {Stage2Steps} --pope-images {PopeImages} --mmvp-pairs {MmvpPairs}"),
         ];
@@ -131,6 +138,7 @@ public sealed record DemoOptions
             ("stage-0 batch (CLIP pairs, UNet latents)", $"{Stage0().BatchSize}", $"{f.Stage0().BatchSize}"),
             ("stage-1 steps", $"{Stage1Steps}", $"{f.Stage1Steps}"),
             ("stage-2 (SFT) steps", $"{Stage2Steps}", $"{f.Stage2Steps}"),
+            ("image side (world and encoder)", $"{ImageSize} px", $"{f.ImageSize} px"),
             ("world scale", WorldScale.ToString(inv), f.WorldScale.ToString(inv)),
             ("caption pairs (stage-0 data)", $"{World().Counts.CaptionPairs}", $"{f.World().Counts.CaptionPairs}"),
             ("instruction (SFT) images", $"{World().Counts.VqaImages}", $"{f.World().Counts.VqaImages}"),

@@ -13,16 +13,19 @@ public class DemoOptionsTests
         Assert.Equal((30, 30, 120, 300, 2.0, "deem-demo"), (d.PopeImages, d.MmvpPairs, d.Stage1Steps, d.Stage2Steps, d.WorldScale, d.OutDir));
         Assert.Null(d.Stage0Steps);
         Assert.Equal(["deem"], d.Arches);
+        Assert.Equal((64, 64, 64), (d.ImageSize, d.World().ImageSize, d.Stage0().Resolution));
 
         var o = DemoCommand.ToOptions(DemoCommand.Create().Parse(
             ["--seeds", "4,5", "--arch", "deem,llava", "--pope-images", "7", "--mmvp-pairs", "9", "--stage0-steps", "3", "--world-scale", "0.5", "--out", "x",
-             "--caption-pairs", "40", "--vqa-images", "30"]));
+             "--caption-pairs", "40", "--vqa-images", "30", "--image-size", "128"]));
         Assert.Equal([4, 5], o.Seeds);
         Assert.Equal(["deem", "llava"], o.Arches);
         Assert.Equal((7, 9, 3, 0.5, "x"), (o.PopeImages, o.MmvpPairs, o.Stage0Steps, o.WorldScale, o.OutDir));
         Assert.Equal(3, o.Stage0().UNetSteps);
         Assert.Equal((40, 30), (o.World().Counts.CaptionPairs, o.World().Counts.VqaImages));
         Assert.Null(d.CaptionPairs);
+        // One side for the world's images and the encoder that reads them.
+        Assert.Equal((128, 128), (o.World().ImageSize, o.Stage0().Resolution));
     }
 
     [Theory]
@@ -34,6 +37,8 @@ public class DemoOptionsTests
     [InlineData("--caption-pairs", "-3")]
     [InlineData("--seeds", "1,1")]
     [InlineData("--arch", "clip")]
+    [InlineData("--image-size", "48")]
+    [InlineData("--image-size", "0")]
     public void BadOptionsNameTheOption(string option, string value)
     {
         var e = Assert.Throws<DeemConfigException>(() => DemoCommand.ToOptions(DemoCommand.Create().Parse([option, value])));
@@ -47,25 +52,27 @@ public class DemoOptionsTests
         var sizes = o.Sizes();
         Assert.All(sizes, s => Assert.NotEqual(s.Full, s.Here));
         Assert.Contains(("seeds per arm", "1 (0)", "3 (0, 1, 2)"), sizes);
-        Assert.Contains(("stage-2 (SFT) steps", "4", "12000"), sizes);
-        Assert.Contains(("stage-0 steps", "CLIP 4, LLaMA 4, VAE 4, UNet 4", "CLIP 12000, LLaMA 400, VAE 1500, UNet 500"), sizes);
+        Assert.Contains(("stage-2 (SFT) steps", "4", "24000"), sizes);
+        Assert.Contains(("stage-0 steps", "CLIP 4, LLaMA 4, VAE 4, UNet 4", "CLIP 6000, LLaMA 400, VAE 1500, UNet 500"), sizes);
+        Assert.Contains(("image side (world and encoder)", "64 px", "96 px"), sizes);
         Assert.Contains(("instruction (SFT) images", "38", "16384"), sizes);
         Assert.Contains(("caption pairs (stage-0 data)", "77", "65536"), sizes);
         Assert.DoesNotContain(DemoOptions.FullRun.Sizes(), s => s.Here != s.Full);
-        // The full run is the recipe of docs/experiments.md §5, command for command.
+        // The full run is the 96-px recipe of docs/experiments.md §2.16–2.19, command for command.
         Assert.Equal(
         [
-            "deem world make --out W --scale 8 --caption-pairs 65536 --vqa-images 16384 --questions-per-image 3",
-            "deem train --stage 0 --world W --out S0 --component-steps 12000,400,1500,500 --batch-size 128",
+            "deem world make --out W --scale 8 --caption-pairs 65536 --vqa-images 16384 --questions-per-image 3 --image-size 96",
+            "deem train --stage 0 --world W --out S0 --component-steps 6000,400,1500,500 --batch-size 128 --resolution 96",
             "deem experiment csr --world W --stage0 S0 --out X --arch deem --seeds 0,1,2 " +
-            "--stage1-steps 300 --stage2-steps 12000 --pope-images 30 --mmvp-pairs 30",
+            "--stage1-steps 300 --stage2-steps 24000 --pope-images 30 --mmvp-pairs 30",
         ], DemoOptions.FullRun.Commands());
         Assert.Equal("deem world make --out W --scale 0.3 --questions-per-image 2", o.Commands()[0]);
         Assert.Equal("deem train --stage 0 --world W --out S0 --component-steps 4,4,4,4", o.Commands()[1]);
         Assert.Equal("deem train --stage 0 --world W --out S0", new DemoOptions().Commands()[1]);
 
         var md = Demo.Markdown(o, [], "DEEM seed 0", [], "# CSR ablation on the built-in world\n\n## Accuracy\n");
-        Assert.Contains("| stage-2 (SFT) steps | **4** | 12000 |", md);
+        Assert.Contains("| stage-2 (SFT) steps | **4** | 24000 |", md);
+        Assert.Contains("| image side (world and encoder) | **64 px** | 96 px |", md);
         Assert.Contains("    deem experiment csr --world W --stage0 S0 --out X --arch deem --seeds 0,1,2", md);
         Assert.Contains("\n## CSR ablation on the built-in world\n\n### Accuracy\n", md);   // the experiment's report, one level down
     }
@@ -75,7 +82,8 @@ public class DemoOptionsTests
     {
         var f = DemoOptions.FullRun;
         Assert.Equal((65_536, 16_384, 3), (f.World().Counts.CaptionPairs, f.World().Counts.VqaImages, f.World().QuestionsPerImage));
-        Assert.Equal((12_000, 400, 1500, 500, 128), (f.Stage0().ClipSteps, f.Stage0().LlmSteps, f.Stage0().VaeSteps, f.Stage0().UNetSteps, f.Stage0().BatchSize));
+        Assert.Equal((6_000, 400, 1500, 500, 128), (f.Stage0().ClipSteps, f.Stage0().LlmSteps, f.Stage0().VaeSteps, f.Stage0().UNetSteps, f.Stage0().BatchSize));
+        Assert.Equal((96, 96), (f.World().ImageSize, f.Stage0().Resolution));
         // Another world size leaves the other scaled counts as they were.
         Assert.Equal(new Deem.World.WorldCounts().Scaled(8).Mmc4Docs, f.World().Counts.Mmc4Docs);
         var o = new DemoOptions { VqaImages = 100 };
