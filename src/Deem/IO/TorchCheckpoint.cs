@@ -12,7 +12,8 @@ namespace Deem.IO;
 /// <c>&lt;root&gt;/version</c> and usually <c>&lt;root&gt;/byteorder</c>. Each tensor pickles as
 /// <c>torch._utils._rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, hooks)</c>
 /// whose storage is the persistent id <c>("storage", torch.FloatStorage, key, location, numel)</c>.
-/// The pickle runs in <see cref="RestrictedUnpickler"/> with only the globals a state dict needs;
+/// The state dict is an <c>OrderedDict()</c> filled by SETITEMS, or <c>OrderedDict(pairs)</c> as Python 2 and
+/// other picklers write it. The pickle runs in <see cref="RestrictedUnpickler"/> with only the globals a state dict needs;
 /// anything else (arbitrary code) is a <see cref="DeemFormatException"/> naming the global.
 /// </summary>
 public static class TorchCheckpoint
@@ -124,6 +125,10 @@ public static class TorchCheckpoint
         {
             case ("collections", "OrderedDict") when args.Length == 0:
                 return new RestrictedUnpickler.PyDict();
+            case ("collections", "OrderedDict") when args.Length == 1 && args[0] is object?[] or List<object?>:
+                // OrderedDict(pairs): Python 2's OrderedDict.__reduce__ and other picklers (TorchSharp.PyBridge writes
+                // the tensors' backward hooks as OrderedDict(())) pass the items instead of SETITEMS after the call.
+                return OrderedDictOf(path, (IEnumerable<object?>)args[0]!);
             case ("torch", "Size") when args.Length == 1 && args[0] is object?[] dims:
                 return dims;
             case ("torch._utils", "_rebuild_parameter") or ("torch._utils", "_rebuild_parameter_with_state")
@@ -134,6 +139,22 @@ public static class TorchCheckpoint
             default:
                 throw new DeemFormatException(path, $"unsupported call {fn}({args.Length} arguments)", fn.ToString());
         }
+    }
+
+    static RestrictedUnpickler.PyDict OrderedDictOf(string path, IEnumerable<object?> pairs)
+    {
+        var d = new RestrictedUnpickler.PyDict();
+        foreach (var pair in pairs)
+        {
+            var kv = pair switch
+            {
+                object?[] { Length: 2 } t => t,
+                List<object?> { Count: 2 } l => l.ToArray(),
+                _ => throw new DeemFormatException(path, "OrderedDict(...) item is not a (key, value) pair"),
+            };
+            d[kv[0] ?? throw new DeemFormatException(path, "OrderedDict(...) item has the key None")] = kv[1];
+        }
+        return d;
     }
 
     /// <summary><c>_rebuild_tensor_v2</c>: a strided view of the storage, made contiguous and compact.</summary>

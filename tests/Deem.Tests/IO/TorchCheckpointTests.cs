@@ -127,6 +127,45 @@ public class TorchCheckpointTests
         foreach (var t in sd.Values) t.Dispose();
     }
 
+    /// <summary>
+    /// The state dict as <c>OrderedDict([(key, tensor), ...])</c>: one REDUCE with the items as its argument, the
+    /// form of Python 2's <c>OrderedDict.__reduce__</c> (and of TorchSharp.PyBridge's backward hooks), not
+    /// <c>OrderedDict()</c> then SETITEMS.
+    /// </summary>
+    static byte[] PairsPickle(bool brokenPair = false)
+    {
+        var p = new Pickle();
+        p.Op(0x80, 2);                                                 // PROTO 2
+        p.Global("collections", "OrderedDict");                        // memo 0
+        p.Op((byte)']').Put().Mark();                                  // EMPTY_LIST, MARK
+        p.Mark();
+        Tensor(p, "a", "FloatStorage", "0", 6, 0, [2, 3], [3, 1]);
+        p.Tuple();                                                     // ('a', tensor)
+        p.Mark();
+        if (brokenPair) p.Str("c").Str("d");
+        Tensor(p, "b", "LongStorage", "1", 5, 2, [3], [1]);
+        p.Tuple();                                                     // ('b', tensor) or ('c', 'd', 'b', tensor)
+        p.Op((byte)'e');                                               // APPENDS
+        p.Op(0x85).Put().Op((byte)'R').Put().Op((byte)'.');            // TUPLE1, REDUCE, STOP
+        return p.Bytes;
+    }
+
+    [Fact]
+    public void ReadsAnOrderedDictBuiltFromItsPairs()
+    {
+        using var dir = new TempDir();
+        var sd = TorchCheckpoint.Load(WriteZip(dir, PairsPickle(), Storages()));
+        Assert.Equal(new[] { "a", "b" }, sd.Keys.Order());
+        Assert.Equal(new[] { 0f, 1, 2, 3, 4, 5 }, sd["a"].data<float>().ToArray());
+        Assert.Equal(new long[] { 12, 13, 14 }, sd["b"].data<long>().ToArray());
+        foreach (var t in sd.Values) t.Dispose();
+
+        string bad = WriteZip(dir, PairsPickle(brokenPair: true), Storages(), "bad.bin");
+        var ex = Assert.Throws<DeemFormatException>(() => TorchCheckpoint.Load(bad));
+        Assert.Contains("not a (key, value) pair", ex.Message);
+        Assert.Contains(bad, ex.Message);
+    }
+
     [Fact]
     public void ForbiddenGlobalIsRejectedByName()
     {
