@@ -28,12 +28,17 @@ public static class ExperimentCommand
         var mmvp = new Option<int>("--mmvp-pairs") { DefaultValueFactory = _ => 40 };
         var csrWeight = new Option<double?>("--csr-weight") { Description = "λ_CSR of the CSR arms in both stages (default: the recipes' 5); use one --out per value" };
         var only = new Option<string?>("--arms") { Description = "train only these arms, e.g. baseline (default: every arm of --arch)" };
+        var saveEvery = new Option<int>("--save-every")
+        {
+            Description = "steps between each stage's checkpoints; the same command after a stop resumes every unfinished run from its last one",
+            DefaultValueFactory = _ => new CsrExperimentOptions { World = "", Stage0 = "", OutDir = "" }.SaveEvery,
+        };
         var threads = RunThreadsOption();
         var jobs = JobsOption();
         // Set by --jobs for the processes it starts, so that each run.json says how many runs shared the cores.
         var concurrent = new Option<int>(ConcurrentRunsName) { Hidden = true, DefaultValueFactory = _ => 1 };
         var csr = new Command("csr", "Baseline vs DEEM (and LLaVA-style ± CSR) over seeds; report with 95 % CIs")
-            { world, stage0, outDir, seeds, llavaSeeds, arch, s1, s2, pope, mmvp, csrWeight, only, threads, jobs, concurrent };
+            { world, stage0, outDir, seeds, llavaSeeds, arch, s1, s2, pope, mmvp, csrWeight, only, saveEvery, threads, jobs, concurrent };
         csr.SetAction(parse =>
         {
             var options = new CsrExperimentOptions
@@ -46,6 +51,8 @@ public static class ExperimentCommand
                 PopeImages = parse.GetValue(pope), MmvpPairs = parse.GetValue(mmvp),
                 OnlyArms = parse.GetValue(only)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
                 ConcurrentRuns = Math.Max(1, parse.GetValue(concurrent)),
+                SaveEvery = parse.GetValue(saveEvery) is > 0 and var every ? every
+                    : throw new DeemConfigException("--save-every", "save-every", $"must be > 0, found {parse.GetValue(saveEvery)}"),
             };
             ThreadsOption.Apply(parse, threads, whenUnset: ThreadsOption.TinyTraining);
             RunWithJobs(options, ReadJobs(parse, jobs));

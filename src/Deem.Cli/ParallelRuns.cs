@@ -33,7 +33,7 @@ public static class ParallelRuns
             "experiment", "csr", "--world", o.World, "--stage0", o.Stage0, "--out", o.OutDir,
             "--arch", run.Arch, "--arms", run.Arm, "--seeds", I(run.Seed),
             "--stage1-steps", I(o.Stage1Steps), "--stage2-steps", I(o.Stage2Steps),
-            "--pope-images", I(o.PopeImages), "--mmvp-pairs", I(o.MmvpPairs), "--threads", I(threads),
+            "--pope-images", I(o.PopeImages), "--mmvp-pairs", I(o.MmvpPairs), "--save-every", I(o.SaveEvery), "--threads", I(threads),
             ExperimentCommand.ConcurrentRunsName, I(jobs),
         };
         if (o.CsrWeight is double w) args.AddRange(["--csr-weight", I(w)]);

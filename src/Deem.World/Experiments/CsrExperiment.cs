@@ -45,6 +45,8 @@ public sealed record CsrExperimentOptions
     /// <summary>Greedy decoding length of the answers (yes/no and option words are one or two tokens).</summary>
     public int MaxNewTokens { get; init; } = 3;
     public int EvalBatchSize { get; init; } = 16;
+    /// <summary>Steps between the checkpoints of each stage (and its last step): a rerun of a stopped experiment resumes from the last one.</summary>
+    public int SaveEvery { get; init; } = 1000;
 }
 
 /// <summary>
@@ -57,8 +59,9 @@ public sealed record CsrExperimentOptions
 /// <item><b>LLaVA</b> / <b>LLaVA+CSR</b>: the architecture-agnostic claim (Table 5), an MLP projector
 /// into a plain LLaMA, without and with CSR.</item>
 /// </list>
-/// Every run is resumable (a finished run's <c>run.json</c> is reused) and the report is written as
-/// measured, beside the paper's deltas.
+/// Every run is resumable: a finished run's <c>run.json</c> is reused, and a stopped one (a killed process, a
+/// restarted machine) continues each stage from its last checkpoint. The report is written as measured, beside the
+/// paper's deltas.
 /// </summary>
 public static class CsrExperiment
 {
@@ -155,7 +158,26 @@ public static class CsrExperiment
         "\"image gap\" is the SFT NTP with another sample's image minus with its own, in nats, after stage 2 " +
         "(0 = the answers ignore the image).";
 
-    /// <summary>One arm × seed: stage 1, stage 2, evaluation; reused when its run.json exists.</summary>
+    /// <summary>
+    /// Opens one stage of a run in <paramref name="o"/>'s folder: a new run, or, when an earlier attempt left a complete
+    /// checkpoint there, that run continued from it (same schedule, data position, random states and optimiser).
+    /// <paramref name="earlierSeconds"/>: the step and evaluation seconds the logs hold up to that checkpoint.
+    /// </summary>
+    public static TrainingRun OpenStage(TrainingRunOptions o, ITrainingObserver? observer, string name, Action<string> log, out double earlierSeconds)
+    {
+        earlierSeconds = 0;
+        if (TrainingCheckpoint.TryFindLatest(o.OutDir) is not { } checkpoint)
+            return TrainingRun.Open(o, observer);
+        var run = TrainingRun.Open(o with { Resume = checkpoint }, observer);
+        int step = run.ResumedFrom!.Value.Step;
+        log($"{name}: resuming from {checkpoint} at step {step}");
+        string metrics = Path.Combine(o.OutDir, MetricsLog.FileName), evals = Path.Combine(o.OutDir, EvalLog.FileName);
+        if (File.Exists(metrics)) earlierSeconds += MetricsLog.Read(metrics).Where(m => m.Step <= step).Sum(m => m.StepSeconds);
+        if (File.Exists(evals)) earlierSeconds += EvalLog.Read(evals).Where(e => e.Step <= step).Sum(e => e.Seconds);
+        return run;
+    }
+
+    /// <summary>One arm × seed: stage 1, stage 2, evaluation; reused when its run.json exists, each stage resumed from its last checkpoint.</summary>
     public static ArmRun RunOne(CsrExperimentOptions o, string arch, string arm, bool csr, int seed, BenchmarkPaths paths,
         Func<string, ITrainingObserver> observerFor, Action<string> log) =>
         RunOnce(o, arch, arm, csr, seed, paths, observerFor, log);
@@ -177,26 +199,33 @@ public static class CsrExperiment
 
         // Stage 1: alignment pretraining from the stage-0 DEEM folder (the DEEM* recipe for the arms without CSR).
         string stage1Dir = Path.Combine(dir, "stage1");
-        List<double> stepSeconds;
-        using (var stage1 = TrainingRun.Open(new TrainingRunOptions
+        double earlierSeconds;
+        using (var stage1 = OpenStage(new TrainingRunOptions
                {
                    OutDir = stage1Dir, Data = data, Stage = 1, NoCsr = !csr, Steps = o.Stage1Steps, Seed = seed,
                    Init = o.Stage0, Arch = arch, CsrWeight = csr ? o.CsrWeight : null, Tokenizer = WorldTokenizer.Default,
-                   Trainer = new TrainerOptions { OutDir = "", SaveEvery = o.Stage1Steps, EvalEvery = 0, TensorBoard = false },
-               }, observerFor($"{arm} seed {seed} stage 1")))
-            stepSeconds = stage1.Run().Metrics.Select(m => m.StepSeconds).ToList();
+                   Trainer = new TrainerOptions { OutDir = "", SaveEvery = Math.Min(o.SaveEvery, o.Stage1Steps), EvalEvery = 0, TensorBoard = false },
+               }, observerFor($"{arm} seed {seed} stage 1"), $"{arm} seed {seed} stage 1", log, out earlierSeconds))
+            stage1.Run();
+        var stepSeconds = MetricsLog.Read(Path.Combine(stage1Dir, MetricsLog.FileName)).Select(m => m.StepSeconds).ToList();
 
         // Stage 2: image-text SFT from stage 1's model folder, with CSR for the CSR arms (the recipe's λ = 5, or
         // --csr-weight), without for the others; fixed SFT batches (another shuffle of the same data) scored
         // during it give the image gap.
-        using var stage2 = TrainingRun.Open(new TrainingRunOptions
+        string stage2Dir = Path.Combine(dir, "stage2");
+        using var stage2 = OpenStage(new TrainingRunOptions
         {
-            OutDir = Path.Combine(dir, "stage2"), Data = data, Stage = 2, Steps = o.Stage2Steps, Seed = seed,
+            OutDir = stage2Dir, Data = data, Stage = 2, Steps = o.Stage2Steps, Seed = seed,
             Init = stage1Dir, CsrWeight = csr ? o.CsrWeight : 0.0, Tokenizer = WorldTokenizer.Default, EvalSource = o.World,
-            Trainer = new TrainerOptions { OutDir = "", SaveEvery = o.Stage2Steps, EvalEvery = Math.Max(1, o.Stage2Steps / 4), TensorBoard = false },
-        }, observerFor($"{arm} seed {seed} stage 2"));
-        var afterSft = stage2.Run().Evals[^1];
-        double trainSeconds = total.Elapsed.TotalSeconds;
+            Trainer = new TrainerOptions
+            {
+                OutDir = "", SaveEvery = Math.Min(o.SaveEvery, o.Stage2Steps), EvalEvery = Math.Max(1, o.Stage2Steps / 4), TensorBoard = false,
+            },
+        }, observerFor($"{arm} seed {seed} stage 2"), $"{arm} seed {seed} stage 2", log, out double earlierSeconds2);
+        stage2.Run();
+        // The last evaluation, from the log: a stage resumed at its last step trains and evaluates nothing more.
+        var afterSft = EvalLog.Read(Path.Combine(stage2Dir, EvalLog.FileName))[^1];
+        double trainSeconds = total.Elapsed.TotalSeconds + earlierSeconds + earlierSeconds2;
 
         // Evaluation on the three world benchmarks.
         log($"{arm} seed {seed}: evaluating");

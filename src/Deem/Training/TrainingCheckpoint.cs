@@ -105,6 +105,14 @@ public static class TrainingCheckpoint
     public static string FindLatest(string dir)
     {
         if (!Directory.Exists(dir)) throw new DeemFormatException(dir, "resume folder not found");
+        return TryFindLatest(dir)
+            ?? throw new DeemFormatException(dir, $"no complete checkpoint to resume from (a folder with {StateFile}, or {Folder}/step-*/ holding one)");
+    }
+
+    /// <summary>As <see cref="FindLatest"/>, or null when <paramref name="dir"/> is missing or holds no complete checkpoint.</summary>
+    public static string? TryFindLatest(string dir)
+    {
+        if (!Directory.Exists(dir)) return null;
         if (IsComplete(dir)) return dir;
         string root = Path.Combine(dir, Folder);
         var candidates = Directory.Exists(root)
@@ -112,8 +120,7 @@ public static class TrainingCheckpoint
                 .Select(d => (Dir: d, Step: int.TryParse(Path.GetFileName(d)["step-".Length..], NumberStyles.None, CultureInfo.InvariantCulture, out int s) ? s : -1))
                 .Where(c => c.Step >= 0).OrderBy(c => c.Step).ToList()
             : [];
-        return candidates.Count > 0 ? candidates[^1].Dir
-            : throw new DeemFormatException(dir, $"no complete checkpoint to resume from (a folder with {StateFile}, or {Folder}/step-*/ holding one)");
+        return candidates.Count > 0 ? candidates[^1].Dir : null;
     }
 
     /// <summary>Deletes the oldest complete checkpoints of a run beyond the newest <paramref name="keep"/>.</summary>

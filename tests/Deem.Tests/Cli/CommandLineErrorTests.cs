@@ -58,6 +58,7 @@ public class CommandLineErrorTests
         { ["demo", "--out", Missing, "--threads", "0"], "--threads" },
         { ["demo", "--out", Missing, "--jobs", "0"], "--jobs" },
         { ["experiment", "csr", "--world", Missing, "--stage0", Missing, "--out", Missing, "--jobs", "-1"], "--jobs" },
+        { ["experiment", "csr", "--world", Missing, "--stage0", Missing, "--out", Missing, "--save-every", "0"], "--save-every: field 'save-every': must be > 0, found 0" },
         { ["train", "--stage", "2", "--world", Missing, "--out", Missing, "--threads", "-2"], "--threads" },
         { ["eval", "probe", "--model", Missing, "--world", Missing, "--threads", "0"], "--threads" },
         { ["eval", "run", "--model", Missing, "--out", Missing, "--threads", "0"], "--threads" },

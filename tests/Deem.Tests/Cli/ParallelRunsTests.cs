@@ -13,7 +13,7 @@ public class ParallelRunsTests
     static CsrExperimentOptions Options(string outDir = "X") => new()
     {
         World = "W", Stage0 = "S0", OutDir = outDir, Seeds = [0, 1], LlavaSeeds = [5], Arches = ["deem", "llava"],
-        Stage1Steps = 7, Stage2Steps = 11, PopeImages = 3, MmvpPairs = 4, CsrWeight = 0.5,
+        Stage1Steps = 7, Stage2Steps = 11, PopeImages = 3, MmvpPairs = 4, CsrWeight = 0.5, SaveEvery = 5,
     };
 
     [Fact]
@@ -71,6 +71,7 @@ public class ParallelRunsTests
         Assert.Equal(11, parse.GetValue<int>("--stage2-steps"));
         Assert.Equal(3, parse.GetValue<int>("--pope-images"));
         Assert.Equal(4, parse.GetValue<int>("--mmvp-pairs"));
+        Assert.Equal(5, parse.GetValue<int>("--save-every"));
         Assert.Equal(0.5, parse.GetValue<double?>("--csr-weight"));
         Assert.Equal(3, parse.GetValue<int?>("--threads"));
         Assert.Equal(1, parse.GetValue<int>("--jobs"));
