@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.Json;
 using Deem.Benchmarks;
 using Deem.World.Benchmarks;
@@ -162,12 +163,20 @@ public static class CsrExperiment
     /// Opens one stage of a run in <paramref name="o"/>'s folder: a new run, or, when an earlier attempt left a complete
     /// checkpoint there, that run continued from it (same schedule, data position, random states and optimiser).
     /// <paramref name="earlierSeconds"/>: the step and evaluation seconds the logs hold up to that checkpoint.
+    /// A checkpoint of another schedule, seed or λ_CSR than <paramref name="o"/> asks for is refused, not continued.
     /// </summary>
     public static TrainingRun OpenStage(TrainingRunOptions o, ITrainingObserver? observer, string name, Action<string> log, out double earlierSeconds)
     {
         earlierSeconds = 0;
         if (TrainingCheckpoint.TryFindLatest(o.OutDir) is not { } checkpoint)
             return TrainingRun.Open(o, observer);
+        var state = TrainingCheckpoint.LoadState(checkpoint);
+        if ((o.Steps is int steps && steps != state.Stage.Steps) || (o.Seed is int seed && seed != state.Seed)
+            || (o.CsrWeight is double csr && csr != state.Stage.CsrWeight))
+            throw new DeemConfigException("--out", "out", string.Create(CultureInfo.InvariantCulture,
+                $"{o.OutDir} holds a stopped run of {state.Stage.Steps} steps, seed {state.Seed}, λ_CSR {state.Stage.CsrWeight}, not the " +
+                $"{o.Steps?.ToString(CultureInfo.InvariantCulture) ?? "recipe's"} steps, seed {o.Seed?.ToString(CultureInfo.InvariantCulture) ?? "recipe's"}, " +
+                $"λ_CSR {o.CsrWeight?.ToString(CultureInfo.InvariantCulture) ?? "recipe's"} asked for: give another --out, or delete that folder to train it anew"));
         var run = TrainingRun.Open(o with { Resume = checkpoint }, observer);
         int step = run.ResumedFrom!.Value.Step;
         log($"{name}: resuming from {checkpoint} at step {step}");

@@ -67,4 +67,18 @@ public class CsrExperimentResumeTests(TrainingWorld world)
         Assert.Equal(4, EvalLog.Read(Path.Combine(stoppedDir.Path, EvalLog.FileName))[^1].Step);
         Assert.Equal(Enumerable.Range(1, 4), MetricsLog.Read(Path.Combine(stoppedDir.Path, MetricsLog.FileName)).Select(m => m.Step));
     }
+
+    [Fact]
+    public void AStoppedStageOfAnotherScheduleOrSeedIsRefusedNotContinued()
+    {
+        using var dir = new TempDir();
+        using (var run = CsrExperiment.OpenStage(Stage1(dir.Path, stopAt: 1), null, "stopped", _ => { }, out _))
+            run.Run();
+        var steps = Assert.Throws<DeemConfigException>(() => CsrExperiment.OpenStage(Stage1(dir.Path) with { Steps = 6 }, null, "", _ => { }, out _));
+        Assert.Contains("holds a stopped run of 4 steps, seed 3", steps.Message);
+        Assert.Contains("not the 6 steps, seed 3", steps.Message);
+        var seed = Assert.Throws<DeemConfigException>(() => CsrExperiment.OpenStage(Stage1(dir.Path) with { Seed = 4 }, null, "", _ => { }, out _));
+        Assert.Contains("seed 4", seed.Message);
+        Assert.StartsWith("--out", seed.Message);
+    }
 }
