@@ -131,4 +131,31 @@ public class RunFoldersTests
         Assert.Contains("| LLaVA+CSR − LLaVA | MMVP | +0.00 | [0.00, 0.00] | no | +6.5 (T5) |", md);
         Assert.Contains("T5 = Table 5", md);
     }
+
+    /// <summary>
+    /// The result files of docs/results/sft-24k (§2.21's runs, kept in the repository) read back through the report's
+    /// reader to the figures docs/experiments.md gives for them, so the archive stays readable and true to the text.
+    /// </summary>
+    [Fact]
+    public void TheArchivedRunsOfTheDocsReadBackToTheFiguresTheDocsGive()
+    {
+        string root = Path.Combine(Deem.Tests.Text.LlamaVocabulary.RepoRoot(), "docs", "results", "sft-24k");
+        ArmRun[] Runs(params string[] names) => [.. names.Select(n => RunFolders.Read(Path.Combine(root, "E_" + n), Path.Combine(root, n), seed: -1))];
+        static double[] Column(ArmRun[] runs, string column) => [.. runs.Select(r => Math.Round(r.Metrics[column], 2))];
+
+        var deem = Runs("H_D2_s1", "H_D2_s2");
+        Assert.Equal([1, 2], deem.Select(r => r.Seed));                           // from each run's trainer state
+        Assert.Equal("deem", DeemConfig.Load(Path.Combine(root, "H_D2_s1", DeemCheckpoint.ConfigFile)).Arch);
+        Assert.Equal([81.11, 82.22], Column(deem, "POPE-R"));
+        Assert.Equal([55.77, 33.05], Column(deem, "RVQA-A"));
+        Assert.Equal([23.33, 26.67], Column(deem, "MMVP"));
+        Assert.Equal([83.89, 82.93], Column(deem, WorldBreakdown.InDistribution));
+
+        var llavaCsr = Runs("H_LC2_s1", "H_LC2_s2");
+        Assert.Equal([1, 2], llavaCsr.Select(r => r.Seed));
+        Assert.Equal("llava", DeemConfig.Load(Path.Combine(root, "H_LC2_s1", DeemCheckpoint.ConfigFile)).Arch);
+        Assert.Equal([87.22, 87.78], Column(llavaCsr, "POPE-R"));
+        Assert.Equal([88.82, 90.99], Column(llavaCsr, WorldBreakdown.InDistribution));
+        Assert.Equal([26.67, 36.67], Column(llavaCsr, "MMVP"));
+    }
 }
