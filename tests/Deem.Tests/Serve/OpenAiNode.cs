@@ -15,10 +15,7 @@ static class OpenAiNode
 
     static string Install()
     {
-        var dir = AppContext.BaseDirectory;
-        while (dir is not null && !File.Exists(Path.Combine(dir, "DeemSharp.slnx"))) dir = Path.GetDirectoryName(dir);
-        if (dir is null) throw new InvalidOperationException("cannot find the repository root (DeemSharp.slnx) above the test binaries");
-        var scripts = Path.Combine(dir, "tests", "Deem.Tests", "Serve", "openai");
+        var scripts = Path.Combine(RepositoryRoot.Path, "tests", "Deem.Tests", "Serve", "openai");
         if (File.Exists(Path.Combine(scripts, "node_modules", "openai", "package.json"))) return scripts;
         var (code, output) = Run("npm", scripts, TimeSpan.FromMinutes(5), "install", "--no-audit", "--no-fund");
         if (code != 0 || !File.Exists(Path.Combine(scripts, "node_modules", "openai", "package.json")))

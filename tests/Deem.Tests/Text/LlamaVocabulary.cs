@@ -37,17 +37,9 @@ public static class LlamaVocabulary
     public static LlamaTextTokenizer FromJson => _fromJson.Value;
     public static LlamaTextTokenizer FromModel => _fromModel.Value;
 
-    /// <summary>The repository root (the folder holding DeemSharp.slnx).</summary>
-    public static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "DeemSharp.slnx"))) return dir.FullName;
-        throw new InvalidOperationException("repository root (DeemSharp.slnx) not found above " + AppContext.BaseDirectory);
-    }
-
     static string Fetch()
     {
-        string folder = Path.Combine(RepoRoot(), ".cache", "llama-tokenizer-js-1.2.2");
+        string folder = Path.Combine(RepositoryRoot.Path, ".cache", "llama-tokenizer-js-1.2.2");
         if (File.Exists(Path.Combine(folder, "tokenizer.model"))) return folder;
         string staging = folder + ".tmp-" + Environment.ProcessId + "-" + Guid.NewGuid().ToString("N");
         Directory.CreateDirectory(staging);

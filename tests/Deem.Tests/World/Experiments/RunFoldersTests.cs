@@ -139,7 +139,7 @@ public class RunFoldersTests
     [Fact]
     public void TheArchivedRunsOfTheDocsReadBackToTheFiguresTheDocsGive()
     {
-        string root = Path.Combine(Deem.Tests.Text.LlamaVocabulary.RepoRoot(), "docs", "results", "sft-24k");
+        string root = Path.Combine(RepositoryRoot.Path, "docs", "results", "sft-24k");
         ArmRun[] Runs(params string[] names) => [.. names.Select(n => RunFolders.Read(Path.Combine(root, "E_" + n), Path.Combine(root, n), seed: -1))];
         static double[] Column(ArmRun[] runs, string column) => [.. runs.Select(r => Math.Round(r.Metrics[column], 2))];
 
