@@ -158,4 +158,18 @@ public class RunFoldersTests
         Assert.Equal([88.82, 90.99], Column(llavaCsr, WorldBreakdown.InDistribution));
         Assert.Equal([26.67, 36.67], Column(llavaCsr, "MMVP"));
     }
+
+    /// <summary>§2.22's 48 000-step baseline run, kept in docs/results/sft-48k, reads back to the figures the docs give.</summary>
+    [Fact]
+    public void TheArchivedLongScheduleRunReadsBackToTheFiguresTheDocsGive()
+    {
+        string root = Path.Combine(RepositoryRoot.Path, "docs", "results", "sft-48k");
+        var run = RunFolders.Read(Path.Combine(root, "E_J_B2_s1"), Path.Combine(root, "J_B2_s1"), seed: -1);
+        Assert.Equal(1, run.Seed);
+        Assert.Equal("deem", DeemConfig.Load(Path.Combine(root, "J_B2_s1", DeemCheckpoint.ConfigFile)).Arch);
+        Assert.Equal(83.89, Math.Round(run.Metrics["POPE-R"], 2));
+        Assert.Equal(90.02, Math.Round(run.Metrics[WorldBreakdown.InDistribution], 2));
+        Assert.Equal(46.67, Math.Round(run.Metrics["MMVP"], 2));
+        Assert.Equal(58.65, Math.Round(run.Metrics["RVQA-A"], 2));
+    }
 }
