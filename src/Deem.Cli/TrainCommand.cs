@@ -37,6 +37,10 @@ public static class TrainCommand
         var strict = new Option<bool>("--strict") { Description = "malformed records are errors naming file and line, not skips" };
         var seed = new Option<int?>("--seed") { Description = "seed of the weights, noise and timesteps (default: the stage's)" };
         var saveEvery = new Option<int?>("--save-every") { Description = "steps between checkpoints (default: the stage's)" };
+        var keepCheckpoints = new Option<int?>("--keep-checkpoints")
+        {
+            Description = "newest complete checkpoints kept in the run folder, older ones deleted; 0 keeps every one (default: the stage's keep_checkpoints, 3)",
+        };
         var logEvery = new Option<int?>("--log-every") { Description = "steps between plain log lines (default: the stage's)" };
         var evalEvery = new Option<int?>("--eval-every") { Description = "steps between fixed-batch, fixed-noise evaluations, eval.jsonl (default: the stage's; 0 = none)" };
         var evalBatches = new Option<int?>("--eval-batches") { Description = "fixed batches each evaluation scores (default: the stage's eval_batches)" };
@@ -61,7 +65,7 @@ public static class TrainCommand
             Description = "build the --init folder's model as deem (perceiver + MMFS) or llava (MLP projector; paper Table 5), e.g. a stage 0 folder as the LLaVA-style arm (default: the folder's)",
         };
         var cmd = new Command("train", "Train one DEEM stage (data parallel under `mpirun -np N`)")
-            { preset, stage, world, outDir, init, arch, noCsr, steps, resume, strict, seed, saveEvery, logEvery, evalEvery, evalWorld, evalBatches, batchSize, gradAccum, stopAt, threads, zero1, componentSteps, resolution, vaeCache };
+            { preset, stage, world, outDir, init, arch, noCsr, steps, resume, strict, seed, saveEvery, keepCheckpoints, logEvery, evalEvery, evalWorld, evalBatches, batchSize, gradAccum, stopAt, threads, zero1, componentSteps, resolution, vaeCache };
         var placement = PlacementOptions.ForTraining(cmd);
         cmd.SetAction(parse =>
         {
@@ -70,9 +74,11 @@ public static class TrainCommand
             if (parse.GetValue(stage) == 0) RefuseGiven(parse, "stage 0 pretrains the tiny components on the CPU in fp32", placement.Options);
             if (parse.GetValue(stage) == 0)
                 RefuseGiven(parse, "stage 0 pretrains the components from scratch with its own loops",
-                    init, arch, noCsr, strict, saveEvery, logEvery, evalEvery, evalWorld, evalBatches, gradAccum, stopAt, zero1, vaeCache);
+                    init, arch, noCsr, strict, saveEvery, keepCheckpoints, logEvery, evalEvery, evalWorld, evalBatches, gradAccum, stopAt, zero1, vaeCache);
             else
                 RefuseGiven(parse, "--component-steps and --resolution set stage 0's component loops (later stages take the resolution of the --init model)", componentSteps, resolution);
+            if (parse.GetValue(keepCheckpoints) is < 0)
+                throw new DeemConfigException("--keep-checkpoints", "keep-checkpoints", $"must be ≥ 0 (0 keeps every checkpoint), found {parse.GetValue(keepCheckpoints)}");
             if (parse.GetValue(vaeCache) < 0) throw new DeemConfigException("--vae-cache-mib", "vae-cache-mib", $"must be ≥ 0, found {parse.GetValue(vaeCache)}");
             if (parse.GetValue(stage) != 0 && parse.GetResult(resume) is not null)
                 RefuseGiven(parse, "--resume continues with the stage, steps, seed and weights recorded in the run's checkpoint", steps, seed, preset, init, arch, noCsr);
@@ -129,7 +135,7 @@ public static class TrainCommand
                 EvalData = DataPaths.FromWorld(evalSource), EvalSource = evalSource, EvalBatches = parse.GetValue(evalBatches),
                 Trainer = new TrainerOptions
                 {
-                    OutDir = run, SaveEvery = parse.GetValue(saveEvery), LogEvery = parse.GetValue(logEvery), EvalEvery = parse.GetValue(evalEvery),
+                    OutDir = run, SaveEvery = parse.GetValue(saveEvery), KeepCheckpoints = parse.GetValue(keepCheckpoints), LogEvery = parse.GetValue(logEvery), EvalEvery = parse.GetValue(evalEvery),
                     StopAtStep = parse.GetValue(stopAt), Zero1 = parse.GetValue(zero1), Collectives = launch.Launcher == "none" ? null : comm,
                     Placement = where, VaePosteriorCacheBytes = (long)parse.GetValue(vaeCache) << 20,
                 },

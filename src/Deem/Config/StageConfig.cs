@@ -73,6 +73,8 @@ public sealed record StageConfig
     public bool CaptionQa { get; init; } = true;
     public int Seed { get; init; } = 32;
     public int SaveEvery { get; init; }
+    /// <summary>Complete checkpoints kept in the run folder, the newest; older ones are deleted. 0 keeps every one.</summary>
+    public int KeepCheckpoints { get; init; } = 3;
     public int LogEvery { get; init; } = 10;
     /// <summary>
     /// Steps between evaluations on fixed batches at fixed noise (<c>eval.jsonl</c>); 0 = none. Not part
@@ -155,6 +157,7 @@ public sealed record StageConfig
         Require(InterleavedBatchFraction is >= 0 and <= 1, "interleaved_batch_fraction", "must be in [0, 1]");
         Require(ImageFirstProbability is >= 0 and <= 1, "image_first_probability", "must be in [0, 1]");
         Require(EvalEvery >= 0, "eval_every", $"must be >= 0, found {EvalEvery}");
+        Require(KeepCheckpoints >= 0, "keep_checkpoints", $"must be >= 0 (0 keeps every checkpoint), found {KeepCheckpoints}");
         Require(EvalBatches > 0, "eval_batches", $"must be > 0, found {EvalBatches}");
         Require(GradientCheckpointing is not null, "gradient_checkpointing", "must be a map of llm, perceiver, image_decoder, unet, mmfs to true/false");
     }

@@ -83,6 +83,7 @@ public sealed class Trainer : IDisposable
         {
             LogEvery = options.LogEvery ?? stage.LogEvery,
             SaveEvery = options.SaveEvery ?? stage.SaveEvery,
+            KeepCheckpoints = options.KeepCheckpoints ?? stage.KeepCheckpoints,
             EvalEvery = options.EvalEvery ?? stage.EvalEvery,
         };
         (_model, _tokenizer, _stage, _data, _options, _eval) = (model, tokenizer, stage, data, options, eval);
@@ -95,6 +96,7 @@ public sealed class Trainer : IDisposable
         _trainable = _groups.SelectMany(g => g.Parameters.Select(p => p.Parameter)).ToList();
         if (_trainable.Count == 0) throw new DeemConfigException(stage.Name, "freeze_*", "no parameter is trainable under this stage's freeze schedule");
         if (options.EvalEvery is < 0) throw new DeemConfigException("--eval-every", "eval_every", $"must be >= 0, found {options.EvalEvery}");
+        if (options.KeepCheckpoints is < 0) throw new DeemConfigException("--keep-checkpoints", "keep_checkpoints", $"must be >= 0 (0 keeps every checkpoint), found {options.KeepCheckpoints}");
         if (options.Zero1) _zero = new ZeroAdamW(_groups, stage, _comm);
         else _optimizer = ParamGroups.AdamW(_groups, stage);
         _generator = new Generator((ulong)options.Seed);
@@ -338,7 +340,7 @@ public sealed class Trainer : IDisposable
             TrainingCheckpoint.Save(folder, _model, _tokenizer, shards, state);
             foreach (var t in shards.Values) t.Dispose();
         }
-        TrainingCheckpoint.Prune(_options.OutDir, _options.KeepCheckpoints);
+        TrainingCheckpoint.Prune(_options.OutDir, _stage.KeepCheckpoints);
         return folder;
     }
 

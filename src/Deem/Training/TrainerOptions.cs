@@ -17,8 +17,8 @@ public sealed record TrainerOptions
     public int? SaveEvery { get; init; }
     /// <summary>Overrides the stage's eval_every (steps between <see cref="EvalSet"/> evaluations; 0 = none).</summary>
     public int? EvalEvery { get; init; }
-    /// <summary>Complete checkpoints kept (older ones are deleted); 0 keeps all.</summary>
-    public int KeepCheckpoints { get; init; } = 3;
+    /// <summary>Overrides the stage's keep_checkpoints (the newest complete checkpoints kept; 0 keeps all).</summary>
+    public int? KeepCheckpoints { get; init; }
     public bool TensorBoard { get; init; } = true;
     /// <summary>The ranks of a data-parallel job (<see cref="Distributed.Collectives.Open"/>, launched by <c>mpirun</c>); null trains in this process alone.</summary>
     public ICollectives? Collectives { get; init; }

@@ -47,6 +47,8 @@ public class CommandLineErrorTests
         { ["train", "--stage", "0", "--world", Missing, "--out", Missing, "--component-steps", "1,2,3"], "four positive integers" },
         { ["train", "--stage", "0", "--world", Missing, "--out", Missing, "--vae-cache-mib", "16"], "--vae-cache-mib cannot be used here" },
         { ["train", "--stage", "2", "--world", Missing, "--out", Missing, "--vae-cache-mib", "-1"], "--vae-cache-mib" },
+        { ["train", "--stage", "2", "--world", Missing, "--out", Missing, "--keep-checkpoints", "-1"], "--keep-checkpoints" },
+        { ["train", "--stage", "0", "--world", Missing, "--out", Missing, "--keep-checkpoints", "5"], "--keep-checkpoints cannot be used here" },
         { ["train", "--stage", "1", "--world", Missing, "--out", Missing, "--resolution", "96"], "--resolution cannot be used here" },
         { ["train", "--stage", "2", "--world", Missing, "--out", Missing, "--init", Missing, "--arch", "gpt"], "must be deem or llava, found 'gpt'" },
         { ["train", "--stage", "1", "--world", Missing, "--out", Missing, "--arch", "llava"], "a fresh model takes its architecture from the preset" },

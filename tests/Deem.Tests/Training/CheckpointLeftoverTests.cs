@@ -6,7 +6,7 @@ using Deem.Training;
 
 namespace Deem.Tests.Training;
 
-/// <summary>What a kill leaves in a run folder (a half-pruned or half-written <c>step-*</c>, orphaned temp files) is removed on the next start.</summary>
+/// <summary>What a kill leaves in a run folder (a half-pruned or half-written <c>step-*</c>, orphaned temp files) is removed on the next start; pruning keeps the newest complete checkpoints.</summary>
 public class CheckpointLeftoverTests
 {
     const int GonePid = 4_194_305;                                    // above Linux's pid_max: never a running process
@@ -47,6 +47,28 @@ public class CheckpointLeftoverTests
     [Fact]
     public void AMissingRunFolderHasNoLeftovers() =>
         Assert.Empty(TrainingCheckpoint.CleanLeftovers(Path.Combine(Path.GetTempPath(), "deem-no-run-" + Guid.NewGuid().ToString("N"))));
+
+    [Theory]
+    [InlineData(2, new[] { 300, 400 })]
+    [InlineData(0, new[] { 100, 200, 300, 400 })]       // --keep-checkpoints 0: every one stays
+    public void PruneKeepsTheNewestCompleteCheckpoints(int keep, int[] kept)
+    {
+        using var run = new TempDir();
+        foreach (int step in new[] { 100, 200, 300, 400 })
+        {
+            string d = TrainingCheckpoint.PathFor(run.Path, step);
+            Directory.CreateDirectory(d);
+            File.WriteAllText(Path.Combine(d, TrainingCheckpoint.StateFile), "{}");
+        }
+        string unfinished = TrainingCheckpoint.PathFor(run.Path, 500);
+        Directory.CreateDirectory(unfinished);                                       // no state file: not a checkpoint
+
+        TrainingCheckpoint.Prune(run.Path, keep);
+
+        int[] left = [.. new[] { 100, 200, 300, 400 }.Where(s => Directory.Exists(TrainingCheckpoint.PathFor(run.Path, s)))];
+        Assert.Equal(kept, left);
+        Assert.True(Directory.Exists(unfinished));
+    }
 }
 
 /// <summary>A checkpoint the disk refuses is one line naming its folder; the checkpoint before it stays complete and resumable.</summary>
@@ -78,3 +100,4 @@ public class CheckpointWriteFailureTests(TrainingWorld world)
         Assert.Empty(Directory.GetFiles(dir.Path, "*.tmp-*", SearchOption.AllDirectories));
     }
 }
+

@@ -140,16 +140,18 @@ public class TrainerTests(TrainingWorld world)
         var stage = TrainingWorld.Stage(1, 4);
         Assert.NotEqual(1, stage.SaveEvery);             // the run's value differs from the recipe's
         Assert.NotEqual(7, stage.EvalEvery);
+        Assert.NotEqual(0, stage.KeepCheckpoints);
         using var dir = new TempDir();
         using (var model = TrainingWorld.Model(stage, seed: 0))
         using (var data = world.Stream(stage))
         using (var trainer = new Trainer(model, WorldTokenizer.Default, stage, data,
-                   new TrainerOptions { OutDir = dir.Path, Seed = 0, StopAtStep = 1, SaveEvery = 1, EvalEvery = 7 }))
+                   new TrainerOptions { OutDir = dir.Path, Seed = 0, StopAtStep = 1, SaveEvery = 1, EvalEvery = 7, KeepCheckpoints = 0 }))
             trainer.Run();
 
         var recorded = TrainingCheckpoint.LoadState(TrainingCheckpoint.FindLatest(dir.Path)).Stage;
         Assert.Equal(1, recorded.SaveEvery);
         Assert.Equal(7, recorded.EvalEvery);
+        Assert.Equal(0, recorded.KeepCheckpoints);       // --keep-checkpoints 0 outlives a --resume without it
         Assert.Equal(stage.LogEvery, recorded.LogEvery);   // not given: the recipe's
         Assert.Equal(stage.Steps, recorded.Steps);
     }
