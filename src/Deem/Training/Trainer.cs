@@ -223,11 +223,14 @@ public sealed class Trainer : IDisposable
         Info(skips.Count == 0 ? "skipped records: none"
             : "skipped records: " + string.Join(", ", skips.OrderBy(k => k.Key, StringComparer.Ordinal).Select(k => $"{k.Key} {k.Value}")));
         foreach (var example in _data.Skips.Examples) Info("  skipped " + example);
+        // The summary is the run's, also after a resume: its logs hold every step and evaluation up to this one.
+        var runEvals = evalLog is null ? evals : EvalLog.Read(evalLog.Path);
+        double? finalLoss = history.Count > 0 ? history[^1].Loss : metrics is not null && MetricsLog.Read(metrics.Path) is { Count: > 0 } logged ? logged[^1].Loss : null;
         AtomicFile.WriteAllText(Path.Combine(_options.OutDir, SummaryFile), JsonSerializer.Serialize(new
         {
             step = Step, total_steps = total, stage = _stage.Name, last_checkpoint = last,
-            final_loss = history.Count > 0 ? history[^1].Loss : (double?)null, skip_counts = skips, skip_examples = _data.Skips.Examples,
-            first_eval = evals.Count > 0 ? evals[0] : null, last_eval = evals.Count > 0 ? evals[^1] : null,
+            final_loss = finalLoss, skip_counts = skips, skip_examples = _data.Skips.Examples,
+            first_eval = runEvals.Count > 0 ? runEvals[0] : null, last_eval = runEvals.Count > 0 ? runEvals[^1] : null,
         }, new JsonSerializerOptions { WriteIndented = true }));
         _observer?.End();
         _comm.Barrier();

@@ -65,7 +65,15 @@ public class CsrExperimentResumeTests(TrainingWorld world)
             Assert.Empty(result.Evals);
         }
         Assert.Equal(4, EvalLog.Read(Path.Combine(stoppedDir.Path, EvalLog.FileName))[^1].Step);
-        Assert.Equal(Enumerable.Range(1, 4), MetricsLog.Read(Path.Combine(stoppedDir.Path, MetricsLog.FileName)).Select(m => m.Step));
+        var logged = MetricsLog.Read(Path.Combine(stoppedDir.Path, MetricsLog.FileName));
+        Assert.Equal(Enumerable.Range(1, 4), logged.Select(m => m.Step));
+
+        // The summary is the run's, not the last process's: its first evaluation is step 0's, its loss the last step's.
+        using var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(stoppedDir.Path, Trainer.SummaryFile)));
+        Assert.Equal(0, summary.RootElement.GetProperty("first_eval").GetProperty("step").GetInt32());
+        Assert.Equal(4, summary.RootElement.GetProperty("last_eval").GetProperty("step").GetInt32());
+        Assert.Equal(resumedEvals[0].Ntp, summary.RootElement.GetProperty("first_eval").GetProperty("ntp").GetDouble());
+        Assert.Equal(logged[^1].Loss, summary.RootElement.GetProperty("final_loss").GetDouble());
     }
 
     [Fact]
