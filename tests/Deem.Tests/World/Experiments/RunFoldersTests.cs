@@ -165,6 +165,7 @@ public class RunFoldersTests
     /// </summary>
     [Theory]
     [InlineData("J_B2_s1", 1, 0.0, 83.89, 90.02, 46.67, 58.65)]
+    [InlineData("J_B2_s2", 2, 0.0, 83.33, 91.35, 36.67, 59.50)]
     [InlineData("J_D2_s1", 1, 5.0, 82.22, 91.95, 50.00, 36.78)]
     public void TheArchivedLongScheduleRunsReadBackToTheFiguresTheDocsGive(string name, int seed, double csrWeight, double popeR, double rvqaId, double mmvp, double rvqaA)
     {
