@@ -164,6 +164,7 @@ public class RunFoldersTests
     /// from the last checkpoint's trainer state (the baseline trains with λ_CSR = 0), POPE-R, RVQA-ID, MMVP, RVQA-A.
     /// </summary>
     [Theory]
+    [InlineData("J_B2_s0", 0, 0.0, 82.78, 89.90, 43.33, 55.17)]
     [InlineData("J_B2_s1", 1, 0.0, 83.89, 90.02, 46.67, 58.65)]
     [InlineData("J_B2_s2", 2, 0.0, 83.33, 91.35, 36.67, 59.50)]
     [InlineData("J_D2_s1", 1, 5.0, 82.22, 91.95, 50.00, 36.78)]
