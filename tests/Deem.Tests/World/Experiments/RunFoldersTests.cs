@@ -1,3 +1,4 @@
+using Deem.Benchmarks;
 using Deem.Config;
 using Deem.Data.Pipeline;
 using Deem.Model;
@@ -181,5 +182,35 @@ public class RunFoldersTests
         Assert.Equal(rvqaId, Math.Round(run.Metrics[WorldBreakdown.InDistribution], 2));
         Assert.Equal(mmvp, Math.Round(run.Metrics["MMVP"], 2));
         Assert.Equal(rvqaA, Math.Round(run.Metrics["RVQA-A"], 2));
+    }
+
+    /// <summary>
+    /// §2.23's runs re-scored on the benchmark at its own sizes (<c>F_</c> folders beside the runs): 3000 POPE questions
+    /// per split and 150 MMVP pairs, POPE-R and MMVP as the docs give them, and RobustVQA equal to the run's score on the
+    /// 30-image benchmark (both benchmarks hold the same RobustVQA files).
+    /// </summary>
+    [Theory]
+    [InlineData("sft-48k", "J_B2_s0", 88.50, 59)]
+    [InlineData("sft-48k", "J_B2_s1", 88.60, 65)]
+    [InlineData("sft-48k", "J_B2_s2", 88.17, 67)]
+    [InlineData("sft-48k", "J_D2_s1", 86.27, 67)]
+    [InlineData("sft-24k", "H_D2_s1", 84.77, 27)]
+    [InlineData("sft-24k", "H_D2_s2", 84.50, 37)]
+    [InlineData("sft-24k", "H_LC2_s1", 86.73, 27)]
+    [InlineData("sft-24k", "H_LC2_s2", 90.10, 46)]
+    public void TheRunsRescoredAtTheBenchmarksOwnSizesReadBackToTheFiguresTheDocsGive(string folder, string name, double popeR, int mmvpPairs)
+    {
+        string root = Path.Combine(RepositoryRoot.Path, "docs", "results", folder);
+        var full = RunFolders.Read(Path.Combine(root, "F_" + name), Path.Combine(root, name), seed: -1);
+        var small = RunFolders.Read(Path.Combine(root, "E_" + name), Path.Combine(root, name), seed: -1);
+        var pope = ScoresFile.Read(Path.Combine(root, "F_" + name, PopeRunner.ScoresFileName));
+        Assert.All(new[] { "random", "popular", "adversarial" }, split => Assert.Equal(3000, (int)pope[split]!["questions"]!));
+        var mmvp = ScoresFile.Read(Path.Combine(root, "F_" + name, MmvpRunner.ScoresFileName));
+        Assert.Equal((150, mmvpPairs), ((int)mmvp["pairs"]!, (int)mmvp["pairs_correct"]!));
+        Assert.Equal(popeR, Math.Round(full.Metrics["POPE-R"], 2));
+        Assert.Equal(Math.Round(100.0 * mmvpPairs / 150, 2), Math.Round(full.Metrics["MMVP"], 2));
+        Assert.Equal(small.Seed, full.Seed);
+        foreach (var column in new[] { "RVQA-A", "RVQA-R", "RVQA-V", WorldBreakdown.InDistribution })
+            Assert.Equal(small.Metrics[column], full.Metrics[column]);
     }
 }
