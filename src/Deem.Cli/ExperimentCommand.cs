@@ -24,14 +24,15 @@ public static class ExperimentCommand
         var arch = new Option<string>("--arch") { Description = "deem, llava or deem,llava", DefaultValueFactory = _ => "deem,llava" };
         var s1 = new Option<int>("--stage1-steps") { DefaultValueFactory = _ => 150 };
         var s2 = new Option<int>("--stage2-steps") { DefaultValueFactory = _ => 150 };
-        var pope = new Option<int>("--pope-images") { Description = "held-out images per POPE split", DefaultValueFactory = _ => 40 };
-        var mmvp = new Option<int>("--mmvp-pairs") { DefaultValueFactory = _ => 40 };
+        var defaults = new CsrExperimentOptions { World = "", Stage0 = "", OutDir = "" };
+        var pope = new Option<int>("--pope-images") { Description = "held-out images per POPE split (POPE's own: 500)", DefaultValueFactory = _ => defaults.PopeImages };
+        var mmvp = new Option<int>("--mmvp-pairs") { Description = "MMVP pairs, mined as CLIP-blind (MMVP's own: 150)", DefaultValueFactory = _ => defaults.MmvpPairs };
         var csrWeight = new Option<double?>("--csr-weight") { Description = "λ_CSR of the CSR arms in both stages (default: the recipes' 5); use one --out per value" };
         var only = new Option<string?>("--arms") { Description = "train only these arms, e.g. baseline (default: every arm of --arch)" };
         var saveEvery = new Option<int>("--save-every")
         {
             Description = "steps between each stage's checkpoints; the same command after a stop resumes every unfinished run from its last one",
-            DefaultValueFactory = _ => new CsrExperimentOptions { World = "", Stage0 = "", OutDir = "" }.SaveEvery,
+            DefaultValueFactory = _ => defaults.SaveEvery,
         };
         var threads = RunThreadsOption();
         var jobs = JobsOption();

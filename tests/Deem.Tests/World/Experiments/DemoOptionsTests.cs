@@ -57,14 +57,17 @@ public class DemoOptionsTests
         Assert.Contains(("image side (world and encoder)", "64 px", "96 px"), sizes);
         Assert.Contains(("instruction (SFT) images", "38", "16384"), sizes);
         Assert.Contains(("caption pairs (stage-0 data)", "77", "65536"), sizes);
+        Assert.Contains(("POPE images per split", "5", "500"), sizes);           // the benchmarks' own sizes (§2.23)
+        Assert.Contains(("MMVP pairs", "5", "150"), sizes);
         Assert.DoesNotContain(DemoOptions.FullRun.Sizes(), s => s.Here != s.Full);
-        // The full run is the 96-px recipe of docs/experiments.md §2.16–2.19, command for command.
+        // The full run is the 96-px recipe of docs/experiments.md §2.16–2.19, command for command, scored on the
+        // benchmarks at their own sizes (§2.23).
         Assert.Equal(
         [
             "deem world make --out W --scale 8 --caption-pairs 65536 --vqa-images 16384 --questions-per-image 3 --image-size 96",
             "deem train --stage 0 --world W --out S0 --component-steps 6000,400,1500,500 --batch-size 128 --resolution 96",
             "deem experiment csr --world W --stage0 S0 --out X --arch deem --seeds 0,1,2 " +
-            "--stage1-steps 300 --stage2-steps 24000 --pope-images 30 --mmvp-pairs 30",
+            "--stage1-steps 300 --stage2-steps 24000 --pope-images 500 --mmvp-pairs 150",
         ], DemoOptions.FullRun.Commands());
         Assert.Equal("deem world make --out W --scale 0.3 --questions-per-image 2", o.Commands()[0]);
         Assert.Equal("deem train --stage 0 --world W --out S0 --component-steps 4,4,4,4", o.Commands()[1]);
