@@ -62,10 +62,12 @@ public static class PopeRunner
             var official = Pope.Score(questions, answered.Answers);
             double deem = Pope.DeemAccuracyPercent(questions, answered.Answers);
             results.Add(new PopeSplitResult(split, deem, official, questions.Count, answered.Computed, predictions));
+            var (lower, upper) = Stats.Wilson(official.Accuracy, questions.Count);
             json[split] = new JsonObject
             {
                 ["accuracy_deem"] = deem,
                 ["accuracy"] = 100 * official.Accuracy,
+                ["accuracy_ci95"] = new JsonArray(100 * lower, 100 * upper),     // this run's sampling error over its questions (Wilson)
                 ["precision"] = 100 * official.Precision,
                 ["recall"] = 100 * official.Recall,
                 ["f1"] = 100 * official.F1,

@@ -59,10 +59,19 @@ public sealed record BenchmarkSuiteResult(RobustVqaRunResult? RobustVqa, PopeRun
         }
         if (Pope is { } p)
         {
-            sb.Append('\n').Append("| POPE split | acc (DEEM) | acc | precision | recall | F1 | yes-ratio |\n");
-            sb.Append("|---|---|---|---|---|---|---|\n");
+            sb.Append('\n').Append("| POPE split | questions | acc (DEEM) | acc | acc 95 % (Wilson) | precision | recall | F1 | yes-ratio |\n");
+            sb.Append("|---|---|---|---|---|---|---|---|---|\n");
             foreach (var s in p.Splits)
-                sb.Append(CultureInfo.InvariantCulture, $"| {s.Split} | {s.DeemAccuracy:F2} | {100 * s.Official.Accuracy:F2} | {100 * s.Official.Precision:F2} | {100 * s.Official.Recall:F2} | {100 * s.Official.F1:F2} | {100 * s.Official.YesRatio:F2} |\n");
+            {
+                var (lo, hi) = Stats.Wilson(s.Official.Accuracy, s.Questions);
+                sb.Append(CultureInfo.InvariantCulture, $"| {s.Split} | {s.Questions} | {s.DeemAccuracy:F2} | {100 * s.Official.Accuracy:F2} | {100 * lo:F2}–{100 * hi:F2} | {100 * s.Official.Precision:F2} | {100 * s.Official.Recall:F2} | {100 * s.Official.F1:F2} | {100 * s.Official.YesRatio:F2} |\n");
+            }
+        }
+        if (Mmvp is { } v)
+        {
+            var (lo, hi) = Stats.Wilson(v.Scores.PairAccuracy / 100, v.Scores.Pairs);
+            sb.Append('\n').Append(CultureInfo.InvariantCulture,
+                $"MMVP: {v.Scores.PairsCorrect} of {v.Scores.Pairs} pairs, {v.Scores.PairAccuracy:F2} % (95 %, Wilson: {100 * lo:F2}–{100 * hi:F2}; a blind guesser: 25).\n");
         }
         return sb.ToString();
     }

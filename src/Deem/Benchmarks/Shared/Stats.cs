@@ -152,6 +152,27 @@ public static class Stats
         return 0.5 * Math.Log(2 * Math.PI) + (x + 0.5) * Math.Log(t) - t + Math.Log(sum);
     }
 
+    /// <summary>z = Φ⁻¹(0.975), the standard normal's two-sided 95 % point.</summary>
+    public const double Z975 = 1.959963984540054;
+
+    /// <summary>
+    /// Wilson's score interval (Wilson, 1927; Newcombe, 1998, method 3), 95 %, of a proportion
+    /// <paramref name="proportion"/> observed over <paramref name="n"/> independent trials: the sampling error of one
+    /// run's benchmark accuracy over its questions, where <see cref="Summarize"/> is the spread over seeds.
+    /// With p̂ the proportion and z = <see cref="Z975"/>: (p̂ + z²/2n ± z·√(p̂(1 − p̂)/n + z²/4n²)) / (1 + z²/n).
+    /// Unlike p̂ ± z·√(p̂(1 − p̂)/n) it stays in [0, 1] and does not shrink to a point at p̂ = 0 or 1.
+    /// </summary>
+    public static (double Lower, double Upper) Wilson(double proportion, int n)
+    {
+        if (n <= 0) throw new ArgumentOutOfRangeException(nameof(n), n, "needs at least one trial");
+        if (!(proportion >= 0 && proportion <= 1)) throw new ArgumentOutOfRangeException(nameof(proportion), proportion, "must lie in [0, 1]");
+        double z2 = Z975 * Z975;
+        double denominator = 1 + z2 / n;
+        double centre = (proportion + z2 / (2.0 * n)) / denominator;
+        double half = Z975 * Math.Sqrt(proportion * (1 - proportion) / n + z2 / (4.0 * n * n)) / denominator;
+        return (Math.Max(0, centre - half), Math.Min(1, centre + half));
+    }
+
     /// <summary>Mean, sample std and the Student-t 95 % interval (df = n − 1) of the values.</summary>
     public static SeedSummary Summarize(IReadOnlyList<double> values)
     {

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Nodes;
 using Deem.Benchmarks;
 using Deem.World.Benchmarks;
@@ -147,7 +148,13 @@ public class EvalRunnerTests : IClassFixture<WorldBenchmarks>
         Assert.Equal("| model | RVQA-A | RVQA-R | RVQA-V | POPE-R | POPE-P | POPE-A | MMVP | AVG |", lines[0]);
         Assert.Equal("| yes-man | 50.00 | 50.00 | 50.00 | 50.00 | 50.00 | 50.00 | 0.00 | 42.86 |", lines[2]);
         Assert.Equal("| oracle | 100.00 | 100.00 | 100.00 | 100.00 | 100.00 | 100.00 | 100.00 | 100.00 |", lines[3]);
-        Assert.Contains("| random | 50.00 | 50.00 | 50.00 | 100.00 | 66.67 | 100.00 |", yes.ToMarkdown());
+        var random = yes.Pope["random"]!;
+        var (lo, hi) = Stats.Wilson(0.5, random.Questions);                    // the run's own sampling error over the split's questions
+        Assert.Contains(string.Create(CultureInfo.InvariantCulture,
+            $"| random | {random.Questions} | 50.00 | 50.00 | {100 * lo:F2}–{100 * hi:F2} | 50.00 | 100.00 | 66.67 | 100.00 |"), yes.ToMarkdown());
+        var (mlo, mhi) = Stats.Wilson(0, yes.Mmvp!.Scores.Pairs);
+        Assert.Contains(string.Create(CultureInfo.InvariantCulture,
+            $"MMVP: 0 of {yes.Mmvp.Scores.Pairs} pairs, 0.00 % (95 %, Wilson: {100 * mlo:F2}–{100 * mhi:F2}; a blind guesser: 25)."), yes.ToMarkdown());
         Assert.Contains("| imagenet_id | 50.00 |", yes.ToMarkdown());              // the world's held-out split, beside A/R/V
         Assert.Contains("| imagenet_id | 100.00 |", oracle.ToMarkdown());
         Assert.Equal(yes.ToMarkdown("yes-man"), File.ReadAllText(Path.Combine(d["yes"], BenchmarkSuite.MarkdownFileName)));

@@ -4,6 +4,33 @@ namespace Deem.Tests.World.Benchmarks;
 
 public class StatsTests
 {
+    /// <summary>Newcombe (1998), Statistics in Medicine 17:857–872, Table II, method 3 (score interval without continuity
+    /// correction): 81/263, 15/148, 0/20 and 1/29, to the table's four decimals.</summary>
+    [Theory]
+    [InlineData(81, 263, 0.2553, 0.3662)]
+    [InlineData(15, 148, 0.0624, 0.1605)]
+    [InlineData(0, 20, 0.0, 0.1611)]
+    [InlineData(1, 29, 0.0061, 0.1718)]
+    public void WilsonIntervalsAreNewcombesPublishedOnes(int k, int n, double lower, double upper)
+    {
+        var (lo, hi) = Stats.Wilson((double)k / n, n);
+        Assert.Equal((lower, upper), (Math.Round(lo, 4), Math.Round(hi, 4)));
+    }
+
+    [Fact]
+    public void WilsonIntervalsNarrowWithTheQuestionsAndRefuseNonsense()
+    {
+        // one POPE split of 30 images (180 questions) against 500 (3000), both near 88 % right
+        var (lo30, hi30) = Stats.Wilson(158.0 / 180, 180);
+        var (lo500, hi500) = Stats.Wilson(2640.0 / 3000, 3000);
+        Assert.True(hi30 - lo30 > 4 * (hi500 - lo500) * 0.9, $"{hi30 - lo30} vs {hi500 - lo500}");   // width ∝ 1/√n: √(3000/180) ≈ 4.1
+        var (lo, hi) = Stats.Wilson(1, 10);                                     // 10 of 10: no point interval at p̂ = 1
+        Assert.Equal((0.7225, 1.0), (Math.Round(lo, 4), Math.Round(hi, 12)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Stats.Wilson(0.5, 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Stats.Wilson(1.5, 10));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Stats.Wilson(double.NaN, 10));
+    }
+
     [Fact]
     public void MeanStdAndIntervalOfThreeSeeds()
     {

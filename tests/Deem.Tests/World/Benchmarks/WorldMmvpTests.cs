@@ -121,6 +121,9 @@ public class WorldMmvpTests
         // an answer that does not depend on the image is right on exactly one question of each pair
         var blind = MmvpRunner.Run(new AlwaysFirstOption(), d.Path, o["blind"]);
         Assert.Equal((0.0, 50.0), (blind.Scores.PairAccuracy, blind.Scores.QuestionAccuracy));
+        // each run's pair accuracy carries Wilson's 95 % interval over its pairs: 0 of 10 → [0, 27.75]
+        var ci = ScoresFile.Read(Path.Combine(o["blind"], MmvpRunner.ScoresFileName))["pair_accuracy_ci95"]!.AsArray().Select(x => Math.Round((double)x!, 2));
+        Assert.Equal([0.0, 27.75], ci);
     }
 
     [Fact]

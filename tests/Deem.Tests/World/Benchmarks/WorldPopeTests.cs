@@ -152,5 +152,11 @@ public class WorldPopeTests : IClassFixture<TinyWorld>
         var scores = ScoresFile.Read(Path.Combine(o["oracle"], PopeRunner.ScoresFileName));
         Assert.Equal(100.0, (double)scores["adversarial"]!["accuracy_deem"]!);
         Assert.Equal(50.0, (double)scores["random"]!["yes_ratio"]!);
+        // always "yes": half right; the interval is Wilson's over the split's questions, around the accuracy
+        var yesScores = ScoresFile.Read(Path.Combine(o["yes"], PopeRunner.ScoresFileName));
+        int n = (int)yesScores["random"]!["questions"]!;
+        var (lo, hi) = Stats.Wilson(0.5, n);
+        Assert.Equal([100 * lo, 100 * hi], yesScores["random"]!["accuracy_ci95"]!.AsArray().Select(x => (double)x!));
+        Assert.True(100 * lo < 50 && 50 < 100 * hi);
     }
 }
