@@ -160,7 +160,8 @@ public static class Stats
     /// <paramref name="proportion"/> observed over <paramref name="n"/> independent trials: the sampling error of one
     /// run's benchmark accuracy over its questions, where <see cref="Summarize"/> is the spread over seeds.
     /// With p̂ the proportion and z = <see cref="Z975"/>: (p̂ + z²/2n ± z·√(p̂(1 − p̂)/n + z²/4n²)) / (1 + z²/n).
-    /// Unlike p̂ ± z·√(p̂(1 − p̂)/n) it stays in [0, 1] and does not shrink to a point at p̂ = 0 or 1.
+    /// Unlike p̂ ± z·√(p̂(1 − p̂)/n) it stays in [0, 1] and does not shrink to a point at p̂ = 0 or 1. Questions that share
+    /// an image (POPE asks six about each) are not independent, so for them it is a lower bound on the sampling error.
     /// </summary>
     public static (double Lower, double Upper) Wilson(double proportion, int n)
     {
