@@ -58,7 +58,8 @@ public static class RunFolders
     /// An arm from <c>NAME=RUN[,RUN…]</c>, each RUN an eval folder optionally followed by <c>@</c> and its
     /// training folder (<see cref="Read"/>); runs without a training folder are numbered 0, 1, … in order.
     /// The arm's architecture is its training folders' (<c>deem_config.json</c>'s "arch"; "deem" when no run
-    /// names one); runs of two architectures in one arm are refused.
+    /// names one), and it trained with CSR when their last checkpoints' λ_CSR is above 0 (false when no run names a
+    /// training folder); runs of two architectures, or with and without CSR, in one arm are refused.
     /// </summary>
     public static ExperimentArm ParseArm(string spec)
     {
@@ -72,19 +73,26 @@ public static class RunFolders
             .Select(f => DeemConfig.Load(Path.Combine(f.Train!, DeemCheckpoint.ConfigFile)).Arch).Distinct().ToList();
         if (archs.Count > 1)
             throw new DeemConfigException("--arm", "arm", $"'{name}' mixes runs of the architectures {string.Join(" and ", archs)}");
-        return new ExperimentArm(name, archs.Count == 1 ? archs[0] : "deem", Csr: false, runs);
+        var csr = folders.Where(f => f.Train is not null)
+            .Select(f => TrainingCheckpoint.LoadState(TrainingCheckpoint.FindLatest(f.Train!)).Stage.CsrWeight > 0).Distinct().ToList();
+        if (csr.Count > 1)
+            throw new DeemConfigException("--arm", "arm", $"'{name}' mixes runs trained with and without CSR (λ_CSR in their trainer states)");
+        return new ExperimentArm(name, archs.Count == 1 ? archs[0] : "deem", Csr: csr is [true], runs);
     }
 
     /// <summary>
     /// The differences a report gives, from <c>WITH:WITHOUT</c> specs (<c>--compare</c>, repeatable) over
-    /// <paramref name="arms"/>; none given: the first two arms, as <c>deem experiment csr</c> orders them, when
-    /// they share an architecture (else none). CSR's effect is measured within one architecture, and the
-    /// paper figure printed beside a pair is its architecture's, so a pair across two is refused.
+    /// <paramref name="arms"/>; none given: the first two arms when they share an architecture (else none), the one
+    /// trained with CSR first when only one of them was (else as <c>deem experiment csr</c> orders them, CSR arm first).
+    /// CSR's effect is measured within one architecture, and the paper figure printed beside a pair is its
+    /// architecture's, so a pair across two is refused; so is a pair whose WITH arm trained without CSR and whose
+    /// WITHOUT arm with it (the report would print "without − with" as CSR's effect).
     /// </summary>
     public static IReadOnlyList<(string With, string Without)> ParseComparisons(IEnumerable<string> specs, IReadOnlyList<ExperimentArm> arms)
     {
         var names = arms.Select(a => a.Name).ToList();
         string ArchOf(string name) => arms.First(a => a.Name == name).Arch;
+        bool CsrOf(string name) => arms.First(a => a.Name == name).Csr;
         var comparisons = new List<(string, string)>();
         foreach (var c in specs)
         {
@@ -96,9 +104,13 @@ public static class RunFolders
             if (ArchOf(pair[0]) != ArchOf(pair[1]))
                 throw new DeemConfigException("--compare", "compare",
                     $"'{c}' pairs arms of two architectures ({ArchOf(pair[0])} and {ArchOf(pair[1])}); CSR's effect is measured within one");
+            if (!CsrOf(pair[0]) && CsrOf(pair[1]))
+                throw new DeemConfigException("--compare", "compare",
+                    $"'{c}' puts {pair[0]}, trained without CSR, before {pair[1]}, trained with it; give WITH:WITHOUT, {pair[1]}:{pair[0]}");
             comparisons.Add((pair[0], pair[1]));
         }
-        if (comparisons.Count == 0 && arms.Count >= 2 && arms[0].Arch == arms[1].Arch) comparisons.Add((names[0], names[1]));
+        if (comparisons.Count == 0 && arms.Count >= 2 && arms[0].Arch == arms[1].Arch)
+            comparisons.Add(!arms[0].Csr && arms[1].Csr ? (names[1], names[0]) : (names[0], names[1]));
         return comparisons;
     }
 }

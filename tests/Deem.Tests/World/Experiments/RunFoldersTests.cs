@@ -66,6 +66,14 @@ public class RunFoldersTests
         foreach (var bad in new[] { "DEEM", "DEEM:LLaVA:baseline", "DEEM:other", "DEEM:DEEM" })
             Assert.Contains($"'{bad}' is not WITH:WITHOUT", Assert.Throws<DeemConfigException>(() => RunFolders.ParseComparisons([bad], arms)).Message);
         Assert.Contains("given twice", Assert.Throws<DeemConfigException>(() => RunFolders.ParseComparisons(["DEEM:baseline", "DEEM:baseline"], arms)).Message);
+
+        // Arms whose training folders say which trained with CSR: the default pair puts that one first, whatever the
+        // order given, and a pair that puts the arm without CSR first is refused (it would print without − with).
+        ExperimentArm[] byCsr = [new("baseline", "deem", false, []), new("DEEM", "deem", true, [])];
+        Assert.Equal([("DEEM", "baseline")], RunFolders.ParseComparisons([], byCsr));
+        Assert.Equal([("DEEM", "baseline")], RunFolders.ParseComparisons(["DEEM:baseline"], byCsr));
+        Assert.Contains("'baseline:DEEM' puts baseline, trained without CSR, before DEEM, trained with it; give WITH:WITHOUT, DEEM:baseline",
+            Assert.Throws<DeemConfigException>(() => RunFolders.ParseComparisons(["baseline:DEEM"], byCsr)).Message);
     }
 
     [Fact]
@@ -182,6 +190,18 @@ public class RunFoldersTests
         Assert.Equal(rvqaId, Math.Round(run.Metrics[WorldBreakdown.InDistribution], 2));
         Assert.Equal(mmvp, Math.Round(run.Metrics["MMVP"], 2));
         Assert.Equal(rvqaA, Math.Round(run.Metrics["RVQA-A"], 2));
+        // the arm read from its folders knows whether it trained with CSR (λ_CSR > 0 in the trainer state)
+        Assert.Equal(csrWeight > 0, RunFolders.ParseArm($"arm={Path.Combine(root, "E_" + name)}@{Path.Combine(root, name)}").Csr);
+    }
+
+    [Fact]
+    public void AnArmOfRunsWithAndWithoutCsrIsRefused()
+    {
+        string root = Path.Combine(RepositoryRoot.Path, "docs", "results", "sft-48k");
+        string Run(string name) => $"{Path.Combine(root, "E_" + name)}@{Path.Combine(root, name)}";
+        var e = Assert.Throws<DeemConfigException>(() => RunFolders.ParseArm($"mixed={Run("J_B2_s0")},{Run("J_D2_s1")}"));
+        Assert.Contains("'mixed' mixes runs trained with and without CSR", e.Message);
+        Assert.False(RunFolders.ParseArm($"baseline={Run("J_B2_s0")},{Run("J_B2_s1")}").Csr);
     }
 
     /// <summary>
