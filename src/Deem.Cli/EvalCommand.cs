@@ -23,8 +23,8 @@ public static class EvalCommand
         var world = new Option<string>("--world") { Required = true, Description = "world folder" };
         var stage0 = new Option<string>("--stage0") { Required = true, Description = "stage-0 folder (its CLIP mines RobustVQA's negatives)" };
         var benchOut = new Option<string>("--out") { Required = true, Description = "benchmark folder to write" };
-        var popeImages = new Option<int>("--pope-images") { Description = "held-out images of POPE, 6 questions each per split (POPE's own: 500)", DefaultValueFactory = _ => 500 };
-        var mmvpPairs = new Option<int>("--mmvp-pairs") { Description = "MMVP pairs, mined as CLIP-blind (MMVP's own: 150)", DefaultValueFactory = _ => 150 };
+        var popeImages = new Option<int>("--pope-images") { Description = "held-out images of POPE, 6 questions each per split (POPE's own: 500)", DefaultValueFactory = _ => new WorldPopeOptions().Images };
+        var mmvpPairs = new Option<int>("--mmvp-pairs") { Description = "MMVP pairs, mined as CLIP-blind (MMVP's own: 150)", DefaultValueFactory = _ => new WorldMmvpOptions().Pairs };
         var build = new Command("build", "Write the world's RobustVQA, POPE and MMVP in the real layouts") { world, stage0, benchOut, popeImages, mmvpPairs };
         build.SetAction(parse =>
         {

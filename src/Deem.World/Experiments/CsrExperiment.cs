@@ -43,9 +43,9 @@ public sealed record CsrExperimentOptions
     public int ConcurrentRuns { get; init; } = 1;
     /// <summary>Held-out images of the world POPE, 6 questions each per split; 500 as POPE's own files (at 30, one run's accuracy
     /// has a sampling interval of about ± 5.5 pp; docs/experiments.md §2.23).</summary>
-    public int PopeImages { get; init; } = 500;
+    public int PopeImages { get; init; } = new WorldPopeOptions().Images;
     /// <summary>Pairs of the world MMVP, mined as CLIP-blind by the stage-0 CLIP; 150 as MMVP's own.</summary>
-    public int MmvpPairs { get; init; } = 150;
+    public int MmvpPairs { get; init; } = new WorldMmvpOptions().Pairs;
     /// <summary>Greedy decoding length of the answers (yes/no and option words are one or two tokens).</summary>
     public int MaxNewTokens { get; init; } = 3;
     public int EvalBatchSize { get; init; } = 16;

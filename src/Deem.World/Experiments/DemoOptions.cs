@@ -1,5 +1,6 @@
 using System.Globalization;
 using Deem.World.Pretraining;
+using Deem.World.Benchmarks;
 
 namespace Deem.World.Experiments;
 
@@ -48,7 +49,7 @@ public sealed record DemoOptions
     public static DemoOptions FullRun { get; } = new()
     {
         Stage1Steps = 300, Stage2Steps = 24_000, WorldScale = 8, CaptionPairs = 65_536, VqaImages = 16_384, QuestionsPerImage = 3, ImageSize = 96,
-        PopeImages = 500, MmvpPairs = 150,
+        PopeImages = new WorldPopeOptions().Images, MmvpPairs = new WorldMmvpOptions().Pairs,          // the benchmarks' own sizes
         Stage0Recipe = new Stage0Options { ClipSteps = 6_000, LlmSteps = 400, VaeSteps = 1500, UNetSteps = 500, BatchSize = 128 },
     };
 

@@ -16,7 +16,14 @@ public sealed record MmvpOption(char Letter, string Text);
 public sealed record MmvpQuestion(int Index, string Question, string OptionsText, IReadOnlyList<MmvpOption> Options, char Correct, string ImagePath);
 
 /// <summary>MMVP scores: pair accuracy (the benchmark's number) and per-question accuracy, in percent.</summary>
-public sealed record MmvpScores(double PairAccuracy, double QuestionAccuracy, int PairsCorrect, int Pairs, int QuestionsCorrect, int Questions);
+public sealed record MmvpScores(double PairAccuracy, double QuestionAccuracy, int PairsCorrect, int Pairs, int QuestionsCorrect, int Questions)
+{
+    /// <summary>Wilson's 95 % interval of the pair accuracy over this run's pairs (<see cref="Stats.Wilson"/>), in percent.</summary>
+    public (double Lower, double Upper) PairAccuracyInterval
+    {
+        get { var (lo, hi) = Stats.Wilson(PairAccuracy / 100, Pairs); return (100 * lo, 100 * hi); }
+    }
+}
 
 /// <summary>
 /// MMVP (Tong et al., 2024; reference §6.3): 150 image pairs / 300 questions from the official

@@ -35,11 +35,11 @@ public static class MmvpRunner
         var answered = PredictionRunner.Run(model, Items(questions), predictions, options,
             (item, answer) => Mmvp.IsCorrect(byIndex[item.Id], answer));
         var scores = Mmvp.Score(questions, answered.Answers);
-        var (lower, upper) = Stats.Wilson(scores.PairAccuracy / 100, scores.Pairs);
+        var (lower, upper) = scores.PairAccuracyInterval;
         ScoresFile.Write(scoresPath, new JsonObject
         {
             ["pair_accuracy"] = scores.PairAccuracy,
-            ["pair_accuracy_ci95"] = new JsonArray(100 * lower, 100 * upper),   // this run's sampling error over its pairs (Wilson)
+            ["pair_accuracy_ci95"] = new JsonArray(lower, upper),   // this run's sampling error over its pairs (Wilson)
             ["question_accuracy"] = scores.QuestionAccuracy,
             ["pairs_correct"] = scores.PairsCorrect, ["pairs"] = scores.Pairs,
             ["questions_correct"] = scores.QuestionsCorrect, ["questions"] = scores.Questions,

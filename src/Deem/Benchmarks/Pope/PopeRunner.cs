@@ -9,7 +9,14 @@ namespace Deem.Benchmarks;
 /// <param name="Questions">Questions scored.</param>
 /// <param name="Computed">Questions this run asked the model.</param>
 /// <param name="PredictionsPath">The split's predictions JSONL.</param>
-public sealed record PopeSplitResult(string Split, double DeemAccuracy, PopeMetrics Official, int Questions, int Computed, string PredictionsPath);
+public sealed record PopeSplitResult(string Split, double DeemAccuracy, PopeMetrics Official, int Questions, int Computed, string PredictionsPath)
+{
+    /// <summary>Wilson's 95 % interval of the official accuracy over this split's questions (<see cref="Stats.Wilson"/>), in percent.</summary>
+    public (double Lower, double Upper) AccuracyInterval
+    {
+        get { var (lo, hi) = Stats.Wilson(Official.Accuracy, Questions); return (100 * lo, 100 * hi); }
+    }
+}
 
 /// <summary>POPE result of a run: one entry per split, in the order run.</summary>
 public sealed record PopeRunResult(IReadOnlyList<PopeSplitResult> Splits, string ScoresPath)
@@ -61,13 +68,14 @@ public static class PopeRunner
                 (item, answer) => AnswerExtractor.Matches(answer, item.Label));
             var official = Pope.Score(questions, answered.Answers);
             double deem = Pope.DeemAccuracyPercent(questions, answered.Answers);
-            results.Add(new PopeSplitResult(split, deem, official, questions.Count, answered.Computed, predictions));
-            var (lower, upper) = Stats.Wilson(official.Accuracy, questions.Count);
+            var result = new PopeSplitResult(split, deem, official, questions.Count, answered.Computed, predictions);
+            results.Add(result);
+            var (lower, upper) = result.AccuracyInterval;
             json[split] = new JsonObject
             {
                 ["accuracy_deem"] = deem,
                 ["accuracy"] = 100 * official.Accuracy,
-                ["accuracy_ci95"] = new JsonArray(100 * lower, 100 * upper),     // this run's sampling error over its questions (Wilson)
+                ["accuracy_ci95"] = new JsonArray(lower, upper),     // this run's sampling error over its questions (Wilson)
                 ["precision"] = 100 * official.Precision,
                 ["recall"] = 100 * official.Recall,
                 ["f1"] = 100 * official.F1,

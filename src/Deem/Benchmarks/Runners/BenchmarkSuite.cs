@@ -63,15 +63,15 @@ public sealed record BenchmarkSuiteResult(RobustVqaRunResult? RobustVqa, PopeRun
             sb.Append("|---|---|---|---|---|---|---|---|---|\n");
             foreach (var s in p.Splits)
             {
-                var (lo, hi) = Stats.Wilson(s.Official.Accuracy, s.Questions);
-                sb.Append(CultureInfo.InvariantCulture, $"| {s.Split} | {s.Questions} | {s.DeemAccuracy:F2} | {100 * s.Official.Accuracy:F2} | {100 * lo:F2}–{100 * hi:F2} | {100 * s.Official.Precision:F2} | {100 * s.Official.Recall:F2} | {100 * s.Official.F1:F2} | {100 * s.Official.YesRatio:F2} |\n");
+                var (lo, hi) = s.AccuracyInterval;
+                sb.Append(CultureInfo.InvariantCulture, $"| {s.Split} | {s.Questions} | {s.DeemAccuracy:F2} | {100 * s.Official.Accuracy:F2} | {lo:F2}–{hi:F2} | {100 * s.Official.Precision:F2} | {100 * s.Official.Recall:F2} | {100 * s.Official.F1:F2} | {100 * s.Official.YesRatio:F2} |\n");
             }
         }
         if (Mmvp is { } v)
         {
-            var (lo, hi) = Stats.Wilson(v.Scores.PairAccuracy / 100, v.Scores.Pairs);
+            var (lo, hi) = v.Scores.PairAccuracyInterval;
             sb.Append('\n').Append(CultureInfo.InvariantCulture,
-                $"MMVP: {v.Scores.PairsCorrect} of {v.Scores.Pairs} pairs, {v.Scores.PairAccuracy:F2} % (95 %, Wilson: {100 * lo:F2}–{100 * hi:F2}; a blind guesser: 25).\n");
+                $"MMVP: {v.Scores.PairsCorrect} of {v.Scores.Pairs} pairs, {v.Scores.PairAccuracy:F2} % (95 %, Wilson: {lo:F2}–{hi:F2}; a blind guesser: 25).\n");
         }
         return sb.ToString();
     }

@@ -226,7 +226,7 @@ public class RunFoldersTests
         var full = RunFolders.Read(Path.Combine(root, "F_" + name), Path.Combine(root, name), seed: -1);
         var small = RunFolders.Read(Path.Combine(root, "E_" + name), Path.Combine(root, name), seed: -1);
         var pope = ScoresFile.Read(Path.Combine(root, "F_" + name, PopeRunner.ScoresFileName));
-        Assert.All(new[] { "random", "popular", "adversarial" }, split => Assert.Equal(3000, (int)pope[split]!["questions"]!));
+        Assert.All(Pope.Splits, split => Assert.Equal(3000, (int)pope[split]!["questions"]!));
         var mmvp = ScoresFile.Read(Path.Combine(root, "F_" + name, MmvpRunner.ScoresFileName));
         Assert.Equal((150, mmvpPairs), ((int)mmvp["pairs"]!, (int)mmvp["pairs_correct"]!));
         Assert.Equal(popeR, Math.Round(full.Metrics["POPE-R"], 2));
