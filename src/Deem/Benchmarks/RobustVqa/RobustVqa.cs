@@ -16,7 +16,25 @@ public sealed record RobustVqaEntry(string FileName, string GtCaption, string Er
 public sealed record RobustVqaQuestion(string Split, string FileName, string Question, string Answer);
 
 /// <summary>RobustVQA accuracies in percent: per split (keys as in the JSON) and pooled over all questions.</summary>
-public sealed record RobustVqaScores(IReadOnlyDictionary<string, double> PerSplit, double Overall);
+/// <param name="PerSplit">Accuracy per split, in percent.</param>
+/// <param name="Overall">Accuracy over all questions, in percent.</param>
+/// <param name="QuestionsPerSplit">Questions scored per split (null when unknown: then no interval).</param>
+public sealed record RobustVqaScores(IReadOnlyDictionary<string, double> PerSplit, double Overall,
+    IReadOnlyDictionary<string, int>? QuestionsPerSplit = null)
+{
+    /// <summary>
+    /// Wilson's 95 % interval of <paramref name="split"/>'s accuracy over its questions (<see cref="Stats.Wilson"/>), in
+    /// percent; null when the split or its question count is unknown. Each image gives a "yes" and a "no" question, so
+    /// the questions are not independent draws and the interval is a lower bound on the sampling error.
+    /// </summary>
+    public (double Lower, double Upper)? Interval(string split)
+    {
+        if (QuestionsPerSplit is null || !QuestionsPerSplit.TryGetValue(split, out int n) || !PerSplit.TryGetValue(split, out double acc))
+            return null;
+        var (lo, hi) = Stats.Wilson(acc / 100, n);
+        return (100 * lo, 100 * hi);
+    }
+}
 
 /// <summary>
 /// The RobustVQA benchmark file, questions and scoring (paper §4 and appendix E.1; reference §6.1).
@@ -122,6 +140,7 @@ public static class RobustVqa
             if (ok) right++;
         }
         var perSplit = hits.ToDictionary(kv => kv.Key, kv => 100.0 * kv.Value.Right / kv.Value.Total, StringComparer.Ordinal);
-        return new RobustVqaScores(perSplit, 100.0 * right / questions.Count);
+        var counts = hits.ToDictionary(kv => kv.Key, kv => kv.Value.Total, StringComparer.Ordinal);
+        return new RobustVqaScores(perSplit, 100.0 * right / questions.Count, counts);
     }
 }

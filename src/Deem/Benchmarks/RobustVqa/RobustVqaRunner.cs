@@ -59,6 +59,11 @@ public static class RobustVqaRunner
             json[split] = scores.PerSplit[split];
         json["overall"] = scores.Overall;
         json["questions"] = questions.Count;
+        var intervals = new JsonObject();                 // each split's sampling error over its questions (Wilson)
+        foreach (var (split, _) in json.ToList())
+            if (scores.Interval(split) is { } ci)
+                intervals[split] = new JsonArray(ci.Lower, ci.Upper);
+        json["ci95"] = intervals;
         json["unit"] = "percent";
         ScoresFile.Write(scoresPath, json);
         return new RobustVqaRunResult(scores, questions.Count, answered.Computed, predictions, scoresPath);

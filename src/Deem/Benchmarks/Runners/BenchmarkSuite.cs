@@ -53,9 +53,13 @@ public sealed record BenchmarkSuiteResult(RobustVqaRunResult? RobustVqa, PopeRun
         var sb = new StringBuilder(MarkdownTable([(model, this)]));
         if (RobustVqa is { } r && r.Scores.PerSplit.Keys.Except(Deem.Benchmarks.RobustVqa.Splits).Any())
         {
-            sb.Append('\n').Append("| RobustVQA split | accuracy |\n|---|---|\n");
+            sb.Append('\n').Append("| RobustVQA split | accuracy | acc 95 % (Wilson) |\n|---|---|---|\n");
             foreach (var (split, accuracy) in r.Scores.PerSplit.OrderBy(kv => kv.Key, StringComparer.Ordinal))
-                sb.Append(CultureInfo.InvariantCulture, $"| {split} | {accuracy:F2} |\n");
+            {
+                string interval = r.Scores.Interval(split) is { } ci
+                    ? string.Create(CultureInfo.InvariantCulture, $"{ci.Lower:F2}–{ci.Upper:F2}") : "–";
+                sb.Append(CultureInfo.InvariantCulture, $"| {split} | {accuracy:F2} | {interval} |\n");
+            }
         }
         if (Pope is { } p)
         {

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Deem.Benchmarks;
 using Deem.World.Benchmarks;
 using Deem.World;
@@ -82,5 +83,15 @@ public class WorldRobustVqaTests : IClassFixture<TinyWorld>
         var scores = ScoresFile.Read(oracle.ScoresPath);
         Assert.Equal(100.0, (double)scores["imagenet_r"]!);
         Assert.Equal(oracle.Questions, (int)scores["questions"]!);
+
+        // each split's interval is Wilson's over that split's own questions, in the file and in the suite's table
+        int idQuestions = 2 * WorldOptions.Tiny.TestImagesInDistribution;
+        Assert.Equal(idQuestions, oracle.Scores.QuestionsPerSplit!["imagenet_id"]);
+        var (lo, hi) = Stats.Wilson(0.5, idQuestions);
+        Assert.Equal((100 * lo, 100 * hi), yes.Scores.Interval("imagenet_id"));
+        Assert.Equal([100 * lo, 100 * hi], ScoresFile.Read(yes.ScoresPath)["ci95"]!["imagenet_id"]!.AsArray().Select(x => (double)x!));
+        Assert.Null(yes.Scores.Interval("imagenet_s"));
+        string table = new BenchmarkSuiteResult(yes, null, null).ToMarkdown();
+        Assert.Contains(string.Create(CultureInfo.InvariantCulture, $"| imagenet_id | 50.00 | {100 * lo:F2}–{100 * hi:F2} |"), table);
     }
 }
