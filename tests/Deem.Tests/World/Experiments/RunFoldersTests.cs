@@ -178,6 +178,7 @@ public class RunFoldersTests
     [InlineData("J_B2_s2", 2, 0.0, 83.33, 91.35, 36.67, 59.50)]
     [InlineData("J_D2_s1", 1, 5.0, 82.22, 91.95, 50.00, 36.78)]
     [InlineData("J_D2_s2", 2, 5.0, 82.22, 92.55, 43.33, 59.74)]
+    [InlineData("J_D2_s0", 0, 5.0, 82.78, 86.66, 53.33, 49.88)]
     public void TheArchivedLongScheduleRunsReadBackToTheFiguresTheDocsGive(string name, int seed, double csrWeight, double popeR, double rvqaId, double mmvp, double rvqaA)
     {
         string root = Path.Combine(RepositoryRoot.Path, "docs", "results", "sft-48k");
@@ -216,6 +217,7 @@ public class RunFoldersTests
     [InlineData("sft-48k", "J_B2_s2", 88.17, 67)]
     [InlineData("sft-48k", "J_D2_s1", 86.27, 67)]
     [InlineData("sft-48k", "J_D2_s2", 86.00, 65)]
+    [InlineData("sft-48k", "J_D2_s0", 86.43, 57)]
     [InlineData("sft-24k", "H_D2_s1", 84.77, 27)]
     [InlineData("sft-24k", "H_D2_s2", 84.50, 37)]
     [InlineData("sft-24k", "H_LC2_s1", 86.73, 27)]
