@@ -111,7 +111,7 @@ public static class Demo
           .Append(smaller.Count > 0 ? " (" + string.Join(", ", smaller) + ")" : "")
           .Append(": its numbers show what the pipeline measures at this size, not the paper's claim. ")
           .Append("At the demo's default size the models answer the yes/no benchmarks at chance (docs/experiments.md §3): held-out yes/no answering is learned only after thousands of SFT ")
-          .Append("steps on thousands of images, which the full run below gives (its results: docs/experiments.md §2.16–2.21; at its 24 000 SFT steps all four arms have three seeds). ")
+          .Append("steps on thousands of images, which the full run below gives (its results: docs/experiments.md §2.22–2.23, where at 48 000 SFT steps the baseline and DEEM meet every target in every seed; the shorter schedules and the LLaVA-style pair: §2.16–2.21). ")
           .Append("Sizes of this run against the full one (bold: different):\n\n");
         sb.Append("| setting | this demo | full run |\n|---|---|---|\n");
         foreach (var (setting, here, full) in o.Sizes())

@@ -55,14 +55,14 @@ public static class RobustVqaRunner
         var scores = RobustVqa.Score(questions, answered.Answers);
 
         var json = new JsonObject();
+        var intervals = new JsonObject();                 // each split's sampling error over its questions (Wilson)
         foreach (string split in RobustVqa.Splits.Where(scores.PerSplit.ContainsKey).Concat(scores.PerSplit.Keys.Where(k => !RobustVqa.Splits.Contains(k)).Order(StringComparer.Ordinal)))
+        {
             json[split] = scores.PerSplit[split];
+            if (scores.Interval(split) is { } ci) intervals[split] = new JsonArray(ci.Lower, ci.Upper);
+        }
         json["overall"] = scores.Overall;
         json["questions"] = questions.Count;
-        var intervals = new JsonObject();                 // each split's sampling error over its questions (Wilson)
-        foreach (var (split, _) in json.ToList())
-            if (scores.Interval(split) is { } ci)
-                intervals[split] = new JsonArray(ci.Lower, ci.Upper);
         json["ci95"] = intervals;
         json["unit"] = "percent";
         ScoresFile.Write(scoresPath, json);

@@ -52,7 +52,7 @@ public class DemoOptionsTests
         var sizes = o.Sizes();
         Assert.All(sizes, s => Assert.NotEqual(s.Full, s.Here));
         Assert.Contains(("seeds per arm", "1 (0)", "3 (0, 1, 2)"), sizes);
-        Assert.Contains(("stage-2 (SFT) steps", "4", "24000"), sizes);
+        Assert.Contains(("stage-2 (SFT) steps", "4", "48000"), sizes);
         Assert.Contains(("stage-0 steps", "CLIP 4, LLaMA 4, VAE 4, UNet 4", "CLIP 6000, LLaMA 400, VAE 1500, UNet 500"), sizes);
         Assert.Contains(("image side (world and encoder)", "64 px", "96 px"), sizes);
         Assert.Contains(("instruction (SFT) images", "38", "16384"), sizes);
@@ -60,21 +60,21 @@ public class DemoOptionsTests
         Assert.Contains(("POPE images per split", "5", "500"), sizes);           // the benchmarks' own sizes (§2.23)
         Assert.Contains(("MMVP pairs", "5", "150"), sizes);
         Assert.DoesNotContain(DemoOptions.FullRun.Sizes(), s => s.Here != s.Full);
-        // The full run is the 96-px recipe of docs/experiments.md §2.16–2.19, command for command, scored on the
-        // benchmarks at their own sizes (§2.23).
+        // The full run is the 96-px recipe of docs/experiments.md §2.16–2.19 on §2.22's 48 000-step schedule, command for
+        // command, scored on the benchmarks at their own sizes (§2.23).
         Assert.Equal(
         [
             "deem world make --out W --scale 8 --caption-pairs 65536 --vqa-images 16384 --questions-per-image 3 --image-size 96",
             "deem train --stage 0 --world W --out S0 --component-steps 6000,400,1500,500 --batch-size 128 --resolution 96",
             "deem experiment csr --world W --stage0 S0 --out X --arch deem --seeds 0,1,2 " +
-            "--stage1-steps 300 --stage2-steps 24000 --pope-images 500 --mmvp-pairs 150",
+            "--stage1-steps 300 --stage2-steps 48000 --pope-images 500 --mmvp-pairs 150",
         ], DemoOptions.FullRun.Commands());
         Assert.Equal("deem world make --out W --scale 0.3 --questions-per-image 2", o.Commands()[0]);
         Assert.Equal("deem train --stage 0 --world W --out S0 --component-steps 4,4,4,4", o.Commands()[1]);
         Assert.Equal("deem train --stage 0 --world W --out S0", new DemoOptions().Commands()[1]);
 
         var md = Demo.Markdown(o, [], "DEEM seed 0", [], "# CSR ablation on the built-in world\n\n## Accuracy\n");
-        Assert.Contains("| stage-2 (SFT) steps | **4** | 24000 |", md);
+        Assert.Contains("| stage-2 (SFT) steps | **4** | 48000 |", md);
         Assert.Contains("| image side (world and encoder) | **64 px** | 96 px |", md);
         Assert.Contains("    deem experiment csr --world W --stage0 S0 --out X --arch deem --seeds 0,1,2", md);
         Assert.Contains("\n## CSR ablation on the built-in world\n\n### Accuracy\n", md);   // the experiment's report, one level down
