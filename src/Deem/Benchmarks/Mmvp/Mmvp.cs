@@ -19,10 +19,7 @@ public sealed record MmvpQuestion(int Index, string Question, string OptionsText
 public sealed record MmvpScores(double PairAccuracy, double QuestionAccuracy, int PairsCorrect, int Pairs, int QuestionsCorrect, int Questions)
 {
     /// <summary>Wilson's 95 % interval of the pair accuracy over this run's pairs (<see cref="Stats.Wilson"/>), in percent.</summary>
-    public (double Lower, double Upper) PairAccuracyInterval
-    {
-        get { var (lo, hi) = Stats.Wilson(PairAccuracy / 100, Pairs); return (100 * lo, 100 * hi); }
-    }
+    public (double Lower, double Upper) PairAccuracyInterval => Stats.WilsonPercent(PairAccuracy / 100, Pairs);
 }
 
 /// <summary>

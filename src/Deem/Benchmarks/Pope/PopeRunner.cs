@@ -12,10 +12,7 @@ namespace Deem.Benchmarks;
 public sealed record PopeSplitResult(string Split, double DeemAccuracy, PopeMetrics Official, int Questions, int Computed, string PredictionsPath)
 {
     /// <summary>Wilson's 95 % interval of the official accuracy over this split's questions (<see cref="Stats.Wilson"/>), in percent.</summary>
-    public (double Lower, double Upper) AccuracyInterval
-    {
-        get { var (lo, hi) = Stats.Wilson(Official.Accuracy, Questions); return (100 * lo, 100 * hi); }
-    }
+    public (double Lower, double Upper) AccuracyInterval => Stats.WilsonPercent(Official.Accuracy, Questions);
 }
 
 /// <summary>POPE result of a run: one entry per split, in the order run.</summary>

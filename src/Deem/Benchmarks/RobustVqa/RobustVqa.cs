@@ -27,13 +27,10 @@ public sealed record RobustVqaScores(IReadOnlyDictionary<string, double> PerSpli
     /// percent; null when the split or its question count is unknown. Each image gives a "yes" and a "no" question, so
     /// the questions are not independent draws and the interval is a lower bound on the sampling error.
     /// </summary>
-    public (double Lower, double Upper)? Interval(string split)
-    {
-        if (QuestionsPerSplit is null || !QuestionsPerSplit.TryGetValue(split, out int n) || !PerSplit.TryGetValue(split, out double acc))
-            return null;
-        var (lo, hi) = Stats.Wilson(acc / 100, n);
-        return (100 * lo, 100 * hi);
-    }
+    public (double Lower, double Upper)? Interval(string split) =>
+        QuestionsPerSplit is not null && QuestionsPerSplit.TryGetValue(split, out int n) && PerSplit.TryGetValue(split, out double acc)
+            ? Stats.WilsonPercent(acc / 100, n)
+            : null;
 }
 
 /// <summary>

@@ -174,6 +174,13 @@ public static class Stats
         return (Math.Max(0, centre - half), Math.Min(1, centre + half));
     }
 
+    /// <summary><see cref="Wilson"/> in percent, the unit the scores files and tables use.</summary>
+    public static (double Lower, double Upper) WilsonPercent(double proportion, int n)
+    {
+        var (lower, upper) = Wilson(proportion, n);
+        return (100 * lower, 100 * upper);
+    }
+
     /// <summary>Mean, sample std and the Student-t 95 % interval (df = n − 1) of the values.</summary>
     public static SeedSummary Summarize(IReadOnlyList<double> values)
     {
